@@ -1,0 +1,63 @@
+// OPTUNE_APP_ID: a path into the pod object that names the job's Optune application
+// (SPEC.md section 2). The syntax is the Python daemon's, kept because users rely on it.
+import { isRecord } from "./pod.js";
+
+export type AppIdStep =
+  /** A key into a map, or an index into an array when the element is a number. */
+  | { readonly kind: "field"; readonly name: string }
+  /** `[key,keyField,valueField]`: the item of an array of maps whose keyField is key; take its valueField. */
+  | { readonly kind: "pick"; readonly key: string; readonly keyField: string; readonly valueField: string };
+
+export type AppIdPath = readonly AppIdStep[];
+
+const INDEX = /^[0-9]+$/;
+
+/** Parses the path syntax; throws an Error saying what is wrong (the caller names the variable). */
+export function parseAppIdPath(spec: string): AppIdPath {
+  const steps: AppIdStep[] = [];
+  for (const element of spec.split("/")) {
+    if (element === "") continue;
+    if (element.startsWith("[") || element.endsWith("]")) {
+      steps.push(parsePick(element));
+    } else {
+      steps.push({ kind: "field", name: element });
+    }
+  }
+  if (steps.length === 0) throw new Error(`has no path elements (e.g. "spec/containers/0/env/[JOBID]")`);
+  return steps;
+}
+
+function parsePick(element: string): AppIdStep {
+  if (!element.startsWith("[") || !element.endsWith("]")) {
+    throw new Error(`has an unbalanced bracket in "${element}"`);
+  }
+  const parts = element.slice(1, -1).split(",");
+  if (parts.some((part) => part === "")) throw new Error(`has an empty name in "${element}"`);
+  const [key, keyField = "name", valueField = "value"] = parts;
+  if (key === undefined || (parts.length !== 1 && parts.length !== 3)) {
+    throw new Error(`has "${element}", which must be [key] or [key,keyField,valueField]`);
+  }
+  return { kind: "pick", key, keyField, valueField };
+}
+
+/** The app id at `path` in `pod`: a non-empty string, or undefined when anything is missing or of the wrong shape. */
+export function resolveAppId(pod: unknown, path: AppIdPath): string | undefined {
+  let value: unknown = pod;
+  for (const step of path) {
+    value = step.kind === "pick" ? pick(value, step) : field(value, step.name);
+    if (value === undefined) return undefined;
+  }
+  return typeof value === "string" && value !== "" ? value : undefined;
+}
+
+function field(value: unknown, name: string): unknown {
+  if (Array.isArray(value)) return INDEX.test(name) ? value[Number(name)] : undefined;
+  if (isRecord(value)) return Object.hasOwn(value, name) ? value[name] : undefined;
+  return undefined;
+}
+
+function pick(value: unknown, step: Extract<AppIdStep, { kind: "pick" }>): unknown {
+  if (!Array.isArray(value)) return undefined;
+  const item: unknown = value.find((entry) => isRecord(entry) && entry[step.keyField] === step.key);
+  return isRecord(item) && Object.hasOwn(item, step.valueField) ? item[step.valueField] : undefined;
+}
