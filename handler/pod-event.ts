@@ -1,0 +1,47 @@
+// What a CloudEvent means to us: a Pod change from an ApiServerSource (Resource or Reference
+// mode), or something we do not handle.
+import { MalformedEvent, type CloudEvent } from "./cloudevent.js";
+import { isRecord, type Pod } from "./pod.js";
+
+export type PodAction = "add" | "update" | "delete";
+
+export type PodEvent =
+  /** Resource mode: `data` is the whole Pod object. */
+  | { readonly kind: "resource"; readonly action: PodAction; readonly pod: Pod }
+  /** Reference mode (the ApiServerSource default): `data` names the Pod. */
+  | { readonly kind: "reference"; readonly action: PodAction; readonly namespace: string; readonly name: string }
+  | { readonly kind: "other"; readonly type: string };
+
+const RESOURCE = "dev.knative.apiserver.resource.";
+const REFERENCE = "dev.knative.apiserver.ref.";
+
+export function interpretEvent(event: CloudEvent): PodEvent {
+  const { type, data } = event;
+  if (type.startsWith(RESOURCE)) {
+    const action = podAction(type.slice(RESOURCE.length));
+    if (action === undefined) return { kind: "other", type };
+    if (!isRecord(data)) throw new MalformedEvent(`the data of a ${type} event must be a JSON object (the resource), got ${describe(data)}`);
+    return { kind: "resource", action, pod: data as Pod };
+  }
+  if (type.startsWith(REFERENCE)) {
+    const action = podAction(type.slice(REFERENCE.length));
+    if (action === undefined) return { kind: "other", type };
+    if (!isRecord(data) || typeof data.name !== "string" || typeof data.namespace !== "string") {
+      throw new MalformedEvent(`the data of a ${type} event must be a JSON object with name and namespace`);
+    }
+    if (data.kind !== undefined && data.kind !== "Pod") return { kind: "other", type: `${type} (kind ${String(data.kind)})` };
+    return { kind: "reference", action, namespace: data.namespace, name: data.name };
+  }
+  return { kind: "other", type };
+}
+
+function podAction(suffix: string): PodAction | undefined {
+  return suffix === "add" || suffix === "update" || suffix === "delete" ? suffix : undefined;
+}
+
+function describe(value: unknown): string {
+  if (value === undefined) return "no data";
+  if (Array.isArray(value)) return "an array";
+  if (Buffer.isBuffer(value)) return "non-JSON bytes";
+  return value === null ? "null" : `a ${typeof value}`;
+}
