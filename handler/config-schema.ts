@@ -1,0 +1,27 @@
+// The environment the function reads, as a JSON Schema over the variables' text. ajv compiles it
+// to plain code at build time (compile-config-schema.ts); config.ts turns the values into a Config.
+// No keyword here may need ajv at run time (minLength does): the runtime image has no ajv.
+
+const SECONDS = { type: "string", pattern: "^[0-9]+(\\.[0-9]+)?$", description: "must be a number of seconds, e.g. 10 or 2.5" };
+
+// Each description completes the sentence "<VARIABLE> …" in the error message.
+export const ENV_SCHEMA = {
+  type: "object",
+  properties: {
+    OPTUNE_URL: { type: "string", pattern: "^https?://[^\\s]+$", description: "must be an http:// or https:// URL without spaces" },
+    OPTUNE_ACCOUNT: { type: "string", pattern: "^\\S+$", description: "must be a non-empty account name without spaces" },
+    OPTUNE_AUTH_TOKEN: { type: "string", pattern: "^\\S+$", description: "must be a non-empty token without spaces" },
+    OPTUNE_AUTH_TOKEN_FILE: { type: "string", pattern: "\\S", description: "must be the path of a file that holds the token" },
+    POD_NAMESPACES: {
+      type: "string",
+      pattern: "^\\s*[a-z0-9][-a-z0-9]*\\s*(,\\s*[a-z0-9][-a-z0-9]*\\s*)*$",
+      description: 'must be a comma-separated list of namespace names, e.g. "batch,batch-eu"',
+    },
+    OPTUNE_APP_ID: { type: "string", pattern: "\\S", description: 'must be a path such as "spec/containers/0/env/[JOBID]"' },
+    PORT: { type: "string", pattern: "^[0-9]{1,5}$", description: "must be a TCP port number" },
+    LOG_LEVEL: { type: "string", enum: ["debug", "info", "warn", "error"], description: "must be one of debug, info, warn, error" },
+    OPTUNE_SEND_TIMEOUT: SECONDS,
+    OPTUNE_SEND_DEADLINE: SECONDS,
+  },
+} as const;
+

@@ -1,0 +1,26 @@
+// One JSON line per log record, on stderr (stdout carries only the {"url","message"} lines).
+
+export type LogLevel = "debug" | "info" | "warn" | "error";
+export type LogFields = Readonly<Record<string, unknown>>;
+
+export interface Logger {
+  readonly level: LogLevel;
+  debug(msg: string, fields?: LogFields): void;
+  info(msg: string, fields?: LogFields): void;
+  warn(msg: string, fields?: LogFields): void;
+  error(msg: string, fields?: LogFields): void;
+  enabled(level: LogLevel): boolean;
+}
+
+const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+export function createLogger(level: LogLevel, write: (line: string) => void = (line) => process.stderr.write(line)): Logger {
+  const enabled = (at: LogLevel): boolean => RANK[at] >= RANK[level];
+  const emit = (at: LogLevel) => (msg: string, fields?: LogFields) => {
+    if (enabled(at)) write(`${JSON.stringify({ time: new Date().toISOString(), level: at, msg, ...fields })}\n`);
+  };
+  return { level, enabled, debug: emit("debug"), info: emit("info"), warn: emit("warn"), error: emit("error") };
+}
+
+/** A logger that drops everything, for callers that want quiet. */
+export const silentLogger: Logger = createLogger("error", () => {});

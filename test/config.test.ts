@@ -1,0 +1,80 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { ConfigError, DEFAULT_OPTUNE_URL, loadConfig } from "../handler/config.js";
+
+const noFile = () => {
+  throw new Error("ENOENT: no such file or directory");
+};
+
+describe("configuration from the environment", () => {
+  test("defaults: the Python daemon's names and values, dry run without account and URL", () => {
+    const config = loadConfig({});
+    assert.equal(config.optuneUrl, DEFAULT_OPTUNE_URL);
+    assert.deepEqual([...config.namespaces], ["default"]);
+    assert.equal(config.appIdSpec, "spec/containers/0/env/[JOBID]");
+    assert.equal(config.port, 8080);
+    assert.equal(config.logLevel, "info");
+    assert.equal(config.sendTimeoutMs, 10_000);
+    assert.equal(config.sendDeadlineMs, 30_000);
+    assert.equal(config.authToken, undefined);
+    assert.equal(config.dryRun, true);
+  });
+
+  test("is frozen", () => {
+    assert.ok(Object.isFrozen(loadConfig({})));
+  });
+
+  test("an account turns the dry run off; so does a custom URL", () => {
+    assert.equal(loadConfig({ OPTUNE_ACCOUNT: "acme.example.com" }).dryRun, false);
+    assert.equal(loadConfig({ OPTUNE_URL: "http://127.0.0.1:9/metrics/{app_id}" }).dryRun, false);
+    assert.equal(loadConfig({ OPTUNE_ACCOUNT: "acme.example.com" }, { dryRun: true }).dryRun, true);
+  });
+
+  test("POD_NAMESPACES is a comma list; spaces around names are allowed", () => {
+    assert.deepEqual([...loadConfig({ POD_NAMESPACES: "batch, batch-eu" }).namespaces], ["batch", "batch-eu"]);
+  });
+
+  test("the token comes from OPTUNE_AUTH_TOKEN or from the file OPTUNE_AUTH_TOKEN_FILE names", () => {
+    assert.equal(loadConfig({ OPTUNE_AUTH_TOKEN: "t0k" }).authToken, "t0k");
+    const config = loadConfig({ OPTUNE_AUTH_TOKEN_FILE: "/var/openfaas/secrets/optune-auth-token" }, { readFile: () => "s3cret\n" });
+    assert.equal(config.authToken, "s3cret");
+  });
+
+  test("seconds may have decimals", () => {
+    assert.equal(loadConfig({ OPTUNE_SEND_TIMEOUT: "2.5" }).sendTimeoutMs, 2500);
+  });
+
+  for (const [env, message] of [
+    [{ POD_NAMESPACES: "" }, 'POD_NAMESPACES must be a comma-separated list of namespace names, e.g. "batch,batch-eu", got ""'],
+    [{ POD_NAMESPACES: "batch," }, 'POD_NAMESPACES must be a comma-separated list of namespace names, e.g. "batch,batch-eu", got "batch,"'],
+    [{ POD_NAMESPACES: "Batch" }, /^POD_NAMESPACES must be/],
+    [{ PORT: "http" }, 'PORT must be a TCP port number, got "http"'],
+    [{ PORT: "70000" }, 'PORT must be a TCP port number, got "70000"'],
+    [{ LOG_LEVEL: "verbose" }, 'LOG_LEVEL must be one of debug, info, warn, error, got "verbose"'],
+    [{ OPTUNE_SEND_TIMEOUT: "10s" }, 'OPTUNE_SEND_TIMEOUT must be a number of seconds, e.g. 10 or 2.5, got "10s"'],
+    [{ OPTUNE_SEND_DEADLINE: "0" }, 'OPTUNE_SEND_DEADLINE must be a number of seconds greater than 0, got "0"'],
+    [{ OPTUNE_URL: "ftp://x/{app_id}" }, /^OPTUNE_URL must be an http:\/\/ or https:\/\/ URL/],
+    [{ OPTUNE_URL: "https://optune.example/metrics" }, /^OPTUNE_URL must contain \{app_id\}/],
+    [{ OPTUNE_URL: "https://optune.example/{acct}/{app_id}" }, "OPTUNE_ACCOUNT must be set: OPTUNE_URL contains {acct}"],
+    [{ OPTUNE_ACCOUNT: "" }, 'OPTUNE_ACCOUNT must be a non-empty account name without spaces, got ""'],
+    [{ OPTUNE_AUTH_TOKEN: "two words" }, /^OPTUNE_AUTH_TOKEN must be a non-empty token/],
+    [{ OPTUNE_APP_ID: "env/[JOBID" }, 'OPTUNE_APP_ID has an unbalanced bracket in "[JOBID", got "env/[JOBID"'],
+    [{ OPTUNE_AUTH_TOKEN_FILE: "/nope" }, "OPTUNE_AUTH_TOKEN_FILE names a file that cannot be read: ENOENT: no such file or directory"],
+    [{ OPTUNE_AUTH_TOKEN: "a", OPTUNE_AUTH_TOKEN_FILE: "/x" }, /^OPTUNE_AUTH_TOKEN_FILE cannot be set together with OPTUNE_AUTH_TOKEN/],
+  ] as const) {
+    test(`rejects ${JSON.stringify(env)} naming the variable`, () => {
+      assert.throws(
+        () => loadConfig(env, { readFile: noFile }),
+        (error: Error) => error instanceof ConfigError && (typeof message === "string" ? error.message === message : message.test(error.message)),
+      );
+    });
+  }
+
+  test("an empty token file is an error", () => {
+    assert.throws(() => loadConfig({ OPTUNE_AUTH_TOKEN_FILE: "/t" }, { readFile: () => "\n" }), /OPTUNE_AUTH_TOKEN_FILE names a file that does not hold one token/);
+  });
+
+  test("variables the function does not know are left alone", () => {
+    assert.doesNotThrow(() => loadConfig({ HOME: "/root", PORT_EXTRA: "x" }));
+  });
+});
