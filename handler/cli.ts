@@ -1,0 +1,89 @@
+#!/usr/bin/env node
+// The command line: `serve` (the function, the default), `invoke` (events from files, no server),
+// `demo` (the whole path against a local Optune receiver).
+import { constants } from "node:os";
+import { parseArgs } from "node:util";
+import { ConfigError, loadConfig } from "./config.js";
+
+const USAGE = `usage: servo-k8s-multijob [serve]                     run the HTTP function on $PORT (default 8080)
+       servo-k8s-multijob invoke [--dry-run] FILE...   handle CloudEvent/Pod JSON files in-process
+       servo-k8s-multijob demo [FILE...]               replay example events against a local Optune receiver
+
+Configuration comes from the environment (OPTUNE_URL, OPTUNE_ACCOUNT, OPTUNE_AUTH_TOKEN, POD_NAMESPACES,
+OPTUNE_APP_ID, ...); see README.md. Without OPTUNE_ACCOUNT and OPTUNE_URL nothing is sent: every message
+is printed to stdout as {"url": ..., "message": ...}.
+`;
+
+const out = (line: string) => process.stdout.write(line);
+const err = (line: string) => process.stderr.write(line);
+
+async function main(argv: readonly string[]): Promise<number> {
+  const [command = "serve", ...rest] = argv;
+  switch (command) {
+    case "serve":
+      return serve(rest);
+    case "invoke":
+      return invokeCommand(rest);
+    case "demo": {
+      const { demo } = await import("./demo.js");
+      return demo(rest, out);
+    }
+    case "help":
+    case "--help":
+    case "-h":
+      out(USAGE);
+      return 0;
+    default:
+      err(`servo-k8s-multijob: unknown command "${command}"\n${USAGE}`);
+      return 2;
+  }
+}
+
+async function serve(args: readonly string[]): Promise<number> {
+  if (args.length > 0) return usageError(`serve takes no arguments, got ${args.join(" ")}`);
+  const { startFunction } = await import("./lifecycle.js");
+  const running = await startFunction(loadConfig(process.env), { print: out });
+  await new Promise<void>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      // A second Ctrl-C means "now".
+      process.once(signal, () => process.exit(128 + constants.signals[signal]));
+      void running.stop(`signal ${constants.signals[signal]}`).then(resolve);
+    };
+    process.once("SIGTERM", onSignal);
+    process.once("SIGINT", onSignal);
+  });
+  return 0;
+}
+
+async function invokeCommand(args: readonly string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: [...args], options: { "dry-run": { type: "boolean" } }, allowPositionals: true });
+  } catch (error) {
+    return usageError((error as Error).message);
+  }
+  if (parsed.positionals.length === 0) return usageError("invoke needs at least one FILE");
+  const { invoke } = await import("./invoke.js");
+  const config = loadConfig(process.env, { dryRun: parsed.values["dry-run"] === true });
+  return invoke(parsed.positionals, config, { stdout: out, stderr: err });
+}
+
+function usageError(message: string): number {
+  err(`servo-k8s-multijob: ${message}\n${USAGE}`);
+  return 2;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    if (error instanceof ConfigError) {
+      err(`servo-k8s-multijob: invalid configuration: ${error.message}\n`);
+      process.exitCode = 2;
+    } else {
+      err(`servo-k8s-multijob: ${(error as Error).stack ?? String(error)}\n`);
+      process.exitCode = 1;
+    }
+  },
+);
