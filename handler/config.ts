@@ -7,6 +7,7 @@ import { ENV_SCHEMA } from "./config-schema.js";
 // would cost ~95 ms of every cold start (ajv import + compile), half of the function's start time.
 import validateEnv from "./config-validate.js";
 import type { JobCriteria } from "./job.js";
+import { findKubeconfig, type KubeconfigSource } from "./kubernetes.js";
 import type { LogLevel } from "./log.js";
 
 export const DEFAULT_OPTUNE_URL = "https://us-central1-optune-saas-collect.cloudfunctions.net/metrics/{acct}/{app_id}/servo";
@@ -28,6 +29,14 @@ export interface Config extends JobCriteria {
   readonly sendTimeoutMs: number;
   /** Bound on all attempts of one delivery, backoff included. */
   readonly sendDeadlineMs: number;
+  /** Where the Kubernetes API is, if anywhere (Reference mode, claims and the sweep need it). */
+  readonly kubeconfig: KubeconfigSource | undefined;
+  /** How one report per job is kept: claims in the pod's annotations, or this process's memory. */
+  readonly dedupe: "annotation" | "memory";
+  /** A `sending` claim older than this was left by an instance that died: it may be taken over. */
+  readonly claimTtlMs: number;
+  /** The sweep reports only jobs that finished this recently. */
+  readonly sweepMaxAgeMs: number;
 }
 
 export class ConfigError extends Error {
@@ -45,8 +54,17 @@ export const KNOWN_VARIABLES: readonly string[] = Object.keys(ENV_SCHEMA.propert
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-/** Reads the configuration from `env`; throws ConfigError. `readFile` is for OPTUNE_AUTH_TOKEN_FILE. */
-export function loadConfig(env: Env, options: { dryRun?: boolean; readFile?: (path: string) => string } = {}): Config {
+export interface LoadOptions {
+  /** The CLI's --dry-run. */
+  readonly dryRun?: boolean;
+  /** Reads OPTUNE_AUTH_TOKEN_FILE. */
+  readonly readFile?: (path: string) => string;
+  /** Whether a file exists (to find a kubeconfig). */
+  readonly exists?: (path: string) => boolean;
+}
+
+/** Reads the configuration from `env`; throws ConfigError. */
+export function loadConfig(env: Env, options: LoadOptions = {}): Config {
   const relevant = pickDefined(env);
   if (!validateEnv(relevant)) {
     const variable = validateEnv.errors?.[0]?.instancePath.slice(1) ?? "configuration";
@@ -62,6 +80,12 @@ export function loadConfig(env: Env, options: { dryRun?: boolean; readFile?: (pa
   const appIdSpec = relevant.OPTUNE_APP_ID ?? DEFAULT_APP_ID;
   const port = Number(relevant.PORT ?? "8080");
   if (port > 65535) throw new ConfigError("PORT", `must be a TCP port number, got ${JSON.stringify(relevant.PORT)}`);
+  const sendDeadlineMs = seconds("OPTUNE_SEND_DEADLINE", relevant.OPTUNE_SEND_DEADLINE ?? "30");
+  const claimTtlMs = seconds("OPTUNE_CLAIM_TTL", relevant.OPTUNE_CLAIM_TTL ?? "120");
+  if (claimTtlMs <= sendDeadlineMs) {
+    throw new ConfigError("OPTUNE_CLAIM_TTL", `must be longer than OPTUNE_SEND_DEADLINE (${sendDeadlineMs / 1000} s): a claim must outlive the delivery it guards`);
+  }
+  const kubeconfig = findKubeconfig(env, options.exists);
 
   return Object.freeze({
     optuneUrl,
@@ -78,7 +102,11 @@ export function loadConfig(env: Env, options: { dryRun?: boolean; readFile?: (pa
     port,
     logLevel: (relevant.LOG_LEVEL ?? "info") as LogLevel,
     sendTimeoutMs: seconds("OPTUNE_SEND_TIMEOUT", relevant.OPTUNE_SEND_TIMEOUT ?? "10"),
-    sendDeadlineMs: seconds("OPTUNE_SEND_DEADLINE", relevant.OPTUNE_SEND_DEADLINE ?? "30"),
+    sendDeadlineMs,
+    kubeconfig,
+    dedupe: dedupeMode(relevant.OPTUNE_DEDUPE, kubeconfig, dryRun),
+    claimTtlMs,
+    sweepMaxAgeMs: seconds("OPTUNE_SWEEP_MAX_AGE", relevant.OPTUNE_SWEEP_MAX_AGE ?? "3600"),
   });
 }
 
@@ -104,6 +132,19 @@ function checkUrlTemplate(template: string, account: string | undefined, dryRun:
   } catch {
     throw new ConfigError("OPTUNE_URL", `is not a valid URL template, got ${JSON.stringify(template)}`);
   }
+}
+
+/** Claims in annotations when the Kubernetes API is there; never in a dry run, which must write nothing. */
+function dedupeMode(requested: string | undefined, kubeconfig: KubeconfigSource | undefined, dryRun: boolean): Config["dedupe"] {
+  if (requested === "annotation") {
+    if (dryRun) throw new ConfigError("OPTUNE_DEDUPE", "cannot be annotation in a dry run: it would mark pods as reported without reporting them");
+    if (kubeconfig === undefined) {
+      throw new ConfigError("OPTUNE_DEDUPE", "is annotation, but no Kubernetes configuration was found (not in a cluster, no KUBECONFIG, no ~/.kube/config)");
+    }
+    return "annotation";
+  }
+  if (requested === "memory" || dryRun) return "memory";
+  return kubeconfig === undefined ? "memory" : "annotation";
 }
 
 function authToken(env: Record<string, string>, readFile: (path: string) => string): string | undefined {

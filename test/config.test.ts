@@ -74,6 +74,39 @@ describe("configuration from the environment", () => {
     assert.throws(() => loadConfig({ OPTUNE_AUTH_TOKEN_FILE: "/t" }, { readFile: () => "\n" }), /OPTUNE_AUTH_TOKEN_FILE names a file that does not hold one token/);
   });
 
+  describe("how one report per job is kept (OPTUNE_DEDUPE)", () => {
+    const cluster = (path: string) => path === "/var/run/secrets/kubernetes.io/serviceaccount/token";
+    const nothing = () => false;
+    const inCluster = { KUBERNETES_SERVICE_HOST: "10.96.0.1", OPTUNE_ACCOUNT: "acme", HOME: "/h" };
+
+    test("claims in annotations when the Kubernetes API is configured", () => {
+      const config = loadConfig(inCluster, { exists: cluster });
+      assert.equal(config.dedupe, "annotation");
+      assert.deepEqual(config.kubeconfig, { kind: "in-cluster" });
+    });
+
+    test("memory when it is not, or when asked", () => {
+      assert.equal(loadConfig({ OPTUNE_ACCOUNT: "acme", HOME: "/h" }, { exists: nothing }).dedupe, "memory");
+      assert.equal(loadConfig({ ...inCluster, OPTUNE_DEDUPE: "memory" }, { exists: cluster }).dedupe, "memory");
+    });
+
+    test("memory in a dry run, which must write nothing anywhere", () => {
+      assert.equal(loadConfig({ KUBERNETES_SERVICE_HOST: "10.96.0.1" }, { exists: cluster }).dedupe, "memory");
+      assert.throws(() => loadConfig({ ...inCluster, OPTUNE_DEDUPE: "annotation" }, { exists: cluster, dryRun: true }), /^ConfigError: OPTUNE_DEDUPE cannot be annotation in a dry run/);
+    });
+
+    test("annotation without any Kubernetes configuration is an error", () => {
+      assert.throws(() => loadConfig({ OPTUNE_ACCOUNT: "acme", OPTUNE_DEDUPE: "annotation", HOME: "/h" }, { exists: nothing }), /OPTUNE_DEDUPE is annotation, but no Kubernetes configuration was found/);
+    });
+
+    test("the claim TTL must outlive a delivery", () => {
+      assert.equal(loadConfig({}).claimTtlMs, 120_000);
+      assert.equal(loadConfig({}).sweepMaxAgeMs, 3_600_000);
+      assert.throws(() => loadConfig({ OPTUNE_CLAIM_TTL: "30" }), /^ConfigError: OPTUNE_CLAIM_TTL must be longer than OPTUNE_SEND_DEADLINE \(30 s\)/);
+      assert.throws(() => loadConfig({ OPTUNE_DEDUPE: "etcd" }), /OPTUNE_DEDUPE must be annotation or memory, got "etcd"/);
+    });
+  });
+
   test("variables the function does not know are left alone", () => {
     assert.doesNotThrow(() => loadConfig({ HOME: "/root", PORT_EXTRA: "x" }));
   });

@@ -1,5 +1,8 @@
 // Runs the built command line as a user would, with only the environment given.
 import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const REPOSITORY = fileURLToPath(new URL("../../../", import.meta.url));
@@ -16,8 +19,11 @@ export function runCli(args: readonly string[], env: Record<string, string> = {}
   return collect(startCli(args, env));
 }
 
+/** An empty home: a developer's ~/.kube/config must not turn claims on in these tests. */
+const HOME = mkdtempSync(join(tmpdir(), "servo-home-"));
+
 export function startCli(args: readonly string[], env: Record<string, string> = {}): ChildProcess {
-  return spawn(process.execPath, [CLI, ...args], { cwd: REPOSITORY, env: { PATH: process.env.PATH ?? "", ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  return spawn(process.execPath, [CLI, ...args], { cwd: REPOSITORY, env: { PATH: process.env.PATH ?? "", HOME, ...env }, stdio: ["ignore", "pipe", "pipe"] });
 }
 
 export function collect(child: ChildProcess): Promise<Run> {

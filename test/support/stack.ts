@@ -23,12 +23,19 @@ export interface Stack {
   close(): Promise<void>;
 }
 
+export interface StackOptions {
+  readonly respond?: Responder;
+  /** Share one receiver between several function instances (closed by its owner). */
+  readonly receiver?: Receiver;
+}
+
 /** `env` overrides the defaults; a variable set to undefined is left unset. */
-export async function startStack(env: Record<string, string | undefined> = {}, respond?: Responder): Promise<Stack> {
-  const receiver = await startReceiver(respond);
+export async function startStack(env: Record<string, string | undefined> = {}, options: StackOptions = {}): Promise<Stack> {
+  const receiver = options.receiver ?? (await startReceiver(options.respond));
   const stdout: string[] = [];
   const rawLogs: string[] = [];
-  const config = loadConfig({ PORT: "0", OPTUNE_URL: receiver.template, LOG_LEVEL: "debug", ...env });
+  // Memory dedupe unless a test asks for claims: a developer's ~/.kube/config must not be used.
+  const config = loadConfig({ PORT: "0", OPTUNE_URL: receiver.template, LOG_LEVEL: "debug", OPTUNE_DEDUPE: "memory", ...env });
   const fn = await startFunction(config, { print: (line) => stdout.push(line), logLine: (line) => rawLogs.push(line) });
   const post = (body: string | Buffer, headers: Record<string, string>, path = "/") =>
     fetch(new URL(path, fn.url), { method: "POST", headers, body });
@@ -48,7 +55,7 @@ export async function startStack(env: Record<string, string | undefined> = {}, r
     measurements: () => receiver.requests.filter((request) => !request.path.split("/").includes("_global_")),
     async close() {
       await fn.stop("test over");
-      await receiver.close();
+      if (options.receiver === undefined) await receiver.close();
     },
   };
 }

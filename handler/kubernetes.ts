@@ -1,0 +1,159 @@
+// Kubernetes access for claims, Reference mode and the sweep. @kubernetes/client-node takes
+// ~450 ms to import, so it is loaded in the background once the server listens and awaited only
+// by the first event that needs the API; events that are not about finished jobs never touch it.
+import { existsSync } from "node:fs";
+import { homedir } from "node:os";
+import { delimiter, join } from "node:path";
+import type { Logger } from "./log.js";
+import type { Pod } from "./pod.js";
+
+export type KubeconfigSource = { readonly kind: "in-cluster" } | { readonly kind: "files"; readonly paths: readonly string[] };
+
+const SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token";
+
+/** In-cluster configuration, else KUBECONFIG, else ~/.kube/config; undefined when there is none. */
+export function findKubeconfig(env: Readonly<Record<string, string | undefined>>, exists: (path: string) => boolean = existsSync): KubeconfigSource | undefined {
+  if (env.KUBERNETES_SERVICE_HOST !== undefined && exists(SERVICE_ACCOUNT_TOKEN)) return { kind: "in-cluster" };
+  const listed = (env.KUBECONFIG ?? "").split(delimiter).filter((path) => path !== "" && exists(path));
+  if (listed.length > 0) return { kind: "files", paths: listed };
+  const fallback = join(env.HOME ?? homedir(), ".kube", "config");
+  return exists(fallback) ? { kind: "files", paths: [fallback] } : undefined;
+}
+
+export function describeKubeconfig(source: KubeconfigSource | undefined): string {
+  if (source === undefined) return "none";
+  return source.kind === "in-cluster" ? "in-cluster" : source.paths.join(delimiter);
+}
+
+/** A refused or failed call, with what was asked so a log line can say which permission is missing. */
+export class KubernetesError extends Error {
+  override readonly name = "KubernetesError";
+  constructor(
+    /** The HTTP status the API server answered, or undefined when it could not be reached. */
+    readonly status: number | undefined,
+    readonly verb: "get" | "list" | "patch",
+    readonly namespace: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface PodPage {
+  readonly items: readonly Pod[];
+  readonly continue?: string;
+}
+
+export interface PodApi {
+  /** The pod, or undefined when it does not exist (404). */
+  read(namespace: string, name: string): Promise<Pod | undefined>;
+  list(namespace: string, page: { readonly limit: number; readonly continue?: string; readonly labelSelector?: string }): Promise<PodPage>;
+  /** A JSON merge patch (RFC 7386); a metadata.resourceVersion in it makes it conditional (409 when stale). */
+  patch(namespace: string, name: string, patch: object): Promise<Pod>;
+}
+
+let clientModule: Promise<typeof import("@kubernetes/client-node")> | undefined;
+/** Starts (once) loading the client; every caller shares the same import. */
+export function loadKubernetesClient(): Promise<typeof import("@kubernetes/client-node")> {
+  return (clientModule ??= import("@kubernetes/client-node"));
+}
+
+/** A PodApi that connects on its first call. */
+export function connectKubernetes(source: KubeconfigSource): PodApi {
+  let connecting: Promise<Connection> | undefined;
+  const connection = () => (connecting ??= connect(source));
+  return {
+    async read(namespace, name) {
+      const { api, wire } = await connection();
+      try {
+        return wire(await api.readNamespacedPod({ namespace, name }));
+      } catch (error) {
+        if (statusOf(error) === 404) return undefined;
+        throw refused(error, "get", namespace, `pods/${name}`);
+      }
+    },
+    async list(namespace, page) {
+      const { api, wire } = await connection();
+      try {
+        const list = await api.listNamespacedPod({
+          namespace,
+          limit: page.limit,
+          ...(page.continue === undefined ? {} : { _continue: page.continue }),
+          ...(page.labelSelector === undefined ? {} : { labelSelector: page.labelSelector }),
+        });
+        return { items: list.items.map(wire), ...(list.metadata?._continue ? { continue: list.metadata._continue } : {}) };
+      } catch (error) {
+        throw refused(error, "list", namespace, "pods");
+      }
+    },
+    async patch(namespace, name, patch) {
+      const { api, wire, mergePatch } = await connection();
+      try {
+        return wire(await api.patchNamespacedPod({ namespace, name, body: patch }, mergePatch));
+      } catch (error) {
+        throw refused(error, "patch", namespace, `pods/${name}`);
+      }
+    },
+  };
+}
+
+type Client = typeof import("@kubernetes/client-node");
+interface Connection {
+  readonly api: InstanceType<Client["CoreV1Api"]>;
+  /** Back to the wire format (RFC 3339 strings, not Date objects) that the rest of the function reads. */
+  readonly wire: (pod: unknown) => Pod;
+  readonly mergePatch: ReturnType<Client["setHeaderOptions"]>;
+}
+
+async function connect(source: KubeconfigSource): Promise<Connection> {
+  const client = await loadKubernetesClient();
+  // Not exported from the package root; it is the serializer the client itself uses.
+  const { ObjectSerializer } = await import("@kubernetes/client-node/dist/gen/models/ObjectSerializer.js");
+  const config = new client.KubeConfig();
+  if (source.kind === "in-cluster") config.loadFromCluster();
+  else if (source.paths.length === 1) config.loadFromFile(source.paths[0]!);
+  else config.loadFromDefault(); // several files in KUBECONFIG: let the client merge them
+  return {
+    api: config.makeApiClient(client.CoreV1Api),
+    wire: (pod) => ObjectSerializer.serialize(pod, "V1Pod", "") as Pod,
+    // The exact casing matters: a lowercase name adds a second Content-Type and the API answers 415.
+    mergePatch: client.setHeaderOptions("Content-Type", client.PatchStrategy.MergePatch),
+  };
+}
+
+function statusOf(error: unknown): number | undefined {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === "number" ? code : undefined;
+}
+
+function refused(error: unknown, verb: KubernetesError["verb"], namespace: string, what: string): KubernetesError {
+  const status = statusOf(error);
+  const message =
+    status === undefined
+      ? `cannot reach Kubernetes to ${verb} ${what} in namespace ${namespace}: ${(error as Error).message}`
+      : `Kubernetes answered ${status} to ${verb} ${what} in namespace ${namespace}`;
+  return new KubernetesError(status, verb, namespace, message);
+}
+
+/**
+ * Reports refusals (403) without flooding the log: one error line a minute naming the missing
+ * permission, with how many calls were refused so far.
+ */
+export function refusalReporter(log: Logger, now: () => number = Date.now): { report(error: KubernetesError): void; readonly count: () => number } {
+  let count = 0;
+  let lastLogged = -Infinity;
+  return {
+    count: () => count,
+    report(error) {
+      count++;
+      if (now() - lastLogged < 60_000) return;
+      lastLogged = now();
+      log.error("Kubernetes refused a call: the function's ServiceAccount lacks a permission", {
+        missing: `${error.verb} pods`,
+        namespace: error.namespace,
+        fix: "grant get, list and patch on pods in this namespace (example/svc-role.yaml)",
+        refusals: count,
+      });
+    },
+  };
+}

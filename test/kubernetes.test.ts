@@ -1,0 +1,150 @@
+// The Kubernetes edge, through the real @kubernetes/client-node against the fake API server.
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { connectKubernetes, findKubeconfig, KubernetesError, refusalReporter, type PodApi } from "../handler/kubernetes.js";
+import { createLogger } from "../handler/log.js";
+import { startFakeApiServer, type FakeApiServer } from "./support/fake-apiserver.js";
+import { jobPod } from "./support/pods.js";
+
+describe("finding the Kubernetes configuration", () => {
+  const exists = (paths: string[]) => (path: string) => paths.includes(path);
+
+  test("in a cluster: the service account", () => {
+    assert.deepEqual(findKubeconfig({ KUBERNETES_SERVICE_HOST: "10.96.0.1", HOME: "/h" }, exists(["/var/run/secrets/kubernetes.io/serviceaccount/token"])), { kind: "in-cluster" });
+  });
+
+  test("else the files in KUBECONFIG that exist", () => {
+    assert.deepEqual(findKubeconfig({ KUBECONFIG: "/a:/b:/c", HOME: "/h" }, exists(["/a", "/c"])), { kind: "files", paths: ["/a", "/c"] });
+  });
+
+  test("else ~/.kube/config", () => {
+    assert.deepEqual(findKubeconfig({ HOME: "/h" }, exists(["/h/.kube/config"])), { kind: "files", paths: ["/h/.kube/config"] });
+  });
+
+  test("else none", () => {
+    assert.equal(findKubeconfig({ KUBERNETES_SERVICE_HOST: "10.96.0.1", KUBECONFIG: "/missing", HOME: "/h" }, exists([])), undefined);
+  });
+});
+
+describe("pods through the real client", () => {
+  let fake: FakeApiServer;
+  let api: PodApi;
+  before(async () => {
+    fake = await startFakeApiServer();
+    api = connectKubernetes({ kind: "files", paths: [fake.kubeconfig] });
+    for (let i = 0; i < 5; i++) fake.create(jobPod({ name: `job-${i}`, uid: `uid-${i}` }));
+    fake.create({ ...jobPod({ name: "web-1", uid: "uid-web" }), metadata: { ...jobPod().metadata, name: "web-1", uid: "uid-web", labels: { app: "web" } } } as never);
+  });
+  after(() => fake.close());
+
+  test("read gives the pod in its wire format (timestamps as strings)", async () => {
+    const pod = await api.read("batch", "job-1");
+    assert.equal(pod?.metadata?.uid, "uid-1");
+    assert.equal(typeof pod?.metadata?.creationTimestamp, "string");
+    assert.equal(Date.parse(String(pod?.status?.containerStatuses?.[0]?.state?.terminated?.finishedAt)), Date.parse("2026-11-24T09:01:46Z"));
+  });
+
+  test("read of a pod that does not exist is undefined", async () => {
+    assert.equal(await api.read("batch", "nope"), undefined);
+  });
+
+  test("list pages with limit and continue", async () => {
+    const first = await api.list("batch", { limit: 4 });
+    assert.equal(first.items.length, 4);
+    assert.ok(first.continue);
+    const second = await api.list("batch", { limit: 4, continue: first.continue });
+    assert.deepEqual(second.items.map((pod) => pod.metadata?.name), ["job-4", "web-1"]);
+    assert.equal(second.continue, undefined);
+  });
+
+  test("list with a label selector", async () => {
+    assert.deepEqual((await api.list("batch", { limit: 10, labelSelector: "app=web" })).items.map((pod) => pod.metadata?.name), ["web-1"]);
+  });
+
+  test("a merge patch with the current resourceVersion applies and bumps it", async () => {
+    const before = fake.get("batch", "job-2")!;
+    const patched = await api.patch("batch", "job-2", { metadata: { resourceVersion: before.metadata?.resourceVersion, annotations: { a: "1" } } });
+    assert.equal(patched.metadata?.annotations?.a, "1");
+    assert.ok(Number(patched.metadata?.resourceVersion) > Number(before.metadata?.resourceVersion));
+    assert.equal(fake.requests.at(-1)?.contentType, "application/merge-patch+json");
+  });
+
+  test("a merge patch with a stale resourceVersion is a 409 Conflict", async () => {
+    await assert.rejects(
+      api.patch("batch", "job-3", { metadata: { resourceVersion: "1", annotations: { a: "1" } } }),
+      (error: Error) => error instanceof KubernetesError && error.status === 409 && error.verb === "patch",
+    );
+    assert.equal(fake.get("batch", "job-3")?.metadata?.annotations, undefined);
+  });
+
+  test("a null in a merge patch removes the annotation", async () => {
+    await api.patch("batch", "job-2", { metadata: { annotations: { a: null } } });
+    assert.deepEqual(fake.get("batch", "job-2")?.metadata?.annotations, {});
+  });
+
+  test("a refusal is a KubernetesError with the status and the verb", async () => {
+    fake.forbidden.add("patch");
+    try {
+      await assert.rejects(api.patch("batch", "job-1", { metadata: { annotations: { a: "1" } } }), (error: Error) => error instanceof KubernetesError && error.status === 403 && error.namespace === "batch");
+    } finally {
+      fake.forbidden.delete("patch");
+    }
+  });
+
+  test("an unreachable API server is a KubernetesError without a status", async () => {
+    const dead = await startFakeApiServer();
+    const deadApi = connectKubernetes({ kind: "files", paths: [dead.kubeconfig] });
+    await dead.close();
+    await assert.rejects(deadApi.read("batch", "x"), (error: Error) => error instanceof KubernetesError && error.status === undefined && /cannot reach Kubernetes/.test(error.message));
+  });
+});
+
+describe("the fake API server speaks the protocol", () => {
+  let fake: FakeApiServer;
+  before(async () => {
+    fake = await startFakeApiServer();
+    fake.create(jobPod({ name: "p", uid: "u" }));
+  });
+  after(() => fake.close());
+
+  const patch = (body: unknown, headers: Record<string, string>) => fetch(`${fake.url}/api/v1/namespaces/batch/pods/p`, { method: "PATCH", headers, body: JSON.stringify(body) });
+
+  test("JSON patch and strategic merge patch apply", async () => {
+    assert.equal((await patch([{ op: "add", path: "/metadata/annotations", value: { x: "1" } }], { "content-type": "application/json-patch+json" })).status, 200);
+    assert.equal((await patch({ metadata: { annotations: { y: "2" } } }, { "content-type": "application/strategic-merge-patch+json" })).status, 200);
+    assert.deepEqual(fake.get("batch", "p")?.metadata?.annotations, { x: "1", y: "2" });
+  });
+
+  test("another content type is 415 with a Status", async () => {
+    const response = await patch({}, { "content-type": "application/json" });
+    assert.equal(response.status, 415);
+    assert.deepEqual(await response.json().then((body) => [(body as { kind: string }).kind, (body as { reason: string }).reason]), ["Status", "UnsupportedMediaType"]);
+  });
+
+  test("a missing pod is 404 with a NotFound Status", async () => {
+    const response = await fetch(`${fake.url}/api/v1/namespaces/batch/pods/nope`);
+    assert.equal(response.status, 404);
+    assert.equal(((await response.json()) as { reason: string }).reason, "NotFound");
+  });
+});
+
+describe("refusals are reported once a minute with a count", () => {
+  test("the first refusal logs, the next ones within a minute only count", () => {
+    const lines: string[] = [];
+    let clock = 0;
+    const reporter = refusalReporter(createLogger("info", (line) => lines.push(line)), () => clock);
+    const error = new KubernetesError(403, "patch", "batch", "Kubernetes answered 403");
+    reporter.report(error);
+    reporter.report(error);
+    clock = 59_000;
+    reporter.report(error);
+    clock = 61_000;
+    reporter.report(error);
+    assert.equal(reporter.count(), 4);
+    assert.equal(lines.length, 2);
+    const last = JSON.parse(lines[1]!) as Record<string, unknown>;
+    assert.equal(last.missing, "patch pods");
+    assert.equal(last.namespace, "batch");
+    assert.equal(last.refusals, 4);
+  });
+});
