@@ -7,6 +7,7 @@ import { ConfigError, loadConfig } from "./config.js";
 
 const USAGE = `usage: servo-k8s-multijob [serve]                     run the HTTP function on $PORT (default 8080)
        servo-k8s-multijob invoke [--dry-run] FILE...   handle CloudEvent/Pod JSON files in-process
+       servo-k8s-multijob sweep [--dry-run]            report finished jobs the events missed (needs the Kubernetes API)
        servo-k8s-multijob demo [FILE...]               replay example events against a local Optune receiver
 
 Configuration comes from the environment (OPTUNE_URL, OPTUNE_ACCOUNT, OPTUNE_AUTH_TOKEN, POD_NAMESPACES,
@@ -24,6 +25,8 @@ async function main(argv: readonly string[]): Promise<number> {
       return serve(rest);
     case "invoke":
       return invokeCommand(rest);
+    case "sweep":
+      return sweepCommand(rest);
     case "demo": {
       const { demo } = await import("./demo.js");
       return demo(rest, out);
@@ -66,6 +69,22 @@ async function invokeCommand(args: readonly string[]): Promise<number> {
   const { invoke } = await import("./invoke.js");
   const config = loadConfig(process.env, { dryRun: parsed.values["dry-run"] === true });
   return invoke(parsed.positionals, config, { stdout: out, stderr: err });
+}
+
+async function sweepCommand(args: readonly string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: [...args], options: { "dry-run": { type: "boolean" } } });
+  } catch (error) {
+    return usageError((error as Error).message);
+  }
+  const [{ createFunction }, { describeOutcome }, { retryAfterSeconds }] = await Promise.all([import("./function.js"), import("./invoke.js"), import("./handle.js")]);
+  const config = loadConfig(process.env, { dryRun: parsed.values["dry-run"] === true });
+  const fn = createFunction(config, { print: out, logLine: err, echo: true });
+  const outcome = await fn.handle({ kind: "sweep" });
+  err(`${describeOutcome(outcome)}\n`);
+  if (outcome.kind === "ignored") return 2;
+  return retryAfterSeconds(outcome) === undefined ? 0 : 1;
 }
 
 function usageError(message: string): number {

@@ -67,7 +67,8 @@ interface FunctionProcess {
 /** Runs `servo-k8s-multijob serve` on a free port and waits for its "listening" log line. */
 async function startFunctionProcess(template: string): Promise<FunctionProcess> {
   const child = spawn(process.execPath, [CLI, "serve"], {
-    env: { PATH: process.env.PATH, PORT: "0", OPTUNE_URL: template, OPTUNE_ACCOUNT: ACCOUNT, POD_NAMESPACES: "default", LOG_LEVEL: "info" },
+    // The sample pods exist in no cluster: keep the record in memory even if a kubeconfig is around.
+    env: { PATH: process.env.PATH, PORT: "0", OPTUNE_URL: template, OPTUNE_ACCOUNT: ACCOUNT, POD_NAMESPACES: "default", OPTUNE_DEDUPE: "memory", LOG_LEVEL: "info" },
     stdio: ["ignore", "ignore", "pipe"],
   });
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));

@@ -1,8 +1,11 @@
 // Composition: from a Config to a ready-to-call handler, with its delivery and dedupe.
-// The server, the CLI's invoke and the demo all build the function here, so they behave alike.
+// The server, the CLI's invoke and sweep, and the demo all build the function here, so they behave alike.
+import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
 import type { Config } from "./config.js";
-import { createHandler, type Handle } from "./handle.js";
-import { memoryLedger } from "./ledger.js";
+import { createHandler, type Handler } from "./handle.js";
+import { connectKubernetes, refusalReporter, type PodApi } from "./kubernetes.js";
+import { annotationLedger, memoryLedger, type ReportLedger } from "./ledger.js";
 import { createLogger, type Logger } from "./log.js";
 import { createDeliver, createPost, type Deliver } from "./optune.js";
 
@@ -13,15 +16,22 @@ export interface FunctionIo {
   readonly logLine?: (line: string) => void;
   /** Also print the lines of messages that were sent (the CLI's invoke does). */
   readonly echo?: boolean;
+  /** Names this process in the claims it writes; default: host name and a random suffix. */
+  readonly instanceId?: string;
+  /** The Kubernetes API to use instead of connecting with the configuration's kubeconfig. */
+  readonly pods?: PodApi;
 }
 
 export interface ServoFunction {
   readonly config: Config;
   readonly log: Logger;
-  readonly handle: Handle;
+  readonly handle: Handler;
   readonly deliver: Deliver;
   /** The same delivery with a short deadline, for GOODBYE while the platform waits to kill us. */
   readonly deliverBriefly: Deliver;
+  readonly instanceId: string;
+  /** How many Kubernetes calls were refused (403) so far. */
+  readonly refusals: () => number;
 }
 
 /** GOODBYE must fit in a termination grace period (30 s by default) after draining. */
@@ -39,6 +49,33 @@ export function createFunction(config: Config, io: FunctionIo): ServoFunction {
       post: createPost({ token: config.authToken, timeoutMs: Math.min(config.sendTimeoutMs, deadlineMs), deadlineMs, log }),
     });
   const deliver = deliverWithin(config.sendDeadlineMs);
-  const handle = createHandler({ criteria: config, ledger: memoryLedger(), deliver, log });
-  return { config, log, handle, deliver, deliverBriefly: deliverWithin(Math.min(config.sendDeadlineMs, BRIEF_DEADLINE_MS)) };
+
+  const instanceId = io.instanceId ?? `${hostname()}-${randomBytes(3).toString("hex")}`;
+  const pods = io.pods ?? (config.kubeconfig === undefined ? undefined : connectKubernetes(config.kubeconfig));
+  const refusals = refusalReporter(log);
+  const memory = memoryLedger();
+  const ledger: ReportLedger =
+    config.dedupe === "annotation" && pods !== undefined
+      ? annotationLedger({ api: pods, memory, instance: instanceId, ttlMs: config.claimTtlMs, now: Date.now, onRefused: refusals.report, log })
+      : memory;
+
+  const handle = createHandler({
+    criteria: config,
+    ledger,
+    deliver,
+    log,
+    ...(pods === undefined ? {} : { pods }),
+    sweep: sweepSettings(config, pods),
+    onRefused: refusals.report,
+  });
+  return { config, log, handle, deliver, deliverBriefly: deliverWithin(Math.min(config.sendDeadlineMs, BRIEF_DEADLINE_MS)), instanceId, refusals: refusals.count };
+}
+
+/** A sweep must not resend what it cannot see was sent: it needs claims, or a dry run that sends nothing. */
+function sweepSettings(config: Config, pods: PodApi | undefined): { maxAgeMs: number } | { unavailable: string } {
+  if (pods === undefined) return { unavailable: "a sweep needs the Kubernetes API, and no Kubernetes configuration was found" };
+  if (config.dedupe !== "annotation" && !config.dryRun) {
+    return { unavailable: "a sweep needs OPTUNE_DEDUPE=annotation: with only this process's memory it would report every finished job again" };
+  }
+  return { maxAgeMs: config.sweepMaxAgeMs };
 }

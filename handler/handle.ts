@@ -1,12 +1,14 @@
-// The function: one Pod event in, at most one Optune MEASUREMENT out, and an outcome that says
-// what happened. Callable without a server (the CLI does); the HTTP edge lives in server.ts.
+// The function: one event in, at most one Optune MEASUREMENT per job out, and an outcome that
+// says what happened. Callable without a server (the CLI does); the HTTP edge lives in server.ts.
 import { assessPod } from "./assess.js";
 import type { JobCriteria } from "./job.js";
+import { KubernetesError, type PodApi } from "./kubernetes.js";
 import type { ReportLedger } from "./ledger.js";
 import type { Logger } from "./log.js";
 import type { Deliver } from "./optune.js";
 import { podKey, podRef, type Pod } from "./pod.js";
 import type { PodEvent } from "./pod-event.js";
+import { sweep, type SweepSummary } from "./sweep.js";
 
 export type Outcome =
   | {
@@ -20,26 +22,41 @@ export type Outcome =
     }
   | { readonly kind: "already-reported"; readonly pod: string; readonly appId: string; readonly reason: string }
   | { readonly kind: "ignored"; readonly reason: string; readonly pod?: string; readonly odd?: boolean }
-  /** Delivery failed: the event source should send the event again later. */
-  | { readonly kind: "failed"; readonly pod: string; readonly appId: string; readonly error: string; readonly retryAfterSeconds: number };
+  /** A delivery failed recently and the pod is backing off: the event source should send the event again later. */
+  | { readonly kind: "deferred"; readonly pod: string; readonly appId: string; readonly reason: string; readonly retryAfterSeconds: number }
+  /** Delivery (or the claim, or the Kubernetes read) failed: the event source should send the event again later. */
+  | { readonly kind: "failed"; readonly pod: string; readonly appId?: string; readonly error: string; readonly retryAfterSeconds: number }
+  | ({ readonly kind: "swept" } & SweepSummary);
 
 export interface HandlerDeps {
   readonly criteria: JobCriteria;
   readonly ledger: ReportLedger;
   readonly deliver: Deliver;
   readonly log: Logger;
+  /** The Kubernetes API, when there is one: Reference mode and the sweep read pods through it. */
+  readonly pods?: PodApi;
+  /** The sweep's settings, or why it cannot run with this configuration. */
+  readonly sweep: { readonly maxAgeMs: number } | { readonly unavailable: string };
+  /** A 403 from the API: counted and logged by the caller. */
+  readonly onRefused?: (error: KubernetesError) => void;
+  readonly now?: () => number;
 }
 
-export type Handle = (event: PodEvent) => Promise<Outcome>;
+export interface Handler {
+  (event: PodEvent): Promise<Outcome>;
+  /** The claim-and-send path for one pod, as events and the sweep use it. */
+  readonly report: (pod: Pod, deleted?: boolean) => Promise<Outcome>;
+}
 
 /** Seconds the event source should wait before sending a failed event again, when Optune gave no hint. */
 export const DEFAULT_RETRY_AFTER_SECONDS = 5;
 
-export function createHandler(deps: HandlerDeps): Handle {
+export function createHandler(deps: HandlerDeps): Handler {
+  const now = deps.now ?? Date.now;
   // Events for the same pod handled at the same time share one claim-and-send.
   const inFlight = new Map<string, Promise<Outcome>>();
 
-  async function report(pod: Pod): Promise<Outcome> {
+  async function report(pod: Pod, deleted = false): Promise<Outcome> {
     const assessment = assessPod(pod, deps.criteria);
     if (assessment.kind === "ignore") {
       return { kind: "ignored", reason: assessment.reason, pod: podRef(pod), ...(assessment.odd ? { odd: true } : {}) };
@@ -50,27 +67,35 @@ export function createHandler(deps: HandlerDeps): Handle {
       const first = await running;
       return first.kind === "sent" ? { kind: "already-reported", pod: first.pod, appId: first.appId, reason: "reported by a concurrent event" } : first;
     }
-    const sending = claimAndSend(pod, assessment).finally(() => inFlight.delete(key));
+    const sending = claimAndSend(pod, assessment, deleted).finally(() => inFlight.delete(key));
     inFlight.set(key, sending);
     return sending;
   }
 
-  async function claimAndSend(pod: Pod, assessment: Extract<ReturnType<typeof assessPod>, { kind: "report" }>): Promise<Outcome> {
+  async function claimAndSend(pod: Pod, assessment: Extract<ReturnType<typeof assessPod>, { kind: "report" }>, deleted: boolean): Promise<Outcome> {
     const ref = podRef(pod);
     const { appId } = assessment;
     let claim;
     try {
-      claim = await deps.ledger.claim(pod);
+      claim = await deps.ledger.claim(pod, { deleted });
     } catch (error) {
-      return failed(ref, appId, `cannot claim the pod: ${(error as Error).message}`);
+      return failed(ref, `cannot claim the pod: ${(error as Error).message}`, appId);
     }
-    if (!claim.granted) return { kind: "already-reported", pod: ref, appId, reason: claim.reason };
+    if (!claim.granted) {
+      return claim.retryAfterSeconds === undefined
+        ? { kind: "already-reported", pod: ref, appId, reason: claim.reason }
+        : { kind: "deferred", pod: ref, appId, reason: claim.reason, retryAfterSeconds: claim.retryAfterSeconds };
+    }
 
     const uid = pod.metadata?.uid;
     const result = await deps.deliver({ appId, body: assessment.message, ...(uid === undefined ? {} : { idempotencyKey: uid }) });
     if (!result.ok) {
-      await claim.release().catch((error: Error) => deps.log.warn("cannot release the claim", { pod: ref, error: error.message }));
-      return failed(ref, appId, result.error, result.retryAfterSeconds);
+      const hint = result.retryAfterSeconds ?? DEFAULT_RETRY_AFTER_SECONDS;
+      const retryAfter = await claim.release(hint).catch((error: Error) => {
+        deps.log.warn("cannot release the claim", { pod: ref, error: error.message });
+        return hint;
+      });
+      return failed(ref, result.error, appId, retryAfter);
     }
     await claim.markSent().catch((error: Error) => deps.log.error("sent, but cannot record it", { pod: ref, error: error.message }));
     return {
@@ -83,27 +108,66 @@ export function createHandler(deps: HandlerDeps): Handle {
     };
   }
 
-  return async (event) => {
+  /** Reference mode: the event names the pod; read it, then go on as in Resource mode. */
+  async function reportReferenced(namespace: string, name: string): Promise<Outcome> {
+    const ref = `${namespace}/${name}`;
+    if (!deps.criteria.namespaces.has(namespace)) return { kind: "ignored", reason: `namespace ${namespace} is not watched`, pod: ref };
+    if (deps.pods === undefined) {
+      return { kind: "ignored", reason: "reference mode needs the Kubernetes API, and no Kubernetes configuration was found; set mode: Resource on the ApiServerSource", pod: ref, odd: true };
+    }
+    let pod;
+    try {
+      pod = await deps.pods.read(namespace, name);
+    } catch (error) {
+      if (error instanceof KubernetesError && error.status === 403) deps.onRefused?.(error);
+      return failed(ref, (error as Error).message);
+    }
+    if (pod === undefined) return { kind: "ignored", reason: "the pod no longer exists", pod: ref };
+    return report(pod);
+  }
+
+  async function sweepNow(): Promise<Outcome> {
+    if ("unavailable" in deps.sweep) return { kind: "ignored", reason: deps.sweep.unavailable, odd: true };
+    try {
+      const summary = await sweep({ api: deps.pods!, namespaces: deps.criteria.namespaces, report, now, maxAgeMs: deps.sweep.maxAgeMs, log: deps.log });
+      return { kind: "swept", ...summary };
+    } catch (error) {
+      if (error instanceof KubernetesError && error.status === 403) deps.onRefused?.(error);
+      return failed("(sweep)", `the sweep stopped: ${(error as Error).message}`);
+    }
+  }
+
+  const handle = async (event: PodEvent): Promise<Outcome> => {
     switch (event.kind) {
       case "resource":
-        return report(event.pod);
+        return report(event.pod, event.action === "delete");
       case "reference":
-        // A misconfigured source (Reference is the ApiServerSource default): worth a warning.
-        return { kind: "ignored", reason: "reference mode needs the Kubernetes API; set mode: Resource on the ApiServerSource", pod: `${event.namespace}/${event.name}`, odd: true };
+        return reportReferenced(event.namespace, event.name);
+      case "sweep":
+        return sweepNow();
       case "other":
         return { kind: "ignored", reason: `event type ${event.type} is not handled` };
     }
   };
+  return Object.assign(handle, { report });
 }
 
-function failed(pod: string, appId: string, error: string, retryAfterSeconds = DEFAULT_RETRY_AFTER_SECONDS): Outcome {
-  return { kind: "failed", pod, appId, error, retryAfterSeconds };
+function failed(pod: string, error: string, appId?: string, retryAfterSeconds = DEFAULT_RETRY_AFTER_SECONDS): Outcome {
+  return { kind: "failed", pod, ...(appId === undefined ? {} : { appId }), error, retryAfterSeconds };
+}
+
+/** When the event source should send the event again (it answers 503), or undefined when it is done. */
+export function retryAfterSeconds(outcome: Outcome): number | undefined {
+  if (outcome.kind === "failed" || outcome.kind === "deferred") return outcome.retryAfterSeconds;
+  if (outcome.kind === "swept" && outcome.failed > 0) return DEFAULT_RETRY_AFTER_SECONDS;
+  return undefined;
 }
 
 /** One log line per handled event: info for anything about a job, debug for events that are not. */
 export function logOutcome(log: Logger, outcome: Outcome, fields: Readonly<Record<string, unknown>>): void {
   const line = { ...fields, ...outcome, outcome: outcome.kind, kind: undefined };
-  if (outcome.kind === "failed") log.error("event handled", line);
+  if (outcome.kind === "deferred") log.warn("event handled", line);
+  else if (retryAfterSeconds(outcome) !== undefined) log.error("event handled", line);
   else if (outcome.kind !== "ignored") log.info("event handled", line);
   else if (outcome.odd === true) log.warn("event handled", line);
   else log.debug("event handled", line);

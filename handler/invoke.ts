@@ -83,7 +83,15 @@ export function describeOutcome(outcome: Outcome): string {
       return `already reported: ${outcome.pod} (${outcome.reason})`;
     case "ignored":
       return `ignored: ${outcome.pod === undefined ? "" : `${outcome.pod}: `}${outcome.reason}`;
+    case "deferred":
+      return `deferred: ${outcome.pod} (app ${outcome.appId}): ${outcome.reason}`;
     case "failed":
-      return `FAILED: ${outcome.pod} (app ${outcome.appId}): ${outcome.error}`;
+      return `FAILED: ${outcome.pod}${outcome.appId === undefined ? "" : ` (app ${outcome.appId})`}: ${outcome.error}`;
+    case "swept":
+      return (
+        `swept ${outcome.namespaces.join(", ")}: ${outcome.scanned} pods scanned, ${outcome.reported} reported, ` +
+        `${outcome.alreadyReported} already reported, ${outcome.failed} failed, ${outcome.deferred} deferred, ${outcome.tooOld} finished too long ago, ` +
+        `${outcome.ignored} not finished jobs`
+      );
   }
 }

@@ -1,10 +1,19 @@
 // Who may report a pod, and the record that it was reported: one report per job.
-// This version keeps the record in memory, so it holds within one instance only.
-import { podKey, type Pod } from "./pod.js";
+// memoryLedger holds within one process; annotationLedger holds across replicas and restarts by
+// keeping the claim in the pod itself (claim.ts), with the memory record as its fast path.
+import { backoffSeconds, claimPatch, claimState, markPatch, releasedValue, releasePatch, sendingValue, sentValue, verdict } from "./claim.js";
+import { KubernetesError, type PodApi } from "./kubernetes.js";
+import type { Logger } from "./log.js";
+import { podKey, podRef, type Pod } from "./pod.js";
+
+export interface ClaimContext {
+  /** The event is a delete: the pod is gone and can no longer be claimed. */
+  readonly deleted: boolean;
+}
 
 export interface ReportLedger {
   /** Asks to report this pod now. A granted claim must end in markSent() or release(). */
-  claim(pod: Pod): Promise<Claim>;
+  claim(pod: Pod, context: ClaimContext): Promise<Claim>;
 }
 
 export type Claim =
@@ -12,10 +21,14 @@ export type Claim =
       readonly granted: true;
       /** Optune accepted the message: never report this pod again. */
       markSent(): Promise<void>;
-      /** Delivery failed: let a later event try again. */
-      release(): Promise<void>;
+      /**
+       * Delivery failed: let a later event try again, not before `retryAfterSeconds` (Optune's
+       * hint). Resolves with the seconds the pod will actually wait (the backoff grows with failures).
+       */
+      release(retryAfterSeconds: number): Promise<number>;
     }
-  | { readonly granted: false; readonly reason: string };
+  /** Not ours to report now; with retryAfterSeconds: not yet, a delivery failed recently. */
+  | { readonly granted: false; readonly reason: string; readonly retryAfterSeconds?: number };
 
 export const DEFAULT_MEMORY_CAPACITY = 10_000;
 
@@ -25,7 +38,6 @@ export const DEFAULT_MEMORY_CAPACITY = 10_000;
  */
 export function memoryLedger(capacity = DEFAULT_MEMORY_CAPACITY): ReportLedger & { readonly size: () => number } {
   const reported = new Set<string>(); // insertion-ordered: the first entry is the oldest
-  const noop = async () => {};
   return {
     size: () => reported.size,
     async claim(pod) {
@@ -33,7 +45,7 @@ export function memoryLedger(capacity = DEFAULT_MEMORY_CAPACITY): ReportLedger &
       if (reported.has(key)) return { granted: false, reason: "already reported by this instance" };
       return {
         granted: true,
-        release: noop,
+        release: async (retryAfterSeconds) => retryAfterSeconds,
         async markSent() {
           reported.add(key);
           if (reported.size > capacity) reported.delete(reported.values().next().value as string);
@@ -41,4 +53,134 @@ export function memoryLedger(capacity = DEFAULT_MEMORY_CAPACITY): ReportLedger &
       };
     },
   };
+}
+
+export interface AnnotationLedgerDeps {
+  readonly api: PodApi;
+  /** This process's record: checked first (no API call), and the fallback when the API refuses. */
+  readonly memory: ReportLedger;
+  /** Names this process in the claims it writes. */
+  readonly instance: string;
+  readonly ttlMs: number;
+  readonly now: () => number;
+  /** A 403: the claim falls back to the memory record. */
+  readonly onRefused: (error: KubernetesError) => void;
+  readonly log: Logger;
+}
+
+/** Conflicts in a row before giving up (the event is then retried later). */
+const MAX_CLAIM_ATTEMPTS = 4;
+
+export function annotationLedger(deps: AnnotationLedgerDeps): ReportLedger {
+  const { api } = deps;
+  // Pods backing off after a failed delivery, and until when: nobody may claim them before that,
+  // so their events are answered without an API call while Optune is down.
+  const backoff = new Map<string, number>();
+  const backOff = (key: string, until: number): void => {
+    backoff.delete(key); // re-inserted last: the map stays ordered by insertion, oldest first
+    backoff.set(key, until);
+    if (backoff.size > DEFAULT_MEMORY_CAPACITY) backoff.delete(backoff.keys().next().value as string);
+  };
+  const deferred = (until: number, reason: string): Claim => ({ granted: false, reason, retryAfterSeconds: Math.max(1, Math.ceil((until - deps.now()) / 1000)) });
+  const deletedBeforeClaim = { granted: false, reason: "the pod was deleted before it could be claimed; its delete event reports it" } as const;
+
+  return {
+    async claim(pod, context) {
+      const local = await deps.memory.claim(pod, context);
+      if (!local.granted) return local;
+      const namespace = pod.metadata?.namespace ?? "";
+      const name = pod.metadata?.name ?? "";
+      const key = podKey(pod);
+      const until = backoff.get(key);
+      if (until !== undefined && !context.deleted) {
+        if (until > deps.now()) return deferred(until, `a delivery failed; the next one is due at ${new Date(until).toISOString()}`);
+        backoff.delete(key);
+      }
+
+      let current: Pod | undefined = pod;
+      for (let attempt = 1; attempt <= MAX_CLAIM_ATTEMPTS; attempt++) {
+        const state = claimState(current);
+        // A deleted pod cannot be claimed: report it when nobody holds a claim and nobody reported it.
+        if (context.deleted) {
+          return state.kind === "none" || state.kind === "released" ? local : { granted: false, reason: `deleted while its claim said ${state.kind}` };
+        }
+        const decision = verdict(state, { instance: deps.instance, now: deps.now(), ttlMs: deps.ttlMs });
+        if (!decision.claim) {
+          if (!("retryAt" in decision)) return { granted: false, reason: decision.reason };
+          backOff(key, decision.retryAt);
+          return deferred(decision.retryAt, decision.reason);
+        }
+
+        const resourceVersion = current.metadata?.resourceVersion;
+        if (resourceVersion === undefined) {
+          // A hand-written pod (invoke): claim against the real one.
+          current = await api.read(namespace, name);
+          if (current === undefined) return { granted: false, reason: `${podRef(pod)} does not exist in the cluster` };
+          continue;
+        }
+        try {
+          const claimed = await api.patch(namespace, name, claimPatch(resourceVersion, sendingValue(deps.instance, deps.now(), decision.failures)));
+          return {
+            granted: true,
+            markSent: async () => {
+              await local.markSent();
+              await mark(namespace, name);
+            },
+            release: async (retryAfterSeconds) => {
+              const seconds = await release(namespace, name, claimed.metadata?.resourceVersion, decision.failures + 1, retryAfterSeconds);
+              backOff(key, deps.now() + seconds * 1000);
+              return seconds;
+            },
+          };
+        } catch (error) {
+          if (!(error instanceof KubernetesError)) throw error;
+          if (error.status === 409) {
+            current = await api.read(namespace, name);
+            if (current === undefined) return deletedBeforeClaim;
+            continue;
+          }
+          if (error.status === 404) return deletedBeforeClaim;
+          if (error.status === 403) {
+            deps.onRefused(error);
+            return local;
+          }
+          throw error;
+        }
+      }
+      throw new Error(`${podRef(pod)} changed ${MAX_CLAIM_ATTEMPTS} times while we claimed it`);
+    },
+  };
+
+  async function mark(namespace: string, name: string): Promise<void> {
+    try {
+      await api.patch(namespace, name, markPatch(sentValue(deps.instance, deps.now())));
+    } catch (error) {
+      if (error instanceof KubernetesError && error.status === 404) return; // gone: nothing left to mark
+      throw error;
+    }
+  }
+
+  /**
+   * Replaces our claim, if it is still ours, by a released one that says when to try again: the
+   * events this write causes then wait for that time instead of claiming again at once.
+   */
+  async function release(namespace: string, name: string, resourceVersion: string | undefined, failures: number, hintSeconds: number): Promise<number> {
+    const seconds = backoffSeconds(hintSeconds, failures);
+    const now = deps.now();
+    const value = releasedValue(deps.instance, now, failures, now + seconds * 1000);
+    let version = resourceVersion;
+    for (let attempt = 1; attempt <= MAX_CLAIM_ATTEMPTS && version !== undefined; attempt++) {
+      try {
+        await api.patch(namespace, name, releasePatch(version, value));
+        break;
+      } catch (error) {
+        if (!(error instanceof KubernetesError) || error.status !== 409) throw error;
+        const pod = await api.read(namespace, name);
+        const state = pod === undefined ? undefined : claimState(pod);
+        if (state?.kind !== "sending" || state.instance !== deps.instance) break;
+        version = pod?.metadata?.resourceVersion;
+      }
+    }
+    return seconds;
+  }
 }

@@ -3,6 +3,7 @@
 import type { AddressInfo } from "node:net";
 import type { Config } from "./config.js";
 import { createFunction, type FunctionIo, type ServoFunction } from "./function.js";
+import { describeKubeconfig, loadKubernetesClient } from "./kubernetes.js";
 import { createHttpServer } from "./server.js";
 
 /** Lifecycle messages go to this app id. */
@@ -39,7 +40,12 @@ export async function startFunction(config: Config, io: FunctionIo): Promise<Run
     namespaces: [...config.namespaces],
     appId: config.appIdSpec,
     token: config.authToken === undefined ? "none" : "set",
+    dedupe: config.dedupe,
+    kubeconfig: describeKubeconfig(config.kubeconfig),
+    instance: fn.instanceId,
   });
+  // Load the Kubernetes client now, off the request path, so the first event that needs it waits less.
+  if (config.kubeconfig !== undefined) void loadKubernetesClient().catch((error: Error) => log.error("cannot load the Kubernetes client", { error: error.message }));
   if (config.dryRun) log.warn("dry run: OPTUNE_ACCOUNT and OPTUNE_URL are not set, so messages are printed to stdout, not sent");
 
   const hello = deliver({ appId: GLOBAL_APP, body: helloMessage(config.account) }).then((result) => {

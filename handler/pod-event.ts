@@ -10,10 +10,13 @@ export type PodEvent =
   | { readonly kind: "resource"; readonly action: PodAction; readonly pod: Pod }
   /** Reference mode (the ApiServerSource default): `data` names the Pod. */
   | { readonly kind: "reference"; readonly action: PodAction; readonly namespace: string; readonly name: string }
+  /** A PingSource tick: look for finished jobs the event stream missed. */
+  | { readonly kind: "sweep" }
   | { readonly kind: "other"; readonly type: string };
 
 const RESOURCE = "dev.knative.apiserver.resource.";
 const REFERENCE = "dev.knative.apiserver.ref.";
+const PING = "dev.knative.sources.ping";
 
 export function interpretEvent(event: CloudEvent): PodEvent {
   const { type, data } = event;
@@ -32,6 +35,7 @@ export function interpretEvent(event: CloudEvent): PodEvent {
     if (data.kind !== undefined && data.kind !== "Pod") return { kind: "other", type: `${type} (kind ${String(data.kind)})` };
     return { kind: "reference", action, namespace: data.namespace, name: data.name };
   }
+  if (type === PING) return { kind: "sweep" };
   return { kind: "other", type };
 }
 

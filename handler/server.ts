@@ -3,7 +3,7 @@
 // (a direct ApiServerSource sink retries 502/503/504/429, never 500); 400 = malformed, never resend.
 import http from "node:http";
 import { decodeHttpRequest, MalformedEvent } from "./cloudevent.js";
-import { logOutcome, type Handle, type Outcome } from "./handle.js";
+import { logOutcome, retryAfterSeconds, type Handler, type Outcome } from "./handle.js";
 import type { Logger } from "./log.js";
 import { interpretEvent } from "./pod-event.js";
 
@@ -11,7 +11,7 @@ import { interpretEvent } from "./pod-event.js";
 export const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
 export interface ServerDeps {
-  readonly handle: Handle;
+  readonly handle: Handler;
   readonly log: Logger;
   readonly maxBodyBytes?: number;
 }
@@ -86,9 +86,9 @@ export function createHttpServer(deps: ServerDeps): http.Server & { readonly idl
       outcomes.push(outcome);
     }
 
-    const failed = outcomes.filter((outcome) => outcome.kind === "failed");
-    const status = failed.length > 0 ? 503 : 200;
-    const headers = failed.length > 0 ? { "Retry-After": String(Math.max(...failed.map((outcome) => outcome.retryAfterSeconds))) } : undefined;
+    const retries = outcomes.map(retryAfterSeconds).filter((seconds) => seconds !== undefined);
+    const status = retries.length > 0 ? 503 : 200;
+    const headers = retries.length > 0 ? { "Retry-After": String(Math.max(...retries)) } : undefined;
     const summary = outcomes.map(({ kind, ...rest }) => ({ outcome: kind, ...rest }));
     return reply(response, status, decoded.batch ? { outcomes: summary } : summary[0] ?? {}, headers);
   }

@@ -100,8 +100,12 @@ describe("what an event means", () => {
     assert.deepEqual(interpretEvent(ref), { kind: "reference", action: "update", namespace: "batch", name: "p" });
   });
 
+  test("a PingSource tick asks for a sweep", () => {
+    assert.deepEqual(interpretEvent({ ...event, type: "dev.knative.sources.ping", data: { sweep: true } }), { kind: "sweep" });
+  });
+
   test("other types are not ours", () => {
-    assert.deepEqual(interpretEvent({ ...event, type: "dev.knative.sources.ping" }), { kind: "other", type: "dev.knative.sources.ping" });
+    assert.deepEqual(interpretEvent({ ...event, type: "com.example.build.finished" }), { kind: "other", type: "com.example.build.finished" });
     assert.deepEqual(interpretEvent({ ...event, type: "dev.knative.apiserver.resource.patch" }), { kind: "other", type: "dev.knative.apiserver.resource.patch" });
   });
 

@@ -20,6 +20,7 @@ function setup(results: DeliveryResult[] = [{ ok: true, attempts: 1 }], ledger: 
     criteria,
     ledger,
     log: silentLogger,
+    sweep: { unavailable: "no Kubernetes API in these tests" },
     deliver: async (message) => {
       sent.push(message);
       if (gate) await gate;
@@ -123,23 +124,24 @@ describe("handling pod events", () => {
 });
 
 describe("the in-memory ledger", () => {
+  const context = { deleted: false };
   test("forgets the oldest pods beyond its capacity", async () => {
     const ledger = memoryLedger(2);
     for (const uid of ["a", "b", "c"]) {
-      const claim = await ledger.claim(jobPod({ uid }));
+      const claim = await ledger.claim(jobPod({ uid }), context);
       assert.ok(claim.granted);
       await claim.markSent();
     }
     assert.equal(ledger.size(), 2);
-    assert.equal((await ledger.claim(jobPod({ uid: "a" }))).granted, true);
-    assert.equal((await ledger.claim(jobPod({ uid: "c" }))).granted, false);
+    assert.equal((await ledger.claim(jobPod({ uid: "a" }), context)).granted, true);
+    assert.equal((await ledger.claim(jobPod({ uid: "c" }), context)).granted, false);
   });
 
   test("a released claim leaves no record", async () => {
     const ledger = memoryLedger();
-    const claim = await ledger.claim(jobPod());
+    const claim = await ledger.claim(jobPod(), context);
     assert.ok(claim.granted);
-    await claim.release();
-    assert.equal((await ledger.claim(jobPod())).granted, true);
+    await claim.release(5);
+    assert.equal((await ledger.claim(jobPod(), context)).granted, true);
   });
 });

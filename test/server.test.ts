@@ -167,9 +167,9 @@ describe("answers to the event source", () => {
   });
 
   test("another event type: 200, ignored, logged at debug", async () => {
-    const response = await stack.send({ ...podEvent(jobPod()), type: "dev.knative.sources.ping", id: "ping-1", data: {} });
+    const response = await stack.send({ ...podEvent(jobPod()), type: "com.example.build.finished", id: "other-1", data: {} });
     assert.equal(response.status, 200);
-    const line = stack.logs.find((record) => record.ceId === "ping-1");
+    const line = stack.logs.find((record) => record.ceId === "other-1");
     assert.equal(line?.level, "debug");
   });
 
@@ -207,10 +207,18 @@ describe("lifecycle", () => {
 
   test("stopping waits for the delivery in flight before GOODBYE", async () => {
     const stack = await startStack(JOB_ENV);
-    stack.receiver.respond = (request) => ({ status: 200, body: "{}", ...(request.path.includes("resize-images") ? { delayMs: 300 } : {}) });
-    await new Promise((resolve) => setTimeout(resolve, 50)); // let HELLO go first
+    const seen: Record<string, () => void> = {};
+    const arrived = (event: string) => new Promise<void>((resolve) => (seen[event] = resolve));
+    const hello = arrived("HELLO");
+    const measurement = arrived("MEASUREMENT");
+    stack.receiver.respond = (request) => {
+      const event = (request.body as { event: string }).event;
+      seen[event]?.();
+      return { status: 200, body: "{}", ...(event === "MEASUREMENT" ? { delayMs: 300 } : {}) };
+    };
+    await hello;
     const inFlight = stack.send(podEvent(jobPod()));
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await measurement; // Optune has the request and holds its answer
     const stopped = stack.close();
     assert.equal((await inFlight).status, 200);
     await stopped;

@@ -1,0 +1,86 @@
+// The sweep: the event stream loses changes made while the ApiServerSource's watch reconnects,
+// so a periodic pass (a PingSource event, or `servo-k8s-multijob sweep`) lists the pods of every
+// watched namespace and reports each recently finished job that no claim says is reported.
+import type { Outcome } from "./handle.js";
+import type { PodApi } from "./kubernetes.js";
+import type { Logger } from "./log.js";
+import type { Pod } from "./pod.js";
+import { parseTimestamp, terminatedState } from "./termination.js";
+
+export interface SweepSummary {
+  readonly namespaces: readonly string[];
+  /** Pods listed. */
+  readonly scanned: number;
+  readonly reported: number;
+  readonly alreadyReported: number;
+  /** Delivery or claim failed: the next sweep tries again. */
+  readonly failed: number;
+  /** A delivery failed recently and the pod waits for its retry time. */
+  readonly deferred: number;
+  /** Finished longer ago than OPTUNE_SWEEP_MAX_AGE: left alone. */
+  readonly tooOld: number;
+  /** Not jobs, or not finished. */
+  readonly ignored: number;
+}
+
+export interface SweepDeps {
+  readonly api: PodApi;
+  readonly namespaces: Iterable<string>;
+  /** The same claim-and-send path events take. */
+  readonly report: (pod: Pod) => Promise<Outcome>;
+  readonly now: () => number;
+  readonly maxAgeMs: number;
+  readonly pageSize?: number;
+  readonly concurrency?: number;
+  readonly log: Logger;
+}
+
+export const SWEEP_PAGE_SIZE = 100;
+export const SWEEP_CONCURRENCY = 4;
+
+/** When the job container finished (its creation time if it never started), in ms; undefined if not finished. */
+export function finishedAt(pod: Pod): number | undefined {
+  const terminated = terminatedState(pod);
+  if (terminated === undefined) return undefined;
+  return parseTimestamp(terminated.finishedAt) ?? parseTimestamp(pod.metadata?.creationTimestamp);
+}
+
+export async function sweep(deps: SweepDeps): Promise<SweepSummary> {
+  const namespaces = [...deps.namespaces];
+  const counts = { scanned: 0, reported: 0, alreadyReported: 0, failed: 0, deferred: 0, tooOld: 0, ignored: 0 };
+  const oldest = deps.now() - deps.maxAgeMs;
+
+  const visit = async (pod: Pod) => {
+    counts.scanned++;
+    const finished = finishedAt(pod);
+    if (finished !== undefined && finished < oldest) {
+      counts.tooOld++;
+      return;
+    }
+    const outcome = await deps.report(pod);
+    if (outcome.kind === "sent") counts.reported++;
+    else if (outcome.kind === "already-reported") counts.alreadyReported++;
+    else if (outcome.kind === "failed") counts.failed++;
+    else if (outcome.kind === "deferred") counts.deferred++;
+    else counts.ignored++;
+  };
+
+  for (const namespace of namespaces) {
+    let next: string | undefined;
+    do {
+      const page = await deps.api.list(namespace, { limit: deps.pageSize ?? SWEEP_PAGE_SIZE, ...(next === undefined ? {} : { continue: next }) });
+      await inParallel(page.items, deps.concurrency ?? SWEEP_CONCURRENCY, visit);
+      next = page.continue;
+    } while (next !== undefined);
+  }
+  return { namespaces, ...counts };
+}
+
+/** Runs `work` on every item, at most `limit` at a time. */
+async function inParallel<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let index = 0;
+  const worker = async () => {
+    while (index < items.length) await work(items[index++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
