@@ -106,6 +106,7 @@ describe("functions.yml (OpenFaaS)", () => {
     assert.deepEqual(read, [environment.OPTUNE_AUTH_TOKEN_FILE]);
     assert.equal(config.authToken, "token-from-secret");
     assert.equal(config.dryRun, false);
+    assert.equal(config.dedupe, "memory", "OpenFaaS CE gives functions no ServiceAccount to claim with");
   });
 });
 
@@ -172,6 +173,13 @@ describe("Kubernetes manifests in example/", () => {
     assert.match(delivery.backoffDelay, /^PT\d+S$/);
     assert.ok(ofKind("Service").some((doc) => doc.metadata.name === delivery.deadLetterSink.ref.name));
     assert.equal(trigger.spec?.subscriber.ref.name, "servo-k8s-multijob");
+  });
+
+  test("a PingSource asks the function for a sweep every 5 minutes", () => {
+    const [ping] = ofKind("PingSource");
+    assert.equal(ping?.apiVersion, "sources.knative.dev/v1");
+    assert.equal(ping?.spec?.schedule, "*/5 * * * *");
+    assert.equal(ping?.spec?.sink.ref.name, "servo-k8s-multijob");
   });
 
   test("svc-acct.yaml and svc-role.yaml give the function exactly get, list and patch on pods", () => {
