@@ -3,7 +3,7 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import type { Config } from "./config.js";
-import { createHandler, type Handler } from "./handle.js";
+import { createHandler, type Handler, type SweepSettings } from "./handle.js";
 import { connectKubernetes, refusalReporter, type PodApi } from "./kubernetes.js";
 import { annotationLedger, memoryLedger, type ReportLedger } from "./ledger.js";
 import { createLogger, type Logger } from "./log.js";
@@ -56,7 +56,7 @@ export function createFunction(config: Config, io: FunctionIo): ServoFunction {
   const memory = memoryLedger();
   const ledger: ReportLedger =
     config.dedupe === "annotation" && pods !== undefined
-      ? annotationLedger({ api: pods, memory, instance: instanceId, ttlMs: config.claimTtlMs, now: Date.now, onRefused: refusals.report, log })
+      ? annotationLedger({ api: pods, memory, instance: instanceId, ttlMs: config.claimTtlMs, now: Date.now, onRefused: refusals.report })
       : memory;
 
   const handle = createHandler({
@@ -72,10 +72,10 @@ export function createFunction(config: Config, io: FunctionIo): ServoFunction {
 }
 
 /** A sweep must not resend what it cannot see was sent: it needs claims, or a dry run that sends nothing. */
-function sweepSettings(config: Config, pods: PodApi | undefined): { maxAgeMs: number } | { unavailable: string } {
+function sweepSettings(config: Config, pods: PodApi | undefined): SweepSettings {
   if (pods === undefined) return { unavailable: "a sweep needs the Kubernetes API, and no Kubernetes configuration was found" };
   if (config.dedupe !== "annotation" && !config.dryRun) {
     return { unavailable: "a sweep needs OPTUNE_DEDUPE=annotation: with only this process's memory it would report every finished job again" };
   }
-  return { maxAgeMs: config.sweepMaxAgeMs };
+  return { pods, maxAgeMs: config.sweepMaxAgeMs };
 }

@@ -36,11 +36,13 @@ export interface HandlerDeps {
   /** The Kubernetes API, when there is one: Reference mode and the sweep read pods through it. */
   readonly pods?: PodApi;
   /** The sweep's settings, or why it cannot run with this configuration. */
-  readonly sweep: { readonly maxAgeMs: number } | { readonly unavailable: string };
+  readonly sweep: SweepSettings;
   /** A 403 from the API: counted and logged by the caller. */
   readonly onRefused?: (error: KubernetesError) => void;
   readonly now?: () => number;
 }
+
+export type SweepSettings = { readonly pods: PodApi; readonly maxAgeMs: number } | { readonly unavailable: string };
 
 export interface Handler {
   (event: PodEvent): Promise<Outcome>;
@@ -129,7 +131,7 @@ export function createHandler(deps: HandlerDeps): Handler {
   async function sweepNow(): Promise<Outcome> {
     if ("unavailable" in deps.sweep) return { kind: "ignored", reason: deps.sweep.unavailable, odd: true };
     try {
-      const summary = await sweep({ api: deps.pods!, namespaces: deps.criteria.namespaces, report, now, maxAgeMs: deps.sweep.maxAgeMs, log: deps.log });
+      const summary = await sweep({ api: deps.sweep.pods, namespaces: deps.criteria.namespaces, report, now, maxAgeMs: deps.sweep.maxAgeMs });
       return { kind: "swept", ...summary };
     } catch (error) {
       if (error instanceof KubernetesError && error.status === 403) deps.onRefused?.(error);
@@ -165,10 +167,12 @@ export function retryAfterSeconds(outcome: Outcome): number | undefined {
 
 /** One log line per handled event: info for anything about a job, debug for events that are not. */
 export function logOutcome(log: Logger, outcome: Outcome, fields: Readonly<Record<string, unknown>>): void {
-  const line = { ...fields, ...outcome, outcome: outcome.kind, kind: undefined };
-  if (outcome.kind === "deferred") log.warn("event handled", line);
-  else if (retryAfterSeconds(outcome) !== undefined) log.error("event handled", line);
-  else if (outcome.kind !== "ignored") log.info("event handled", line);
-  else if (outcome.odd === true) log.warn("event handled", line);
-  else log.debug("event handled", line);
+  const level =
+    outcome.kind === "deferred" ? "warn"
+    : retryAfterSeconds(outcome) !== undefined ? "error"
+    : outcome.kind !== "ignored" ? "info"
+    : outcome.odd === true ? "warn"
+    : "debug";
+  // Most events are ignored at debug: build nothing for a line that is not written.
+  if (log.enabled(level)) log[level]("event handled", { ...fields, ...outcome, outcome: outcome.kind, kind: undefined });
 }

@@ -3,7 +3,6 @@
 // keeping the claim in the pod itself (claim.ts), with the memory record as its fast path.
 import { backoffSeconds, claimPatch, claimState, markPatch, releasedValue, releasePatch, sendingValue, sentValue, verdict } from "./claim.js";
 import { KubernetesError, type PodApi } from "./kubernetes.js";
-import type { Logger } from "./log.js";
 import { podKey, podRef, type Pod } from "./pod.js";
 
 export interface ClaimContext {
@@ -65,7 +64,6 @@ export interface AnnotationLedgerDeps {
   readonly now: () => number;
   /** A 403: the claim falls back to the memory record. */
   readonly onRefused: (error: KubernetesError) => void;
-  readonly log: Logger;
 }
 
 /** Conflicts in a row before giving up (the event is then retried later). */

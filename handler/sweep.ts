@@ -3,7 +3,6 @@
 // watched namespace and reports each recently finished job that no claim says is reported.
 import type { Outcome } from "./handle.js";
 import type { PodApi } from "./kubernetes.js";
-import type { Logger } from "./log.js";
 import type { Pod } from "./pod.js";
 import { parseTimestamp, terminatedState } from "./termination.js";
 
@@ -32,7 +31,6 @@ export interface SweepDeps {
   readonly maxAgeMs: number;
   readonly pageSize?: number;
   readonly concurrency?: number;
-  readonly log: Logger;
 }
 
 export const SWEEP_PAGE_SIZE = 100;

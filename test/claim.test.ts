@@ -4,7 +4,6 @@ import { after, before, describe, test } from "node:test";
 import { backoffSeconds, CLAIM_ANNOTATION, claimPatch, claimState, markPatch, releasedValue, sendingValue, sentValue, verdict } from "../handler/claim.js";
 import { connectKubernetes, type KubernetesError } from "../handler/kubernetes.js";
 import { annotationLedger, memoryLedger, type ReportLedger } from "../handler/ledger.js";
-import { silentLogger } from "../handler/log.js";
 import type { Pod } from "../handler/pod.js";
 import { startFakeApiServer, type FakeApiServer } from "./support/fake-apiserver.js";
 import { jobPod } from "./support/pods.js";
@@ -88,7 +87,6 @@ describe("the annotation ledger against the API", () => {
       ttlMs: 120_000,
       now: () => clock,
       onRefused: (error) => refused.push(error),
-      log: silentLogger,
     });
   const update = { deleted: false };
   const calls = (name: string) => fake.requests.filter((request) => request.name === name).map((request) => `${request.verb} ${request.status}`);
