@@ -58,29 +58,29 @@ async function serve(args: readonly string[]): Promise<number> {
   return 0;
 }
 
-async function invokeCommand(args: readonly string[]): Promise<number> {
-  let parsed;
+/** The `--dry-run` flag and the positional arguments of invoke and sweep; a usage error is a string. */
+function dryRunArgs(args: readonly string[], allowPositionals: boolean): { dryRun: boolean; files: string[] } | string {
   try {
-    parsed = parseArgs({ args: [...args], options: { "dry-run": { type: "boolean" } }, allowPositionals: true });
+    const parsed = parseArgs({ args: [...args], options: { "dry-run": { type: "boolean" } }, allowPositionals });
+    return { dryRun: parsed.values["dry-run"] === true, files: parsed.positionals };
   } catch (error) {
-    return usageError((error as Error).message);
+    return (error as Error).message;
   }
-  if (parsed.positionals.length === 0) return usageError("invoke needs at least one FILE");
+}
+
+async function invokeCommand(args: readonly string[]): Promise<number> {
+  const parsed = dryRunArgs(args, true);
+  if (typeof parsed === "string") return usageError(parsed);
+  if (parsed.files.length === 0) return usageError("invoke needs at least one FILE");
   const { invoke } = await import("./invoke.js");
-  const config = loadConfig(process.env, { dryRun: parsed.values["dry-run"] === true });
-  return invoke(parsed.positionals, config, { stdout: out, stderr: err });
+  return invoke(parsed.files, loadConfig(process.env, { dryRun: parsed.dryRun }), { stdout: out, stderr: err });
 }
 
 async function sweepCommand(args: readonly string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: [...args], options: { "dry-run": { type: "boolean" } } });
-  } catch (error) {
-    return usageError((error as Error).message);
-  }
+  const parsed = dryRunArgs(args, false);
+  if (typeof parsed === "string") return usageError(parsed);
   const [{ createFunction }, { describeOutcome }, { retryAfterSeconds }] = await Promise.all([import("./function.js"), import("./invoke.js"), import("./handle.js")]);
-  const config = loadConfig(process.env, { dryRun: parsed.values["dry-run"] === true });
-  const fn = createFunction(config, { print: out, logLine: err, echo: true });
+  const fn = createFunction(loadConfig(process.env, { dryRun: parsed.dryRun }), { print: out, logLine: err, echo: true });
   const outcome = await fn.handle({ kind: "sweep" });
   err(`${describeOutcome(outcome)}\n`);
   if (outcome.kind === "ignored") return 2;
