@@ -61,3 +61,16 @@ function pick(value: unknown, step: Extract<AppIdStep, { kind: "pick" }>): unkno
   const item: unknown = value.find((entry) => isRecord(entry) && entry[step.keyField] === step.key);
   return isRecord(item) && Object.hasOwn(item, step.valueField) ? item[step.valueField] : undefined;
 }
+
+/** Longer app ids are not sent: a URL path segment of Optune's, not a place for documents. */
+export const MAX_APP_ID_BYTES = 1024;
+
+/** Why this app id cannot name an Optune application in a URL path segment, or undefined when it can. */
+export function appIdProblem(appId: string): string | undefined {
+  // URL parsers drop "." and ".." segments even percent-encoded: the message would go elsewhere.
+  if (appId === "." || appId === "..") return `app id "${appId}" would leave its URL path segment`;
+  if (!appId.isWellFormed()) return "app id is not valid Unicode (it holds a lone UTF-16 surrogate)";
+  const bytes = Buffer.byteLength(appId);
+  if (bytes > MAX_APP_ID_BYTES) return `app id is ${bytes} bytes long, more than ${MAX_APP_ID_BYTES}`;
+  return undefined;
+}

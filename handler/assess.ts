@@ -1,16 +1,20 @@
 // From a Pod object to "report this message" or "ignore, because…". Pure: the table of contents
 // of the stages, in the order an event goes through them.
-import { selectJob, type JobCriteria } from "./job.js";
+import { selectJob, type JobCriteria, type JobSelection } from "./job.js";
 import { measurement, type Measurement } from "./measurement.js";
-import type { Pod } from "./pod.js";
-import { runDuration, terminatedState } from "./termination.js";
+import { clip, excerpt, type Pod } from "./pod.js";
+import { finishedRun, runDuration } from "./termination.js";
+
+/** Why a pod is not reported, as a small fixed set: for the ignored-events summary and metrics. */
+export type IgnoreCode = Extract<JobSelection, { job: false }>["code"] | "not-a-pod" | "not-finished" | "bad-timestamps";
 
 export type Assessment =
   | {
       readonly kind: "ignore";
+      readonly code: IgnoreCode;
       readonly reason: string;
       /** True for shapes a healthy cluster should not produce: worth a warning, not just debug. */
-      readonly odd?: boolean;
+      readonly odd?: true;
     }
   | {
       readonly kind: "report";
@@ -21,23 +25,25 @@ export type Assessment =
       readonly exitCode?: number;
     };
 
-export function assessPod(pod: Pod, criteria: JobCriteria): Assessment {
-  if (pod.kind !== undefined && pod.kind !== "Pod") return { kind: "ignore", reason: `not a Pod (kind ${String(pod.kind)})` };
+/** `deleted`: the event says the pod is gone, so a container that restarts will not run again. */
+export function assessPod(pod: Pod, criteria: JobCriteria, deleted = false): Assessment {
+  if (pod.kind !== undefined && pod.kind !== "Pod") return { kind: "ignore", code: "not-a-pod", reason: `not a Pod (kind ${typeof pod.kind === "string" ? clip(pod.kind, 64) : excerpt(pod.kind)})` };
 
   const job = selectJob(pod, criteria);
-  if (!job.job) return { kind: "ignore", reason: job.reason };
+  if (!job.job) return { kind: "ignore", code: job.code, reason: job.reason, ...(job.odd ? { odd: true } : {}) };
 
-  const terminated = terminatedState(pod);
-  if (terminated === undefined) return { kind: "ignore", reason: "job container has not terminated" };
+  const run = finishedRun(pod, deleted);
+  if (run === undefined) return { kind: "ignore", code: "not-finished", reason: "job container has not finished" };
 
-  const runTime = runDuration(terminated);
-  if (runTime.kind === "invalid") return { kind: "ignore", reason: runTime.reason, odd: true };
+  const runTime = runDuration(run.terminated);
+  if (runTime.kind === "invalid") return { kind: "ignore", code: "bad-timestamps", reason: runTime.reason, odd: true };
 
+  const exitCode = run.terminated.exitCode;
   return {
     kind: "report",
     appId: job.appId,
-    message: measurement(pod, terminated, runTime),
+    message: measurement(pod, run, runTime),
     ...(runTime.kind === "ran" ? { runSeconds: runTime.seconds } : {}),
-    ...(typeof terminated.exitCode === "number" ? { exitCode: terminated.exitCode } : {}),
+    ...(Number.isSafeInteger(exitCode) ? { exitCode: exitCode as number } : {}),
   };
 }

@@ -44,17 +44,27 @@ async function main(argv: readonly string[]): Promise<number> {
 
 async function serve(args: readonly string[]): Promise<number> {
   if (args.length > 0) return usageError(`serve takes no arguments, got ${args.join(" ")}`);
-  const { startFunction } = await import("./lifecycle.js");
-  const running = await startFunction(loadConfig(process.env), { print: out });
-  await new Promise<void>((resolve) => {
-    const onSignal = (signal: NodeJS.Signals) => {
-      // A second Ctrl-C means "now".
-      process.once(signal, () => process.exit(128 + constants.signals[signal]));
-      void running.stop(`signal ${constants.signals[signal]}`).then(resolve);
+  const config = loadConfig(process.env);
+  // Listen for signals before the server does, so none arriving during start is lost.
+  const signalled = new Promise<NodeJS.Signals>((resolve) => {
+    const first = (signal: NodeJS.Signals) => {
+      // A second SIGTERM or Ctrl-C means "now".
+      const now = (again: NodeJS.Signals) => process.exit(128 + constants.signals[again]);
+      process.off("SIGTERM", first).off("SIGINT", first).once("SIGTERM", now).once("SIGINT", now);
+      // The shutdown is bounded; should anything hold the process past it, it still ends.
+      setTimeout(() => {
+        err("servo-k8s-multijob: still running after SHUTDOWN_TIMEOUT; exiting\n");
+        process.exit(1);
+      }, config.shutdownTimeoutMs + 2000).unref();
+      resolve(signal);
     };
-    process.once("SIGTERM", onSignal);
-    process.once("SIGINT", onSignal);
+    process.once("SIGTERM", first).once("SIGINT", first);
   });
+  const { startFunction } = await import("./lifecycle.js");
+  const running = await startFunction(config, { print: out });
+  await running.stop(`signal ${constants.signals[await signalled]}`);
+  // Stopped: nothing is left to do, whatever sockets a hung remote still holds open.
+  setTimeout(() => process.exit(0), 100).unref();
   return 0;
 }
 

@@ -2,7 +2,7 @@
 // to plain code at build time (compile-config-schema.ts); config.ts turns the values into a Config.
 // No keyword here may need ajv at run time (minLength does): the runtime image has no ajv.
 
-const SECONDS = { type: "string", pattern: "^[0-9]+(\\.[0-9]+)?$", description: "must be a number of seconds, e.g. 10 or 2.5" };
+const SECONDS = { type: "string", pattern: "^[0-9]{1,7}(\\.[0-9]+)?$", description: "must be a number of seconds, e.g. 10 or 2.5" };
 
 // Each description completes the sentence "<VARIABLE> …" in the error message.
 export const ENV_SCHEMA = {
@@ -10,7 +10,7 @@ export const ENV_SCHEMA = {
   properties: {
     OPTUNE_URL: { type: "string", pattern: "^https?://[^\\s]+$", description: "must be an http:// or https:// URL without spaces" },
     OPTUNE_ACCOUNT: { type: "string", pattern: "^\\S+$", description: "must be a non-empty account name without spaces" },
-    OPTUNE_AUTH_TOKEN: { type: "string", pattern: "^\\S+$", description: "must be a non-empty token without spaces" },
+    OPTUNE_AUTH_TOKEN: { type: "string", pattern: "^[\\x21-\\x7e]{1,4096}$", description: "must be a non-empty token of at most 4096 visible ASCII characters (no spaces)" },
     OPTUNE_AUTH_TOKEN_FILE: { type: "string", pattern: "\\S", description: "must be the path of a file that holds the token" },
     POD_NAMESPACES: {
       type: "string",
@@ -25,6 +25,9 @@ export const ENV_SCHEMA = {
     OPTUNE_DEDUPE: { type: "string", enum: ["annotation", "memory"], description: "must be annotation or memory" },
     OPTUNE_CLAIM_TTL: SECONDS,
     OPTUNE_SWEEP_MAX_AGE: SECONDS,
+    OPTUNE_MAX_INFLIGHT: { type: "string", pattern: "^[0-9]{1,5}$", description: "must be a whole number of deliveries, e.g. 64" },
+    KUBE_API_TIMEOUT: SECONDS,
+    SHUTDOWN_TIMEOUT: SECONDS,
   },
 } as const;
 

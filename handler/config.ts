@@ -1,6 +1,6 @@
 // Configuration from the environment (SPEC.md section 5), read and validated once at start into a
 // frozen object. An invalid value is a ConfigError naming the variable; the CLI prints it and exits.
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { parseAppIdPath, type AppIdPath } from "./app-id.js";
 import { ENV_SCHEMA } from "./config-schema.js";
 // Generated from ENV_SCHEMA by ajv at build time (compile-config-schema.ts): compiling at start
@@ -37,7 +37,30 @@ export interface Config extends JobCriteria {
   readonly claimTtlMs: number;
   /** The sweep reports only jobs that finished this recently. */
   readonly sweepMaxAgeMs: number;
+  /** OPTUNE_AUTH_TOKEN_FILE: read again when it changes (mounted secrets are rotated in place). */
+  readonly authTokenFile: string | undefined;
+  /** Bound on deliveries to Optune in flight; beyond it events are answered 503 at once. */
+  readonly maxInFlight: number;
+  /** Time limit of one Kubernetes API call. */
+  readonly kubeApiTimeoutMs: number;
+  /** After SIGTERM everything ends within this: deliveries still in flight end as 503. */
+  readonly shutdownTimeoutMs: number;
 }
+
+/** Upper bounds of the duration settings, in seconds: a typo must not make the function wait for days. */
+export const MAX_SECONDS = {
+  OPTUNE_SEND_TIMEOUT: 120,
+  OPTUNE_SEND_DEADLINE: 3600,
+  OPTUNE_CLAIM_TTL: 86_400,
+  OPTUNE_SWEEP_MAX_AGE: 30 * 86_400,
+  KUBE_API_TIMEOUT: 120,
+  SHUTDOWN_TIMEOUT: 3600,
+} as const;
+
+/** A token file is a few dozen bytes; a bigger file is the wrong file. */
+export const MAX_TOKEN_FILE_BYTES = 4096;
+/** Variables whose values are never shown, not even in an error. */
+const SECRET = new Set(["OPTUNE_AUTH_TOKEN"]);
 
 export class ConfigError extends Error {
   override readonly name = "ConfigError";
@@ -69,7 +92,7 @@ export function loadConfig(env: Env, options: LoadOptions = {}): Config {
   if (!validateEnv(relevant)) {
     const variable = validateEnv.errors?.[0]?.instancePath.slice(1) ?? "configuration";
     const property = ENV_SCHEMA.properties[variable as keyof typeof ENV_SCHEMA.properties];
-    throw new ConfigError(variable, `${property?.description ?? "is invalid"}, got ${JSON.stringify(relevant[variable])}`);
+    throw new ConfigError(variable, `${property?.description ?? "is invalid"}, got ${shown(variable, relevant[variable])}`);
   }
 
   const optuneUrl = relevant.OPTUNE_URL ?? DEFAULT_OPTUNE_URL;
@@ -80,17 +103,21 @@ export function loadConfig(env: Env, options: LoadOptions = {}): Config {
   const appIdSpec = relevant.OPTUNE_APP_ID ?? DEFAULT_APP_ID;
   const port = Number(relevant.PORT ?? "8080");
   if (port > 65535) throw new ConfigError("PORT", `must be a TCP port number, got ${JSON.stringify(relevant.PORT)}`);
-  const sendDeadlineMs = seconds("OPTUNE_SEND_DEADLINE", relevant.OPTUNE_SEND_DEADLINE ?? "30");
-  const claimTtlMs = seconds("OPTUNE_CLAIM_TTL", relevant.OPTUNE_CLAIM_TTL ?? "120");
-  if (claimTtlMs <= sendDeadlineMs) {
+  const sendDeadlineMs = seconds(relevant, "OPTUNE_SEND_DEADLINE", "30");
+  const claimTtlMs = seconds(relevant, "OPTUNE_CLAIM_TTL", "120");
+  const maxInFlight = Number(relevant.OPTUNE_MAX_INFLIGHT ?? "64");
+  if (maxInFlight < 1 || maxInFlight > 10_000) throw new ConfigError("OPTUNE_MAX_INFLIGHT", `must be between 1 and 10000, got ${JSON.stringify(relevant.OPTUNE_MAX_INFLIGHT)}`);
+  const kubeconfig = findKubeconfig(env, options.exists);
+  const dedupe = dedupeMode(relevant.OPTUNE_DEDUPE, kubeconfig, dryRun);
+  if (dedupe === "annotation" && claimTtlMs <= sendDeadlineMs) {
     throw new ConfigError("OPTUNE_CLAIM_TTL", `must be longer than OPTUNE_SEND_DEADLINE (${sendDeadlineMs / 1000} s): a claim must outlive the delivery it guards`);
   }
-  const kubeconfig = findKubeconfig(env, options.exists);
 
   return Object.freeze({
     optuneUrl,
     account,
-    authToken: authToken(relevant, options.readFile ?? ((path) => readFileSync(path, "utf8"))),
+    authToken: authToken(relevant, options.readFile ?? readTokenFile),
+    authTokenFile: relevant.OPTUNE_AUTH_TOKEN_FILE,
     dryRun,
     namespaces: new Set(
       (relevant.POD_NAMESPACES ?? "default")
@@ -101,12 +128,15 @@ export function loadConfig(env: Env, options: LoadOptions = {}): Config {
     appIdSpec,
     port,
     logLevel: (relevant.LOG_LEVEL ?? "info") as LogLevel,
-    sendTimeoutMs: seconds("OPTUNE_SEND_TIMEOUT", relevant.OPTUNE_SEND_TIMEOUT ?? "10"),
+    sendTimeoutMs: seconds(relevant, "OPTUNE_SEND_TIMEOUT", "10"),
     sendDeadlineMs,
     kubeconfig,
-    dedupe: dedupeMode(relevant.OPTUNE_DEDUPE, kubeconfig, dryRun),
+    dedupe,
     claimTtlMs,
-    sweepMaxAgeMs: seconds("OPTUNE_SWEEP_MAX_AGE", relevant.OPTUNE_SWEEP_MAX_AGE ?? "3600"),
+    sweepMaxAgeMs: seconds(relevant, "OPTUNE_SWEEP_MAX_AGE", "3600"),
+    maxInFlight,
+    kubeApiTimeoutMs: seconds(relevant, "KUBE_API_TIMEOUT", "10"),
+    shutdownTimeoutMs: seconds(relevant, "SHUTDOWN_TIMEOUT", "25"),
   });
 }
 
@@ -122,16 +152,35 @@ function pickDefined(env: Env): Record<string, string> {
 
 function checkUrlTemplate(template: string, account: string | undefined, dryRun: boolean): void {
   if (!template.includes("{app_id}")) {
-    throw new ConfigError("OPTUNE_URL", `must contain {app_id}: the message body does not name the application, got ${JSON.stringify(template)}`);
+    throw new ConfigError("OPTUNE_URL", `must contain {app_id}: the message body does not name the application, got ${shown("OPTUNE_URL", template)}`);
   }
   if (template.includes("{acct}") && account === undefined && !dryRun) {
     throw new ConfigError("OPTUNE_ACCOUNT", "must be set: OPTUNE_URL contains {acct}");
   }
-  try {
-    new URL(template.replaceAll("{acct}", "acct").replaceAll("{app_id}", "app"));
-  } catch {
-    throw new ConfigError("OPTUNE_URL", `is not a valid URL template, got ${JSON.stringify(template)}`);
+  if (account === "." || account === "..") {
+    throw new ConfigError("OPTUNE_ACCOUNT", `cannot be "${account}": URL parsers remove such a path segment, so messages would go to another URL`);
   }
+  let url: URL;
+  try {
+    url = new URL(template.replaceAll("{acct}", "optune-acct-placeholder").replaceAll("{app_id}", "optune-app-placeholder"));
+  } catch {
+    throw new ConfigError("OPTUNE_URL", `is not a valid URL template, got ${shown("OPTUNE_URL", template)}`);
+  }
+  if (url.username !== "" || url.password !== "") {
+    throw new ConfigError("OPTUNE_URL", "must not hold a user:password@ part (not shown): the token goes in OPTUNE_AUTH_TOKEN");
+  }
+  // The app id and account are path segments: anywhere else they could change the host, query or fragment.
+  for (const [placeholder, marker] of [["{acct}", "optune-acct-placeholder"], ["{app_id}", "optune-app-placeholder"]] as const) {
+    if (template.split(placeholder).length !== url.pathname.split(marker).length) {
+      throw new ConfigError("OPTUNE_URL", `may hold ${placeholder} only in its path, got ${shown("OPTUNE_URL", template)}`);
+    }
+  }
+}
+
+/** A value as an error may show it: never a secret, never the user:password@ of a URL. */
+function shown(variable: string, value: string | undefined): string {
+  if (SECRET.has(variable)) return "a value that is not shown";
+  return JSON.stringify(variable === "OPTUNE_URL" ? value?.replace(/^([a-z]+:\/\/)[^/@]*@/i, "$1***@") : value);
 }
 
 /** Claims in annotations when the Kubernetes API is there; never in a dry run, which must write nothing. */
@@ -159,8 +208,20 @@ function authToken(env: Record<string, string>, readFile: (path: string) => stri
   } catch (error) {
     throw new ConfigError("OPTUNE_AUTH_TOKEN_FILE", `names a file that cannot be read: ${(error as Error).message}`);
   }
-  if (!/^\S+$/.test(token)) throw new ConfigError("OPTUNE_AUTH_TOKEN_FILE", `names a file that does not hold one token: ${file}`);
+  if (!isToken(token)) throw new ConfigError("OPTUNE_AUTH_TOKEN_FILE", `names a file that does not hold one token (visible ASCII characters, no spaces): ${file}`);
   return token;
+}
+
+/** A token as it may go in a header: visible ASCII, no spaces. */
+export function isToken(value: string): boolean {
+  return /^[\x21-\x7e]{1,4096}$/.test(value);
+}
+
+/** Reads a token file, refusing one too big to hold a token. */
+export function readTokenFile(path: string): string {
+  const { size } = statSync(path);
+  if (size > MAX_TOKEN_FILE_BYTES) throw new Error(`it is ${size} bytes, more than ${MAX_TOKEN_FILE_BYTES}`);
+  return readFileSync(path, "utf8");
 }
 
 function appIdPath(spec: string): AppIdPath {
@@ -171,8 +232,11 @@ function appIdPath(spec: string): AppIdPath {
   }
 }
 
-function seconds(variable: string, value: string): number {
+/** A duration setting in milliseconds: above 0 and at most its bound. */
+function seconds(env: Record<string, string>, variable: keyof typeof MAX_SECONDS, fallback: string): number {
+  const value = env[variable] ?? fallback;
   const ms = Math.round(Number(value) * 1000);
   if (!(ms > 0)) throw new ConfigError(variable, `must be a number of seconds greater than 0, got ${JSON.stringify(value)}`);
+  if (ms > MAX_SECONDS[variable] * 1000) throw new ConfigError(variable, `must be at most ${MAX_SECONDS[variable]} seconds, got ${JSON.stringify(value)}`);
   return ms;
 }

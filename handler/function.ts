@@ -8,6 +8,7 @@ import { connectKubernetes, refusalReporter, type PodApi } from "./kubernetes.js
 import { annotationLedger, memoryLedger, type ReportLedger } from "./ledger.js";
 import { createLogger, type Logger } from "./log.js";
 import { createDeliver, createPost, type Deliver } from "./optune.js";
+import { tokenSource } from "./secret-files.js";
 
 export interface FunctionIo {
   /** Where {"url","message"} lines go (stdout). */
@@ -32,26 +33,34 @@ export interface ServoFunction {
   readonly instanceId: string;
   /** How many Kubernetes calls were refused (403) so far. */
   readonly refusals: () => number;
+  /** Ends every delivery and Kubernetes call in flight at once (the shutdown grace period is over). */
+  readonly abortInFlight: () => void;
+  /** Stops watching the token file. */
+  readonly close: () => void;
 }
 
-/** GOODBYE must fit in a termination grace period (30 s by default) after draining. */
-const BRIEF_DEADLINE_MS = 5000;
+/** How long GOODBYE may take: it must fit in the shutdown grace period after draining. */
+export function goodbyeBudgetMs(config: Config): number {
+  return Math.min(config.sendDeadlineMs, 5000, config.shutdownTimeoutMs / 5);
+}
 
 export function createFunction(config: Config, io: FunctionIo): ServoFunction {
   const log = createLogger(config.logLevel, io.logLine);
-  const deliverWithin = (deadlineMs: number) =>
+  const inFlight = new AbortController();
+  const token = tokenSource(config.authToken, config.authTokenFile, log);
+  const deliverWithin = (deadlineMs: number, signal?: AbortSignal) =>
     createDeliver({
       optuneUrl: config.optuneUrl,
       account: config.account,
       dryRun: config.dryRun,
       print: io.print,
       ...(io.echo === undefined ? {} : { echo: io.echo }),
-      post: createPost({ token: config.authToken, timeoutMs: Math.min(config.sendTimeoutMs, deadlineMs), deadlineMs, log }),
+      post: createPost({ token: token.current, timeoutMs: Math.min(config.sendTimeoutMs, deadlineMs), deadlineMs, log, ...(signal === undefined ? {} : { signal }) }),
     });
-  const deliver = deliverWithin(config.sendDeadlineMs);
+  const deliver = deliverWithin(config.sendDeadlineMs, inFlight.signal);
 
   const instanceId = io.instanceId ?? `${hostname()}-${randomBytes(3).toString("hex")}`;
-  const pods = io.pods ?? (config.kubeconfig === undefined ? undefined : connectKubernetes(config.kubeconfig));
+  const pods = io.pods ?? (config.kubeconfig === undefined ? undefined : connectKubernetes(config.kubeconfig, { timeoutMs: config.kubeApiTimeoutMs, signal: inFlight.signal }));
   const refusals = refusalReporter(log);
   const memory = memoryLedger();
   const ledger: ReportLedger =
@@ -67,8 +76,20 @@ export function createFunction(config: Config, io: FunctionIo): ServoFunction {
     ...(pods === undefined ? {} : { pods }),
     sweep: sweepSettings(config, pods),
     onRefused: refusals.report,
+    maxInFlight: config.maxInFlight,
   });
-  return { config, log, handle, deliver, deliverBriefly: deliverWithin(Math.min(config.sendDeadlineMs, BRIEF_DEADLINE_MS)), instanceId, refusals: refusals.count };
+  return {
+    config,
+    log,
+    handle,
+    deliver,
+    // GOODBYE is sent after the deliveries in flight were aborted, so it does not listen to that signal.
+    deliverBriefly: deliverWithin(goodbyeBudgetMs(config)),
+    instanceId,
+    refusals: refusals.count,
+    abortInFlight: () => inFlight.abort(),
+    close: token.stop,
+  };
 }
 
 /** A sweep must not resend what it cannot see was sent: it needs claims, or a dry run that sends nothing. */

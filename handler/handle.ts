@@ -1,12 +1,12 @@
 // The function: one event in, at most one Optune MEASUREMENT per job out, and an outcome that
 // says what happened. Callable without a server (the CLI does); the HTTP edge lives in server.ts.
-import { assessPod } from "./assess.js";
+import { assessPod, type Assessment, type IgnoreCode } from "./assess.js";
 import type { JobCriteria } from "./job.js";
 import { KubernetesError, type PodApi } from "./kubernetes.js";
 import type { ReportLedger } from "./ledger.js";
 import type { Logger } from "./log.js";
 import type { Deliver } from "./optune.js";
-import { podKey, podRef, type Pod } from "./pod.js";
+import { clip, podKey, podRef, podUid, type Pod } from "./pod.js";
 import type { PodEvent } from "./pod-event.js";
 import { sweep, type SweepSummary } from "./sweep.js";
 
@@ -21,12 +21,19 @@ export type Outcome =
       readonly dryRun?: true;
     }
   | { readonly kind: "already-reported"; readonly pod: string; readonly appId: string; readonly reason: string }
-  | { readonly kind: "ignored"; readonly reason: string; readonly pod?: string; readonly odd?: boolean }
+  | { readonly kind: "ignored"; readonly code: OutcomeCode; readonly reason: string; readonly pod?: string; readonly odd?: true }
   /** A delivery failed recently and the pod is backing off: the event source should send the event again later. */
   | { readonly kind: "deferred"; readonly pod: string; readonly appId: string; readonly reason: string; readonly retryAfterSeconds: number }
   /** Delivery (or the claim, or the Kubernetes read) failed: the event source should send the event again later. */
   | { readonly kind: "failed"; readonly pod: string; readonly appId?: string; readonly error: string; readonly retryAfterSeconds: number }
-  | ({ readonly kind: "swept" } & SweepSummary);
+  /** The message can never be sent as it is (no retry can help): answered 422, so a Broker dead-letters it. */
+  | { readonly kind: "undeliverable"; readonly pod: string; readonly appId: string; readonly error: string }
+  | ({ readonly kind: "swept" } & SweepSummary)
+  /** An item of a batch that is not a CloudEvent we can read (the HTTP edge decides this, not the handler). */
+  | { readonly kind: "malformed"; readonly error: string };
+
+/** Why an event was ignored: the pod stages' codes, and the handler's own. */
+export type OutcomeCode = IgnoreCode | "other-event" | "pod-gone" | "no-kubernetes" | "no-sweep";
 
 export interface HandlerDeps {
   readonly criteria: JobCriteria;
@@ -39,6 +46,8 @@ export interface HandlerDeps {
   readonly sweep: SweepSettings;
   /** A 403 from the API: counted and logged by the caller. */
   readonly onRefused?: (error: KubernetesError) => void;
+  /** Bound on pods being claimed and sent at once (OPTUNE_MAX_INFLIGHT); beyond it, events are deferred at once. */
+  readonly maxInFlight?: number;
   readonly now?: () => number;
 }
 
@@ -52,16 +61,20 @@ export interface Handler {
 
 /** Seconds the event source should wait before sending a failed event again, when Optune gave no hint. */
 export const DEFAULT_RETRY_AFTER_SECONDS = 5;
+export const DEFAULT_MAX_IN_FLIGHT = 64;
+/** How long a pod waits after a delivery that cannot succeed: the sweep may try again with a fixed deployment. */
+const UNDELIVERABLE_RETRY_SECONDS = 300;
 
 export function createHandler(deps: HandlerDeps): Handler {
   const now = deps.now ?? Date.now;
   // Events for the same pod handled at the same time share one claim-and-send.
   const inFlight = new Map<string, Promise<Outcome>>();
+  const maxInFlight = deps.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
 
   async function report(pod: Pod, deleted = false): Promise<Outcome> {
-    const assessment = assessPod(pod, deps.criteria);
+    const assessment = assessPod(pod, deps.criteria, deleted);
     if (assessment.kind === "ignore") {
-      return { kind: "ignored", reason: assessment.reason, pod: podRef(pod), ...(assessment.odd ? { odd: true } : {}) };
+      return { kind: "ignored", code: assessment.code, reason: assessment.reason, pod: podRef(pod), ...(assessment.odd ? { odd: true } : {}) };
     }
     const key = podKey(pod);
     const running = inFlight.get(key);
@@ -69,19 +82,23 @@ export function createHandler(deps: HandlerDeps): Handler {
       const first = await running;
       return first.kind === "sent" ? { kind: "already-reported", pod: first.pod, appId: first.appId, reason: "reported by a concurrent event" } : first;
     }
+    // Above the bound, answer at once rather than queue without limit: the source sends the event again.
+    if (inFlight.size >= maxInFlight) {
+      return { kind: "deferred", pod: podRef(pod), appId: assessment.appId, reason: `${maxInFlight} deliveries to Optune are in flight (OPTUNE_MAX_INFLIGHT)`, retryAfterSeconds: 1 };
+    }
     const sending = claimAndSend(pod, assessment, deleted).finally(() => inFlight.delete(key));
     inFlight.set(key, sending);
     return sending;
   }
 
-  async function claimAndSend(pod: Pod, assessment: Extract<ReturnType<typeof assessPod>, { kind: "report" }>, deleted: boolean): Promise<Outcome> {
+  async function claimAndSend(pod: Pod, assessment: Extract<Assessment, { kind: "report" }>, deleted: boolean): Promise<Outcome> {
     const ref = podRef(pod);
     const { appId } = assessment;
     let claim;
     try {
       claim = await deps.ledger.claim(pod, { deleted });
     } catch (error) {
-      return failed(ref, `cannot claim the pod: ${(error as Error).message}`, appId);
+      return failed(ref, `cannot claim the pod: ${(error as Error).message}`, appId, retryHint(error));
     }
     if (!claim.granted) {
       return claim.retryAfterSeconds === undefined
@@ -89,15 +106,15 @@ export function createHandler(deps: HandlerDeps): Handler {
         : { kind: "deferred", pod: ref, appId, reason: claim.reason, retryAfterSeconds: claim.retryAfterSeconds };
     }
 
-    const uid = pod.metadata?.uid;
+    const uid = podUid(pod);
     const result = await deps.deliver({ appId, body: assessment.message, ...(uid === undefined ? {} : { idempotencyKey: uid }) });
     if (!result.ok) {
-      const hint = result.retryAfterSeconds ?? DEFAULT_RETRY_AFTER_SECONDS;
+      const hint = result.permanent ? UNDELIVERABLE_RETRY_SECONDS : (result.retryAfterSeconds ?? DEFAULT_RETRY_AFTER_SECONDS);
       const retryAfter = await claim.release(hint).catch((error: Error) => {
         deps.log.warn("cannot release the claim", { pod: ref, error: error.message });
         return hint;
       });
-      return failed(ref, result.error, appId, retryAfter);
+      return result.permanent ? { kind: "undeliverable", pod: ref, appId, error: result.error } : failed(ref, result.error, appId, retryAfter);
     }
     await claim.markSent().catch((error: Error) => deps.log.error("sent, but cannot record it", { pod: ref, error: error.message }));
     return {
@@ -112,30 +129,30 @@ export function createHandler(deps: HandlerDeps): Handler {
 
   /** Reference mode: the event names the pod; read it, then go on as in Resource mode. */
   async function reportReferenced(namespace: string, name: string): Promise<Outcome> {
-    const ref = `${namespace}/${name}`;
-    if (!deps.criteria.namespaces.has(namespace)) return { kind: "ignored", reason: `namespace ${namespace} is not watched`, pod: ref };
+    const ref = `${clip(namespace)}/${clip(name)}`;
+    if (!deps.criteria.namespaces.has(namespace)) return { kind: "ignored", code: "not-watched", reason: `namespace ${clip(namespace)} is not watched`, pod: ref };
     if (deps.pods === undefined) {
-      return { kind: "ignored", reason: "reference mode needs the Kubernetes API, and no Kubernetes configuration was found; set mode: Resource on the ApiServerSource", pod: ref, odd: true };
+      return { kind: "ignored", code: "no-kubernetes", reason: "reference mode needs the Kubernetes API, and no Kubernetes configuration was found; set mode: Resource on the ApiServerSource", pod: ref, odd: true };
     }
     let pod;
     try {
       pod = await deps.pods.read(namespace, name);
     } catch (error) {
       if (error instanceof KubernetesError && error.status === 403) deps.onRefused?.(error);
-      return failed(ref, (error as Error).message);
+      return failed(ref, (error as Error).message, undefined, retryHint(error));
     }
-    if (pod === undefined) return { kind: "ignored", reason: "the pod no longer exists", pod: ref };
+    if (pod === undefined) return { kind: "ignored", code: "pod-gone", reason: "the pod no longer exists", pod: ref };
     return report(pod);
   }
 
   async function sweepNow(): Promise<Outcome> {
-    if ("unavailable" in deps.sweep) return { kind: "ignored", reason: deps.sweep.unavailable, odd: true };
+    if ("unavailable" in deps.sweep) return { kind: "ignored", code: "no-sweep", reason: deps.sweep.unavailable, odd: true };
     try {
       const summary = await sweep({ api: deps.sweep.pods, namespaces: deps.criteria.namespaces, report, now, maxAgeMs: deps.sweep.maxAgeMs });
       return { kind: "swept", ...summary };
     } catch (error) {
       if (error instanceof KubernetesError && error.status === 403) deps.onRefused?.(error);
-      return failed("(sweep)", `the sweep stopped: ${(error as Error).message}`);
+      return failed("(sweep)", `the sweep stopped: ${(error as Error).message}`, undefined, retryHint(error));
     }
   }
 
@@ -148,7 +165,7 @@ export function createHandler(deps: HandlerDeps): Handler {
       case "sweep":
         return sweepNow();
       case "other":
-        return { kind: "ignored", reason: `event type ${event.type} is not handled` };
+        return { kind: "ignored", code: "other-event", reason: `event type ${clip(event.type)} is not handled` };
     }
   };
   return Object.assign(handle, { report });
@@ -158,21 +175,14 @@ function failed(pod: string, error: string, appId?: string, retryAfterSeconds = 
   return { kind: "failed", pod, ...(appId === undefined ? {} : { appId }), error, retryAfterSeconds };
 }
 
+/** The API server's Retry-After (429), else our default. */
+function retryHint(error: unknown): number {
+  return error instanceof KubernetesError && error.retryAfterSeconds !== undefined ? error.retryAfterSeconds : DEFAULT_RETRY_AFTER_SECONDS;
+}
+
 /** When the event source should send the event again (it answers 503), or undefined when it is done. */
 export function retryAfterSeconds(outcome: Outcome): number | undefined {
   if (outcome.kind === "failed" || outcome.kind === "deferred") return outcome.retryAfterSeconds;
   if (outcome.kind === "swept" && outcome.failed > 0) return DEFAULT_RETRY_AFTER_SECONDS;
   return undefined;
-}
-
-/** One log line per handled event: info for anything about a job, debug for events that are not. */
-export function logOutcome(log: Logger, outcome: Outcome, fields: Readonly<Record<string, unknown>>): void {
-  const level =
-    outcome.kind === "deferred" ? "warn"
-    : retryAfterSeconds(outcome) !== undefined ? "error"
-    : outcome.kind !== "ignored" ? "info"
-    : outcome.odd === true ? "warn"
-    : "debug";
-  // Most events are ignored at debug: build nothing for a line that is not written.
-  if (log.enabled(level)) log[level]("event handled", { ...fields, ...outcome, outcome: outcome.kind, kind: undefined });
 }

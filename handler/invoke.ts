@@ -31,8 +31,14 @@ export async function invoke(files: readonly string[], config: Config, io: Invok
   const fn = createFunction(config, { print: io.stdout, logLine: io.stderr, echo: true });
   let failed = false;
   for (const { file, podEvent } of loaded.flatMap((result) => ("events" in result ? result.events : []))) {
-    const outcome = await fn.handle(podEvent);
-    failed ||= outcome.kind === "failed";
+    let outcome: Outcome;
+    try {
+      outcome = await fn.handle(podEvent);
+    } catch (error) {
+      // A defect of ours, not of the input: say so for this event and go on with the others.
+      outcome = { kind: "failed", pod: "?", error: `internal error: ${(error as Error).message}`, retryAfterSeconds: 0 };
+    }
+    failed ||= outcome.kind === "failed" || outcome.kind === "undeliverable";
     io.stderr(`${file}: ${describeOutcome(outcome)}\n`);
   }
   return failed ? 1 : 0;
@@ -87,6 +93,10 @@ export function describeOutcome(outcome: Outcome): string {
       return `deferred: ${outcome.pod} (app ${outcome.appId}): ${outcome.reason}`;
     case "failed":
       return `FAILED: ${outcome.pod}${outcome.appId === undefined ? "" : ` (app ${outcome.appId})`}: ${outcome.error}`;
+    case "undeliverable":
+      return `NOT SENT: ${outcome.pod} (app ${outcome.appId}): ${outcome.error}`;
+    case "malformed":
+      return `malformed: ${outcome.error}`;
     case "swept":
       return (
         `swept ${outcome.namespaces.join(", ")}: ${outcome.scanned} pods scanned, ${outcome.reported} reported, ` +

@@ -1,6 +1,7 @@
-// Is this pod one of our jobs? (SPEC.md section 2)
-import { resolveAppId, type AppIdPath } from "./app-id.js";
-import type { Pod } from "./pod.js";
+// Is this pod one of our jobs? (SPEC.md section 2) Both halves ask: measurement of events, and
+// admission of new pods.
+import { appIdProblem, resolveAppId, type AppIdPath } from "./app-id.js";
+import { clip, podNamespace, type Pod } from "./pod.js";
 
 export interface JobCriteria {
   readonly namespaces: ReadonlySet<string>;
@@ -11,14 +12,22 @@ export interface JobCriteria {
 
 export type JobSelection =
   | { readonly job: true; readonly appId: string }
-  | { readonly job: false; readonly reason: string };
+  | {
+      readonly job: false;
+      readonly code: "not-watched" | "no-app-id" | "bad-app-id";
+      readonly reason: string;
+      /** A shape worth a warning: the app id is there but cannot be sent. */
+      readonly odd?: true;
+    };
 
 export function selectJob(pod: Pod, criteria: JobCriteria): JobSelection {
-  const namespace = pod.metadata?.namespace;
+  const namespace = podNamespace(pod);
   if (namespace === undefined || !criteria.namespaces.has(namespace)) {
-    return { job: false, reason: `namespace ${namespace ?? "(none)"} is not watched` };
+    return { job: false, code: "not-watched", reason: `namespace ${namespace === undefined ? "(none)" : clip(namespace)} is not watched` };
   }
   const appId = resolveAppId(pod, criteria.appIdPath);
-  if (appId === undefined) return { job: false, reason: `no app id at ${criteria.appIdSpec}` };
+  if (appId === undefined) return { job: false, code: "no-app-id", reason: `no app id at ${criteria.appIdSpec}` };
+  const problem = appIdProblem(appId);
+  if (problem !== undefined) return { job: false, code: "bad-app-id", reason: problem, odd: true };
   return { job: true, appId };
 }

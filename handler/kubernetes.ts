@@ -2,6 +2,8 @@
 // ~450 ms to import, so it is loaded in the background once the server listens and awaited only
 // by the first event that needs the API; events that are not about finished jobs never touch it.
 import { existsSync } from "node:fs";
+import http from "node:http";
+import https from "node:https";
 import { homedir } from "node:os";
 import { delimiter, join } from "node:path";
 import type { Logger } from "./log.js";
@@ -29,14 +31,23 @@ export function describeKubeconfig(source: KubeconfigSource | undefined): string
 export class KubernetesError extends Error {
   override readonly name = "KubernetesError";
   constructor(
-    /** The HTTP status the API server answered, or undefined when it could not be reached. */
+    /** The HTTP status the API server answered, or undefined when it could not be reached or did not answer in time. */
     readonly status: number | undefined,
     readonly verb: "get" | "list" | "patch",
     readonly namespace: string,
     message: string,
+    /** The API server's Retry-After (429), in whole seconds. */
+    readonly retryAfterSeconds?: number,
   ) {
     super(message);
   }
+}
+
+export interface ConnectOptions {
+  /** Time limit of one call; a call that takes longer fails as "cannot reach". */
+  readonly timeoutMs: number;
+  /** Aborted when the function must stop: calls in flight end at once. */
+  readonly signal?: AbortSignal;
 }
 
 export interface PodPage {
@@ -58,32 +69,35 @@ export function loadKubernetesClient(): Promise<typeof import("@kubernetes/clien
   return (clientModule ??= import("@kubernetes/client-node"));
 }
 
-/** A PodApi that connects on its first call. */
-export function connectKubernetes(source: KubeconfigSource): PodApi {
+/** A PodApi that connects on its first call; every call has a time limit and reuses connections. */
+export function connectKubernetes(source: KubeconfigSource, options: ConnectOptions): PodApi {
   let connecting: Promise<Connection> | undefined;
-  const connection = () => (connecting ??= connect(source));
+  const connection = () => (connecting ??= connect(source, options));
   return {
     async read(namespace, name) {
-      const { api, wire } = await connection();
+      const { api, wire, call } = await connection();
       try {
-        return wire(await api.readNamespacedPod({ namespace, name }));
+        return wire(await api.readNamespacedPod({ namespace, name }, call));
       } catch (error) {
         if (statusOf(error) === 404) return undefined;
-        throw refused(error, "get", namespace, `pods/${name}`);
+        throw refused(error, "get", namespace, `pods/${name}`, options.timeoutMs);
       }
     },
     async list(namespace, page) {
-      const { api, wire } = await connection();
+      const { api, wire, call } = await connection();
       try {
-        const list = await api.listNamespacedPod({
-          namespace,
-          limit: page.limit,
-          ...(page.continue === undefined ? {} : { _continue: page.continue }),
-          ...(page.labelSelector === undefined ? {} : { labelSelector: page.labelSelector }),
-        });
+        const list = await api.listNamespacedPod(
+          {
+            namespace,
+            limit: page.limit,
+            ...(page.continue === undefined ? {} : { _continue: page.continue }),
+            ...(page.labelSelector === undefined ? {} : { labelSelector: page.labelSelector }),
+          },
+          call,
+        );
         return { items: list.items.map(wire), ...(list.metadata?._continue ? { continue: list.metadata._continue } : {}) };
       } catch (error) {
-        throw refused(error, "list", namespace, "pods");
+        throw refused(error, "list", namespace, "pods", options.timeoutMs);
       }
     },
     async patch(namespace, name, patch) {
@@ -91,21 +105,25 @@ export function connectKubernetes(source: KubeconfigSource): PodApi {
       try {
         return wire(await api.patchNamespacedPod({ namespace, name, body: patch }, mergePatch));
       } catch (error) {
-        throw refused(error, "patch", namespace, `pods/${name}`);
+        throw refused(error, "patch", namespace, `pods/${name}`, options.timeoutMs);
       }
     },
   };
 }
 
 type Client = typeof import("@kubernetes/client-node");
+type CallOptions = import("@kubernetes/client-node").ConfigurationOptions;
 interface Connection {
   readonly api: InstanceType<Client["CoreV1Api"]>;
   /** Back to the wire format (RFC 3339 strings, not Date objects) that the rest of the function reads. */
   readonly wire: (pod: unknown) => Pod;
-  readonly mergePatch: ReturnType<Client["setHeaderOptions"]>;
+  /** Every call: its time limit and the shared keep-alive agent. */
+  readonly call: CallOptions;
+  /** The same, as a JSON merge patch. */
+  readonly mergePatch: CallOptions;
 }
 
-async function connect(source: KubeconfigSource): Promise<Connection> {
+async function connect(source: KubeconfigSource, options: ConnectOptions): Promise<Connection> {
   const client = await loadKubernetesClient();
   // Not exported from the package root; it is the serializer the client itself uses.
   const { ObjectSerializer } = await import("@kubernetes/client-node/dist/gen/models/ObjectSerializer.js");
@@ -113,11 +131,29 @@ async function connect(source: KubeconfigSource): Promise<Connection> {
   if (source.kind === "in-cluster") config.loadFromCluster();
   else if (source.paths.length === 1) config.loadFromFile(source.paths[0]!);
   else config.loadFromDefault(); // several files in KUBECONFIG: let the client merge them
+
+  // The client makes a new Agent, so a new TLS connection, for every call; one keep-alive agent serves them all.
+  let shared: http.Agent | undefined;
+  const limits = {
+    pre: (context: import("@kubernetes/client-node").RequestContext) => {
+      const timeout = AbortSignal.timeout(options.timeoutMs);
+      context.setSignal(options.signal === undefined ? timeout : AbortSignal.any([timeout, options.signal]));
+      const agent = context.getAgent();
+      if (agent?.constructor === https.Agent || agent?.constructor === http.Agent) {
+        shared ??= new (agent.constructor as typeof http.Agent)({ ...(agent as http.Agent & { options: http.AgentOptions }).options, keepAlive: true });
+        context.setAgent(shared);
+      }
+      return new client.Observable(Promise.resolve(context));
+    },
+    post: (response: import("@kubernetes/client-node").ResponseContext) => new client.Observable(Promise.resolve(response)),
+  };
+  const call: CallOptions = { middleware: [limits], middlewareMergeStrategy: "append" };
   return {
     api: config.makeApiClient(client.CoreV1Api),
     wire: (pod) => ObjectSerializer.serialize(pod, "V1Pod", "") as Pod,
+    call,
     // The exact casing matters: a lowercase name adds a second Content-Type and the API answers 415.
-    mergePatch: client.setHeaderOptions("Content-Type", client.PatchStrategy.MergePatch),
+    mergePatch: client.setHeaderOptions("Content-Type", client.PatchStrategy.MergePatch, call),
   };
 }
 
@@ -126,13 +162,22 @@ function statusOf(error: unknown): number | undefined {
   return typeof code === "number" ? code : undefined;
 }
 
-function refused(error: unknown, verb: KubernetesError["verb"], namespace: string, what: string): KubernetesError {
+function refused(error: unknown, verb: KubernetesError["verb"], namespace: string, what: string, timeoutMs: number): KubernetesError {
   const status = statusOf(error);
-  const message =
-    status === undefined
-      ? `cannot reach Kubernetes to ${verb} ${what} in namespace ${namespace}: ${(error as Error).message}`
-      : `Kubernetes answered ${status} to ${verb} ${what} in namespace ${namespace}`;
-  return new KubernetesError(status, verb, namespace, message);
+  if (status !== undefined) {
+    const hint = retryAfterOf(error);
+    return new KubernetesError(status, verb, namespace, `Kubernetes answered ${status} to ${verb} ${what} in namespace ${namespace}`, hint);
+  }
+  const name = (error as { name?: unknown }).name;
+  const reason = name === "AbortError" || name === "TimeoutError" ? `no answer within ${timeoutMs} ms (or the function is stopping)` : String((error as Error).message);
+  return new KubernetesError(undefined, verb, namespace, `cannot reach Kubernetes to ${verb} ${what} in namespace ${namespace}: ${reason}`);
+}
+
+/** Retry-After of a 429 (delta-seconds only, as the API server sends it), 1–300 s. */
+function retryAfterOf(error: unknown): number | undefined {
+  const headers = (error as { headers?: Record<string, unknown> }).headers;
+  const value = headers?.["retry-after"] ?? headers?.["Retry-After"];
+  return typeof value === "string" && /^\s*[0-9]{1,6}\s*$/.test(value) ? Math.min(300, Math.max(1, Number(value))) : undefined;
 }
 
 /**

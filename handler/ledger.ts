@@ -3,7 +3,7 @@
 // keeping the claim in the pod itself (claim.ts), with the memory record as its fast path.
 import { backoffSeconds, claimPatch, claimState, markPatch, releasedValue, releasePatch, sendingValue, sentValue, verdict } from "./claim.js";
 import { KubernetesError, type PodApi } from "./kubernetes.js";
-import { podKey, podRef, type Pod } from "./pod.js";
+import { podKey, podName, podNamespace, podRef, text, type Pod } from "./pod.js";
 
 export interface ClaimContext {
   /** The event is a delete: the pod is gone and can no longer be claimed. */
@@ -86,8 +86,8 @@ export function annotationLedger(deps: AnnotationLedgerDeps): ReportLedger {
     async claim(pod, context) {
       const local = await deps.memory.claim(pod, context);
       if (!local.granted) return local;
-      const namespace = pod.metadata?.namespace ?? "";
-      const name = pod.metadata?.name ?? "";
+      const namespace = podNamespace(pod) ?? "";
+      const name = podName(pod) ?? "";
       const key = podKey(pod);
       const until = backoff.get(key);
       if (until !== undefined && !context.deleted) {
@@ -109,7 +109,7 @@ export function annotationLedger(deps: AnnotationLedgerDeps): ReportLedger {
           return deferred(decision.retryAt, decision.reason);
         }
 
-        const resourceVersion = current.metadata?.resourceVersion;
+        const resourceVersion = text(current.metadata?.resourceVersion);
         if (resourceVersion === undefined) {
           // A hand-written pod (invoke): claim against the real one.
           current = await api.read(namespace, name);
@@ -125,7 +125,7 @@ export function annotationLedger(deps: AnnotationLedgerDeps): ReportLedger {
               await mark(namespace, name);
             },
             release: async (retryAfterSeconds) => {
-              const seconds = await release(namespace, name, claimed.metadata?.resourceVersion, decision.failures + 1, retryAfterSeconds);
+              const seconds = await release(namespace, name, text(claimed.metadata?.resourceVersion), decision.failures + 1, retryAfterSeconds);
               backOff(key, deps.now() + seconds * 1000);
               return seconds;
             },
@@ -176,7 +176,7 @@ export function annotationLedger(deps: AnnotationLedgerDeps): ReportLedger {
         const pod = await api.read(namespace, name);
         const state = pod === undefined ? undefined : claimState(pod);
         if (state?.kind !== "sending" || state.instance !== deps.instance) break;
-        version = pod?.metadata?.resourceVersion;
+        version = text(pod?.metadata?.resourceVersion);
       }
     }
     return seconds;

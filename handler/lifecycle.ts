@@ -2,8 +2,9 @@
 // signal stop accepting, finish what is in flight, say GOODBYE.
 import type { AddressInfo } from "node:net";
 import type { Config } from "./config.js";
-import { createFunction, type FunctionIo, type ServoFunction } from "./function.js";
+import { createFunction, goodbyeBudgetMs, type FunctionIo, type ServoFunction } from "./function.js";
 import { describeKubeconfig, loadKubernetesClient } from "./kubernetes.js";
+import { createOutcomeLog } from "./outcome-log.js";
 import { createHttpServer } from "./server.js";
 
 /** Lifecycle messages go to this app id. */
@@ -20,14 +21,19 @@ export function goodbyeMessage(account: string | undefined, reason: string): obj
 export interface RunningFunction extends ServoFunction {
   readonly port: number;
   readonly url: string;
-  /** Stops accepting, waits for in-flight events (bounded), sends GOODBYE. Idempotent. */
+  /**
+   * Stops accepting, lets the events in flight finish, sends GOODBYE: all within
+   * SHUTDOWN_TIMEOUT; deliveries still in flight when the time is up end, and their events are
+   * answered 503. Idempotent.
+   */
   stop(reason: string): Promise<void>;
 }
 
 export async function startFunction(config: Config, io: FunctionIo): Promise<RunningFunction> {
   const fn = createFunction(config, io);
   const { log, deliver } = fn;
-  const server = createHttpServer({ handle: fn.handle, log });
+  const outcomes = createOutcomeLog(log, config.appIdSpec);
+  const server = createHttpServer({ handle: fn.handle, log, outcomes });
 
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -55,21 +61,31 @@ export async function startFunction(config: Config, io: FunctionIo): Promise<Run
   let stopping: Promise<void> | undefined;
   const stop = (reason: string) =>
     (stopping ??= (async () => {
-      log.info("stopping", { reason });
+      log.info("stopping", { reason, withinMs: config.shutdownTimeoutMs });
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
-      // In-flight deliveries are bounded by the send deadline; give them that long, and a second.
-      const drained = await Promise.race([
-        Promise.all([server.idle(), hello]).then(() => true),
-        new Promise<false>((resolve) => setTimeout(() => resolve(false), config.sendDeadlineMs + 1000).unref()),
-      ]);
-      if (!drained) log.warn("stopping with events still in flight");
+      // Leave GOODBYE its budget, and half a second to write the answers of what had to be cut short.
+      const drainMs = Math.max(0, config.shutdownTimeoutMs - goodbyeBudgetMs(config) - 500);
+      if (!(await within(Promise.all([server.idle(), hello]), drainMs))) {
+        log.warn("shutdown grace period over: ending the deliveries still in flight; their events are answered 503");
+        fn.abortInFlight();
+        await within(server.idle(), 500);
+      }
+      outcomes.close();
       const goodbye = await fn.deliverBriefly({ appId: GLOBAL_APP, body: goodbyeMessage(config.account, reason) });
       if (!goodbye.ok) log.error("GOODBYE not delivered", { error: goodbye.error });
       server.closeAllConnections();
       await closed;
+      fn.close();
       log.info("stopped", { reason });
     })());
 
   return { ...fn, port, url: `http://127.0.0.1:${port}/`, stop };
+}
+
+/** Whether `work` ended within `ms`. */
+function within(work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  return Promise.race([work.then(() => true as const), late]).finally(() => clearTimeout(timer));
 }

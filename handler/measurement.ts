@@ -1,6 +1,7 @@
-// The Optune MEASUREMENT for a finished job (SPEC.md section 4).
-import { podRef, type Pod, type TerminatedState } from "./pod.js";
-import { jobContainer, parseTimestamp, type RunTime } from "./termination.js";
+// The Optune MEASUREMENT for a finished job (SPEC.md section 4). Every number in it is a
+// non-negative integer or is left out: NaN, Infinity or a fraction never reaches Optune.
+import { isCount, isRecord, podAnnotation, podRef, podUid, text, type Container, type Pod, type TerminatedState } from "./pod.js";
+import { jobContainer, parseTimestamp, type FinishedRun, type RunTime } from "./termination.js";
 
 export interface Metric {
   readonly value: number;
@@ -10,7 +11,7 @@ export interface Metric {
 export type MeasurementParam =
   | {
       readonly metrics: Readonly<Record<string, Metric>>;
-      readonly annotations: Readonly<Record<string, string | number | null>>;
+      readonly annotations: Readonly<Record<string, string | number>>;
     }
   | { readonly status: "failed"; readonly message: string };
 
@@ -24,9 +25,9 @@ export const NEVER_RAN: Measurement = Object.freeze({
   param: Object.freeze({ status: "failed", message: "job deleted before it ran" }),
 });
 
-export function measurement(pod: Pod, terminated: TerminatedState, runTime: Exclude<RunTime, { kind: "invalid" }>): Measurement {
+export function measurement(pod: Pod, run: FinishedRun, runTime: Exclude<RunTime, { kind: "invalid" }>): Measurement {
   if (runTime.kind === "never-ran") return NEVER_RAN;
-  return { event: "MEASUREMENT", param: { metrics: metrics(pod, runTime.seconds), annotations: annotations(pod, terminated) } };
+  return { event: "MEASUREMENT", param: { metrics: metrics(pod, runTime.seconds), annotations: annotations(pod, run) } };
 }
 
 function metrics(pod: Pod, seconds: number): Record<string, Metric> {
@@ -38,23 +39,54 @@ function metrics(pod: Pod, seconds: number): Record<string, Metric> {
   return result;
 }
 
-function annotations(pod: Pod, terminated: TerminatedState): Record<string, string | number | null> {
-  const result: Record<string, string | number | null> = {
-    resources: JSON.stringify(jobContainer(pod)?.resources ?? {}),
-    exitcode: typeof terminated.exitCode === "number" ? terminated.exitCode : null,
-  };
-  if (typeof terminated.reason === "string") result.reason = terminated.reason;
+function annotations(pod: Pod, run: FinishedRun): Record<string, string | number> {
+  const terminated: TerminatedState = run.terminated;
+  const result: Record<string, string | number> = { resources: JSON.stringify(containerResources(jobContainer(pod))) };
+  if (Number.isSafeInteger(terminated.exitCode)) result.exitcode = terminated.exitCode as number;
+  const reason = text(terminated.reason);
+  if (reason !== undefined) result.reason = reason;
   result.pod = podRef(pod);
-  if (typeof pod.metadata?.uid === "string") result.uid = pod.metadata.uid;
+  const uid = podUid(pod);
+  if (uid !== undefined) result.uid = uid;
+  if (run.restarts !== undefined) result.restarts = run.restarts;
   return result;
 }
 
-const EPOCH_SECONDS = /^\s*[+-]?[0-9]+\s*$/;
+/**
+ * What a container's `resources` can hold, copied: `limits` and `requests` maps of quantity
+ * strings, and `claims` (`{name, request?}`). Anything else in an event is dropped, so a hostile
+ * pod cannot make the annotation deep or odd.
+ */
+export function containerResources(container: Container | undefined): Record<string, unknown> {
+  const resources = container?.resources;
+  const result: Record<string, unknown> = {};
+  if (!isRecord(resources)) return result;
+  for (const key of Object.keys(resources)) {
+    const value = resources[key];
+    if ((key === "limits" || key === "requests") && isRecord(value)) result[key] = quantities(value);
+    else if (key === "claims" && Array.isArray(value)) result[key] = value.flatMap(resourceClaim);
+  }
+  return result;
+}
 
-/** The `done-at` annotation (epoch seconds, an integer) minus the pod's creation time, in seconds. */
+function quantities(map: Record<string, unknown>): Record<string, string> {
+  const result: Record<string, string> = {};
+  for (const [name, quantity] of Object.entries(map)) if (typeof quantity === "string") result[name] = quantity;
+  return result;
+}
+
+function resourceClaim(claim: unknown): Array<{ name: string; request?: string }> {
+  if (!isRecord(claim) || typeof claim.name !== "string") return [];
+  return [{ name: claim.name, ...(typeof claim.request === "string" ? { request: claim.request } : {}) }];
+}
+
+const EPOCH_SECONDS = /^\s*[0-9]{1,12}\s*$/;
+
+/** The `done-at` annotation (epoch seconds, an integer) minus the pod's creation time, in seconds; never negative. */
 export function estDuration(pod: Pod): number | undefined {
-  const doneAt = pod.metadata?.annotations?.["done-at"];
+  const doneAt = podAnnotation(pod, "done-at");
   const created = parseTimestamp(pod.metadata?.creationTimestamp);
-  if (typeof doneAt !== "string" || !EPOCH_SECONDS.test(doneAt) || created === undefined) return undefined;
-  return Number.parseInt(doneAt, 10) - Math.floor(created / 1000);
+  if (doneAt === undefined || !EPOCH_SECONDS.test(doneAt) || created === undefined) return undefined;
+  const seconds = Number.parseInt(doneAt, 10) - Math.floor(created / 1000);
+  return isCount(seconds) ? seconds : undefined;
 }

@@ -1,7 +1,7 @@
 // What a CloudEvent means to us: a Pod change from an ApiServerSource (Resource or Reference
 // mode), or something we do not handle.
 import { MalformedEvent, type CloudEvent } from "./cloudevent.js";
-import { isRecord, type Pod } from "./pod.js";
+import { clip, excerpt, isRecord, type Pod } from "./pod.js";
 
 export type PodAction = "add" | "update" | "delete";
 
@@ -23,16 +23,16 @@ export function interpretEvent(event: CloudEvent): PodEvent {
   if (type.startsWith(RESOURCE)) {
     const action = podAction(type.slice(RESOURCE.length));
     if (action === undefined) return { kind: "other", type };
-    if (!isRecord(data)) throw new MalformedEvent(`the data of a ${type} event must be a JSON object (the resource), got ${describe(data)}`);
+    if (!isRecord(data)) throw new MalformedEvent(`the data of a ${clip(type)} event must be a JSON object (the resource), got ${describe(data)}`);
     return { kind: "resource", action, pod: data as Pod };
   }
   if (type.startsWith(REFERENCE)) {
     const action = podAction(type.slice(REFERENCE.length));
     if (action === undefined) return { kind: "other", type };
     if (!isRecord(data) || typeof data.name !== "string" || typeof data.namespace !== "string") {
-      throw new MalformedEvent(`the data of a ${type} event must be a JSON object with name and namespace`);
+      throw new MalformedEvent(`the data of a ${clip(type)} event must be a JSON object with name and namespace`);
     }
-    if (data.kind !== undefined && data.kind !== "Pod") return { kind: "other", type: `${type} (kind ${String(data.kind)})` };
+    if (data.kind !== undefined && data.kind !== "Pod") return { kind: "other", type: `${clip(type)} (kind ${excerpt(data.kind)})` };
     return { kind: "reference", action, namespace: data.namespace, name: data.name };
   }
   if (type === PING) return { kind: "sweep" };
@@ -46,6 +46,6 @@ function podAction(suffix: string): PodAction | undefined {
 function describe(value: unknown): string {
   if (value === undefined) return "no data";
   if (Array.isArray(value)) return "an array";
-  if (Buffer.isBuffer(value)) return "non-JSON bytes";
+  if (Buffer.isBuffer(value)) return "bytes that are not JSON";
   return value === null ? "null" : `a ${typeof value}`;
 }

@@ -1,56 +1,110 @@
 // The parts of a Pod we read, as the API server serialises them (JSON, timestamps as RFC 3339
-// strings). Everything is optional because events are untrusted input: each stage checks the
-// shape it needs and treats anything else as "not a job", never as a crash.
+// strings). Events are untrusted input, so every leaf is `unknown`: the type checker makes each
+// stage check the shape it needs, and a field of the wrong type means "not a job", never a crash.
 
 export interface Pod {
-  readonly apiVersion?: string;
-  readonly kind?: string;
+  readonly apiVersion?: unknown;
+  readonly kind?: unknown;
   readonly metadata?: PodMetadata;
-  readonly spec?: { readonly containers?: readonly Container[] };
-  readonly status?: { readonly containerStatuses?: readonly ContainerStatus[] };
+  readonly spec?: PodSpec;
+  readonly status?: PodStatus;
 }
 
 export interface PodMetadata {
-  readonly name?: string;
-  readonly namespace?: string;
-  readonly uid?: string;
-  readonly resourceVersion?: string;
-  readonly creationTimestamp?: string;
-  readonly deletionTimestamp?: string;
-  readonly annotations?: Readonly<Record<string, string>>;
+  readonly name?: unknown;
+  readonly generateName?: unknown;
+  readonly namespace?: unknown;
+  readonly uid?: unknown;
+  readonly resourceVersion?: unknown;
+  readonly creationTimestamp?: unknown;
+  readonly deletionTimestamp?: unknown;
+  readonly labels?: unknown;
+  readonly annotations?: unknown;
+}
+
+export interface PodSpec {
+  readonly containers?: unknown;
+  readonly restartPolicy?: unknown;
+}
+
+export interface PodStatus {
+  readonly phase?: unknown;
+  readonly containerStatuses?: unknown;
 }
 
 export interface Container {
-  readonly name?: string;
+  readonly name?: unknown;
+  readonly env?: unknown;
   readonly resources?: unknown;
 }
 
 export interface ContainerStatus {
-  readonly name?: string;
-  readonly state?: {
-    readonly terminated?: TerminatedState;
-    readonly running?: unknown;
-    readonly waiting?: unknown;
-  };
+  readonly name?: unknown;
+  readonly restartCount?: unknown;
+  readonly state?: ContainerState;
+  readonly lastState?: ContainerState;
+}
+
+export interface ContainerState {
+  readonly terminated?: unknown;
+  readonly running?: unknown;
+  readonly waiting?: unknown;
 }
 
 export interface TerminatedState {
-  readonly exitCode?: number;
-  readonly reason?: string;
-  readonly startedAt?: string | null;
-  readonly finishedAt?: string | null;
+  readonly exitCode?: unknown;
+  readonly reason?: unknown;
+  readonly startedAt?: unknown;
+  readonly finishedAt?: unknown;
 }
 
 export function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
+  return typeof value === "object" && value !== null && !Array.isArray(value) && !Buffer.isBuffer(value);
+}
+
+/** The value when it is a string, else undefined. */
+export function text(value: unknown): string | undefined {
+  return typeof value === "string" ? value : undefined;
+}
+
+export const podNamespace = (pod: Pod): string | undefined => text(pod.metadata?.namespace);
+export const podName = (pod: Pod): string | undefined => text(pod.metadata?.name);
+
+/** The pod's uid; a uid that is not a string counts as missing. */
+export const podUid = (pod: Pod): string | undefined => text(pod.metadata?.uid);
+
+/** One annotation's value, when the pod has it as a string. */
+export function podAnnotation(pod: Pod, key: string): string | undefined {
+  const annotations = pod.metadata?.annotations;
+  return isRecord(annotations) && Object.hasOwn(annotations, key) ? text(annotations[key]) : undefined;
+}
+
+/** A non-negative integer that JSON can carry exactly. */
+export function isCount(value: unknown): value is number {
+  return Number.isSafeInteger(value) && (value as number) >= 0;
+}
+
+/** A bounded, printable rendering of an untrusted value for a reason or a log line. */
+export function excerpt(value: unknown, max = 64): string {
+  const shown =
+    typeof value === "string" ? JSON.stringify(value)
+    : Array.isArray(value) ? "(an array)"
+    : typeof value === "object" && value !== null ? "(an object)"
+    : String(value);
+  return clip(shown, max);
+}
+
+/** At most `max` characters: Kubernetes names are at most 253, so a longer one is cut for logs. */
+export function clip(value: string, max = 253): string {
+  return value.length > max ? `${value.slice(0, max)}…` : value;
 }
 
 /** "namespace/name", for logs and annotations. */
 export function podRef(pod: Pod): string {
-  return `${pod.metadata?.namespace ?? "?"}/${pod.metadata?.name ?? "?"}`;
+  return `${clip(podNamespace(pod) ?? "?")}/${clip(podName(pod) ?? "?")}`;
 }
 
 /** The identity of one pod incarnation: its uid, or its name when a hand-written pod has none. */
 export function podKey(pod: Pod): string {
-  return pod.metadata?.uid ?? podRef(pod);
+  return podUid(pod) ?? podRef(pod);
 }

@@ -2,9 +2,12 @@
 // 2xx = done (sent, ignored or already reported); 503 + Retry-After = send it again later
 // (a direct ApiServerSource sink retries 502/503/504/429, never 500); 400 = malformed, never resend.
 import http from "node:http";
-import { decodeHttpRequest, MalformedEvent } from "./cloudevent.js";
-import { logOutcome, retryAfterSeconds, type Handler, type Outcome } from "./handle.js";
+import { decodeHttpRequest, MalformedEvent, type CloudEvent } from "./cloudevent.js";
+import { retryAfterSeconds, type Handler, type Outcome } from "./handle.js";
 import type { Logger } from "./log.js";
+import { MAX_RETRY_AFTER_SECONDS } from "./optune.js";
+import type { OutcomeLog } from "./outcome-log.js";
+import { clip } from "./pod.js";
 import { interpretEvent } from "./pod-event.js";
 
 /** Generous for Pods: the API server stores objects up to ~1.5 MiB. */
@@ -13,23 +16,35 @@ export const MAX_BODY_BYTES = 4 * 1024 * 1024;
 export interface ServerDeps {
   readonly handle: Handler;
   readonly log: Logger;
+  readonly outcomes: OutcomeLog;
   readonly maxBodyBytes?: number;
+  /** SERVER_TIMEOUTS, unless a test needs them shorter. */
+  readonly timeouts?: { readonly headersTimeout: number; readonly requestTimeout: number; readonly connectionsCheckingInterval: number };
 }
+
+/**
+ * Slow clients cannot hold the server: the headers must arrive within 10 s and the whole request
+ * within 30 s (slowloris, bodies that never end), checked every second.
+ */
+export const SERVER_TIMEOUTS = { headersTimeout: 10_000, requestTimeout: 30_000, connectionsCheckingInterval: 1_000 } as const;
 
 /** Liveness, readiness, and the path OpenFaaS probes. */
 const HEALTH_PATHS = new Set(["/healthz", "/readyz", "/_/health"]);
 
 class BodyTooLarge extends Error {}
+/** The client closed the connection (or the server's request timeout did) before the body ended. */
+class ClientGone extends Error {}
 
 export function createHttpServer(deps: ServerDeps): http.Server & { readonly idle: () => Promise<void> } {
   const maxBodyBytes = deps.maxBodyBytes ?? MAX_BODY_BYTES;
   let active = 0;
   const waiters: Array<() => void> = [];
 
-  const server = http.createServer((request, response) => {
+  const server = http.createServer(deps.timeouts ?? SERVER_TIMEOUTS, (request, response) => {
     active++;
     route(request, response)
       .catch((error: Error) => {
+        if (error instanceof ClientGone) return deps.log.debug("client went away before its request ended", { url: clip(request.url ?? "") });
         deps.log.error("request failed", { error: error.stack ?? error.message });
         if (!response.headersSent) reply(response, 500, { error: "internal error" });
       })
@@ -45,7 +60,7 @@ export function createHttpServer(deps: ServerDeps): http.Server & { readonly idl
       if (method !== "GET" && method !== "HEAD") return reply(response, 405, { error: "use GET" }, { Allow: "GET, HEAD" });
       return reply(response, 200, { status: "ok" });
     }
-    if (path !== "/") return reply(response, 404, { error: `no such path ${path}: POST CloudEvents to /` });
+    if (path !== "/") return reply(response, 404, { error: `no such path ${clip(path ?? "")}: POST CloudEvents to /` });
     if (method !== "POST") return reply(response, 405, { error: "POST CloudEvents to /" }, { Allow: "POST" });
     return receive(request, response);
   }
@@ -67,34 +82,78 @@ export function createHttpServer(deps: ServerDeps): http.Server & { readonly idl
     }
 
     let decoded;
-    let events;
     try {
       decoded = decodeHttpRequest(request.headers, body);
-      events = decoded.events.map(interpretEvent);
     } catch (error) {
       if (!(error instanceof MalformedEvent)) throw error;
       deps.log.warn("malformed event rejected", { error: error.message, ceId: request.headers["ce-id"] });
       return reply(response, 400, { error: error.message });
     }
-
-    const outcomes: Outcome[] = [];
-    for (const [index, event] of events.entries()) {
-      const eventStarted = index === 0 ? started : performance.now();
-      const outcome = await deps.handle(event);
-      const source = decoded.events[index];
-      logOutcome(deps.log, outcome, { ceId: source?.id, ceType: source?.type, elapsedMs: round(performance.now() - eventStarted) });
-      outcomes.push(outcome);
+    if (!decoded.batch) {
+      const [event] = decoded.events;
+      if (event instanceof MalformedEvent || event === undefined) throw new Error("a single event decodes to one CloudEvent");
+      let podEvent;
+      try {
+        podEvent = interpretEvent(event);
+      } catch (error) {
+        if (!(error instanceof MalformedEvent)) throw error;
+        deps.log.warn("malformed event rejected", { error: error.message, ceId: event.id, ceType: event.type });
+        return reply(response, 400, { error: error.message });
+      }
+      const outcome = await deps.handle(podEvent);
+      deps.outcomes.record(outcome, { ceId: event.id, ceType: event.type, elapsedMs: round(performance.now() - started) });
+      return answer(response, [outcome], false);
     }
 
-    const retries = outcomes.map(retryAfterSeconds).filter((seconds) => seconds !== undefined);
-    const status = retries.length > 0 ? 503 : 200;
-    const headers = retries.length > 0 ? { "Retry-After": String(Math.max(...retries)) } : undefined;
-    const summary = outcomes.map(({ kind, ...rest }) => ({ outcome: kind, ...rest }));
-    return reply(response, status, decoded.batch ? { outcomes: summary } : summary[0] ?? {}, headers);
+    // A batch: each item is handled on its own; one malformed item does not stop the others.
+    const outcomes: Outcome[] = [];
+    for (const item of decoded.events) {
+      const itemStarted = performance.now();
+      const outcome = await handleItem(item);
+      deps.outcomes.record(outcome, item instanceof MalformedEvent ? {} : { ceId: item.id, ceType: item.type, elapsedMs: round(performance.now() - itemStarted) });
+      outcomes.push(outcome);
+    }
+    return answer(response, outcomes, true);
+  }
+
+  async function handleItem(item: CloudEvent | MalformedEvent): Promise<Outcome> {
+    if (item instanceof MalformedEvent) return { kind: "malformed", error: item.message };
+    try {
+      return await deps.handle(interpretEvent(item));
+    } catch (error) {
+      if (error instanceof MalformedEvent) return { kind: "malformed", error: error.message };
+      throw error;
+    }
   }
 
   const idle = () => (active === 0 ? Promise.resolve() : new Promise<void>((resolve) => waiters.push(resolve)));
   return Object.assign(server, { idle });
+}
+
+/**
+ * 503 + Retry-After when any event should be sent again; 400 when every item was malformed; 422
+ * when nothing can ever be done with them (a Broker dead-letters those); else 200.
+ */
+export function answerStatus(outcomes: readonly Outcome[]): { status: number; retryAfter?: number } {
+  let retryAfter: number | undefined;
+  let malformed = 0;
+  let undeliverable = 0;
+  for (const outcome of outcomes) {
+    const seconds = retryAfterSeconds(outcome);
+    if (seconds !== undefined) retryAfter = Math.max(retryAfter ?? 0, seconds);
+    if (outcome.kind === "malformed") malformed++;
+    if (outcome.kind === "undeliverable") undeliverable++;
+  }
+  if (retryAfter !== undefined) return { status: 503, retryAfter: Math.min(MAX_RETRY_AFTER_SECONDS, Math.max(1, Math.ceil(retryAfter))) };
+  if (malformed === outcomes.length) return { status: 400 };
+  if (malformed + undeliverable === outcomes.length) return { status: 422 };
+  return { status: 200 };
+}
+
+function answer(response: http.ServerResponse, outcomes: readonly Outcome[], batch: boolean): void {
+  const { status, retryAfter } = answerStatus(outcomes);
+  const summary = outcomes.map(({ kind, ...rest }) => ({ outcome: kind, ...rest }));
+  reply(response, status, batch ? { outcomes: summary } : (summary[0] ?? {}), retryAfter === undefined ? undefined : { "Retry-After": String(retryAfter) });
 }
 
 function readBody(request: http.IncomingMessage, limit: number): Promise<Buffer> {
@@ -112,7 +171,8 @@ function readBody(request: http.IncomingMessage, limit: number): Promise<Buffer>
     };
     request.on("data", onData);
     request.once("end", () => resolve(Buffer.concat(chunks, size)));
-    request.once("error", reject);
+    request.once("error", () => reject(new ClientGone()));
+    request.once("close", () => reject(new ClientGone())); // no effect once "end" resolved it
   });
 }
 

@@ -2,9 +2,9 @@
 // so a periodic pass (a PingSource event, or `servo-k8s-multijob sweep`) lists the pods of every
 // watched namespace and reports each recently finished job that no claim says is reported.
 import type { Outcome } from "./handle.js";
-import type { PodApi } from "./kubernetes.js";
+import { KubernetesError, type PodApi } from "./kubernetes.js";
 import type { Pod } from "./pod.js";
-import { parseTimestamp, terminatedState } from "./termination.js";
+import { finishedRun, parseTimestamp } from "./termination.js";
 
 export interface SweepSummary {
   readonly namespaces: readonly string[];
@@ -34,13 +34,15 @@ export interface SweepDeps {
 }
 
 export const SWEEP_PAGE_SIZE = 100;
+/** A list whose continue token expired (410 Gone) starts over, at most this often per namespace. */
+export const SWEEP_RESTARTS = 3;
 export const SWEEP_CONCURRENCY = 4;
 
 /** When the job container finished (its creation time if it never started), in ms; undefined if not finished. */
 export function finishedAt(pod: Pod): number | undefined {
-  const terminated = terminatedState(pod);
-  if (terminated === undefined) return undefined;
-  return parseTimestamp(terminated.finishedAt) ?? parseTimestamp(pod.metadata?.creationTimestamp);
+  const run = finishedRun(pod);
+  if (run === undefined) return undefined;
+  return parseTimestamp(run.terminated.finishedAt) ?? parseTimestamp(pod.metadata?.creationTimestamp);
 }
 
 export async function sweep(deps: SweepDeps): Promise<SweepSummary> {
@@ -65,11 +67,22 @@ export async function sweep(deps: SweepDeps): Promise<SweepSummary> {
 
   for (const namespace of namespaces) {
     let next: string | undefined;
-    do {
-      const page = await deps.api.list(namespace, { limit: deps.pageSize ?? SWEEP_PAGE_SIZE, ...(next === undefined ? {} : { continue: next }) });
+    let restarts = 0;
+    for (;;) {
+      let page;
+      try {
+        page = await deps.api.list(namespace, { limit: deps.pageSize ?? SWEEP_PAGE_SIZE, ...(next === undefined ? {} : { continue: next }) });
+      } catch (error) {
+        // The continue token expired (the list took longer than etcd keeps it): start this namespace over.
+        if (!(error instanceof KubernetesError && error.status === 410 && next !== undefined && restarts < SWEEP_RESTARTS)) throw error;
+        restarts++;
+        next = undefined;
+        continue;
+      }
       await inParallel(page.items, deps.concurrency ?? SWEEP_CONCURRENCY, visit);
       next = page.continue;
-    } while (next !== undefined);
+      if (next === undefined) break;
+    }
   }
   return { namespaces, ...counts };
 }

@@ -4,7 +4,7 @@ import { after, before, describe, test } from "node:test";
 import { backoffSeconds, CLAIM_ANNOTATION, claimPatch, claimState, markPatch, releasedValue, sendingValue, sentValue, verdict } from "../handler/claim.js";
 import { connectKubernetes, type KubernetesError } from "../handler/kubernetes.js";
 import { annotationLedger, memoryLedger, type ReportLedger } from "../handler/ledger.js";
-import type { Pod } from "../handler/pod.js";
+import { podAnnotation, type Pod } from "../handler/pod.js";
 import { startFakeApiServer, type FakeApiServer } from "./support/fake-apiserver.js";
 import { jobPod } from "./support/pods.js";
 
@@ -81,7 +81,7 @@ describe("the annotation ledger against the API", () => {
   const refused: KubernetesError[] = [];
   const ledgerFor = (instance: string): ReportLedger =>
     annotationLedger({
-      api: connectKubernetes({ kind: "files", paths: [fake.kubeconfig] }),
+      api: connectKubernetes({ kind: "files", paths: [fake.kubeconfig] }, { timeoutMs: 5000 }),
       memory: memoryLedger(),
       instance,
       ttlMs: 120_000,
@@ -90,7 +90,7 @@ describe("the annotation ledger against the API", () => {
     });
   const update = { deleted: false };
   const calls = (name: string) => fake.requests.filter((request) => request.name === name).map((request) => `${request.verb} ${request.status}`);
-  const annotation = (name: string) => fake.get("batch", name)?.metadata?.annotations?.[CLAIM_ANNOTATION];
+  const annotation = (name: string) => podAnnotation(fake.get("batch", name) ?? {}, CLAIM_ANNOTATION);
   const create = (name: string): Pod => fake.create(jobPod({ name, uid: `uid-${name}` }));
 
   before(async () => {

@@ -65,6 +65,21 @@ describe("servo-k8s-multijob invoke", () => {
     assert.equal(run.stdout.trim().split("\n").length, 2);
   });
 
+  test("odd pods after a good one: the good one is sent, the odd ones ignored, no crash", async () => {
+    receiver.requests.length = 0;
+    let deep = '"x"';
+    for (let i = 0; i < 6000; i++) deep = `[${deep}]`;
+    const odd = JSON.stringify(jobPod({ namespace: "default", uid: "deep", resources: { limits: "@DEEP@" } })).replace('"@DEEP@"', deep);
+    const run = await runCli(
+      ["invoke", SUCCEEDED, file("name-object.json", { ...jobPod({ namespace: "default" }), metadata: { name: { toString: 1 }, namespace: ["default"] } }), file("deep.json", odd), file("surrogate.json", jobPod({ namespace: "default", jobId: "\ud800" }))],
+      { OPTUNE_URL: receiver.template, OPTUNE_ACCOUNT: "acme" },
+    );
+    assert.equal(run.code, 0, run.stderr);
+    assert.doesNotMatch(run.stderr, /\bat \w+ \(/, "no stack trace");
+    assert.deepEqual(run.stderr.trim().split("\n").map((line) => line.split(": ")[1]), ["sent", "ignored", "sent", "ignored"]);
+    assert.equal(receiver.requests.filter((request) => (request.body as { event: string }).event === "MEASUREMENT").length, 2);
+  });
+
   test("a failed delivery exits 1 and says so", async () => {
     receiver.respond = () => ({ status: 503, body: "{}" });
     const run = await runCli(["invoke", SUCCEEDED], { OPTUNE_URL: receiver.template, OPTUNE_ACCOUNT: "acme", OPTUNE_SEND_DEADLINE: "0.2" });

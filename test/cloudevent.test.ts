@@ -24,6 +24,8 @@ const sdkBinary = (attributes: CloudEvent) => {
   const message = HTTP.binary(new SdkEvent(attributes, false));
   return decode(lower(message.headers as Record<string, string>), String(message.body));
 };
+/** The decoded events, every one a CloudEvent (these tests send no malformed batch item). */
+const valid = (events: readonly (CloudEvent | MalformedEvent)[]): CloudEvent[] => events.map((e) => (e instanceof MalformedEvent ? assert.fail(e.message) : e));
 const lower = (headers: Record<string, string>) => Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]));
 
 describe("CloudEvents HTTP binding", () => {
@@ -31,7 +33,7 @@ describe("CloudEvents HTTP binding", () => {
     const { events, batch } = sdkBinary(event);
     assert.equal(batch, false);
     assert.equal(events.length, 1);
-    const [decoded] = events;
+    const [decoded] = valid(events);
     assert.equal(decoded?.id, event.id);
     assert.equal(decoded?.type, event.type);
     assert.equal(decoded?.namespace, "batch");
@@ -41,26 +43,26 @@ describe("CloudEvents HTTP binding", () => {
   test("structured mode, as the official SDK encodes it", () => {
     const message = HTTP.structured(new SdkEvent(event, false));
     const { events } = decode(lower(message.headers as Record<string, string>), String(message.body));
-    assert.equal(events[0]?.subject, event.subject);
-    assert.deepEqual(events[0]?.data, pod);
+    assert.equal(valid(events)[0]?.subject, event.subject);
+    assert.deepEqual(valid(events)[0]?.data, pod);
   });
 
   test("structured mode with a charset parameter", () => {
     const { events } = decode({ "content-type": "application/cloudevents+json; charset=UTF-8" }, JSON.stringify(event));
-    assert.equal(events[0]?.id, event.id);
+    assert.equal(valid(events)[0]?.id, event.id);
   });
 
   test("batched mode: a JSON array of structured events", () => {
     const { events, batch } = decode({ "content-type": "application/cloudevents-batch+json" }, JSON.stringify([event, { ...event, id: "2" }]));
     assert.equal(batch, true);
-    assert.deepEqual(events.map((e) => e.id), [event.id, "2"]);
+    assert.deepEqual(valid(events).map((e) => e.id), [event.id, "2"]);
   });
 
   test("binary header values are percent-decoded; our encoder round-trips", () => {
     const odd = { ...event, subject: 'a "quoted" 100% ünïcode subject' };
     const request = toBinaryRequest(odd);
     assert.equal(request.headers["ce-subject"], "a%20%22quoted%22%20100%25%20%C3%BCn%C3%AFcode%20subject");
-    assert.equal(decode(request.headers, request.body).events[0]?.subject, odd.subject);
+    assert.equal(valid(decode(request.headers, request.body).events)[0]?.subject, odd.subject);
   });
 
   test("structured data_base64 with a JSON content type is decoded", () => {
@@ -80,12 +82,20 @@ describe("CloudEvents HTTP binding", () => {
     ["an empty source", { "content-type": "application/cloudevents+json" }, JSON.stringify({ ...event, source: "" }), /"source"/],
     ["binary without ce-type", { "content-type": "application/json", "ce-specversion": "1.0", "ce-id": "1", "ce-source": "s" }, "{}", /"type"/],
     ["another specversion", { "content-type": "application/cloudevents+json" }, JSON.stringify({ ...event, specversion: "0.3" }), /specversion "0.3"/],
-    ["a bad batch item", { "content-type": "application/cloudevents-batch+json" }, JSON.stringify([event, { ...event, id: 7 }]), /batch item 1: missing required CloudEvent attribute "id"/],
+    ["an empty batch", { "content-type": "application/cloudevents-batch+json" }, "[]", /at least one CloudEvent/],
   ] as const) {
     test(`rejects ${name}`, () => {
       assert.throws(() => decode(headers, body), (error: Error) => error instanceof MalformedEvent && message.test(error.message));
     });
   }
+
+  test("a bad batch item is decoded as its own MalformedEvent; the other items are events", () => {
+    const { events } = decode({ "content-type": "application/cloudevents-batch+json" }, JSON.stringify([event, { ...event, id: 7 }, { ...event, id: "3" }]));
+    assert.equal(events.length, 3);
+    assert.ok(events[1] instanceof MalformedEvent);
+    assert.equal(events[1].message, 'batch item 1: missing required CloudEvent attribute "id"');
+    assert.deepEqual([events[0], events[2]].map((item) => (item instanceof MalformedEvent ? item.message : item?.id)), [event.id, "3"]);
+  });
 });
 
 describe("what an event means", () => {

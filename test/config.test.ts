@@ -1,4 +1,7 @@
 import assert from "node:assert/strict";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, test } from "node:test";
 import { ConfigError, DEFAULT_OPTUNE_URL, loadConfig } from "../handler/config.js";
 
@@ -61,6 +64,25 @@ describe("configuration from the environment", () => {
     [{ OPTUNE_APP_ID: "env/[JOBID" }, 'OPTUNE_APP_ID has an unbalanced bracket in "[JOBID", got "env/[JOBID"'],
     [{ OPTUNE_AUTH_TOKEN_FILE: "/nope" }, "OPTUNE_AUTH_TOKEN_FILE names a file that cannot be read: ENOENT: no such file or directory"],
     [{ OPTUNE_AUTH_TOKEN: "a", OPTUNE_AUTH_TOKEN_FILE: "/x" }, /^OPTUNE_AUTH_TOKEN_FILE cannot be set together with OPTUNE_AUTH_TOKEN/],
+    // Every duration has an upper bound: a typo must not make the function wait for weeks.
+    [{ OPTUNE_SEND_DEADLINE: "3000000" }, 'OPTUNE_SEND_DEADLINE must be at most 3600 seconds, got "3000000"'],
+    [{ OPTUNE_SEND_DEADLINE: "3601" }, 'OPTUNE_SEND_DEADLINE must be at most 3600 seconds, got "3601"'],
+    [{ OPTUNE_SEND_TIMEOUT: "121" }, 'OPTUNE_SEND_TIMEOUT must be at most 120 seconds, got "121"'],
+    [{ OPTUNE_CLAIM_TTL: "86401" }, 'OPTUNE_CLAIM_TTL must be at most 86400 seconds, got "86401"'],
+    [{ OPTUNE_SWEEP_MAX_AGE: "2592001" }, 'OPTUNE_SWEEP_MAX_AGE must be at most 2592000 seconds, got "2592001"'],
+    [{ KUBE_API_TIMEOUT: "121" }, 'KUBE_API_TIMEOUT must be at most 120 seconds, got "121"'],
+    [{ SHUTDOWN_TIMEOUT: "0" }, 'SHUTDOWN_TIMEOUT must be a number of seconds greater than 0, got "0"'],
+    [{ SHUTDOWN_TIMEOUT: "3601" }, 'SHUTDOWN_TIMEOUT must be at most 3600 seconds, got "3601"'],
+    [{ OPTUNE_MAX_INFLIGHT: "0" }, 'OPTUNE_MAX_INFLIGHT must be between 1 and 10000, got "0"'],
+    [{ OPTUNE_MAX_INFLIGHT: "many" }, 'OPTUNE_MAX_INFLIGHT must be a whole number of deliveries, e.g. 64, got "many"'],
+    // {app_id} and {acct} are path segments; anywhere else they could change where the token goes.
+    [{ OPTUNE_URL: "https://{app_id}.optune.example/m" }, 'OPTUNE_URL may hold {app_id} only in its path, got "https://{app_id}.optune.example/m"'],
+    [{ OPTUNE_URL: "https://optune.example/m?app={app_id}" }, /^OPTUNE_URL may hold \{app_id\} only in its path/],
+    [{ OPTUNE_URL: "https://optune.example/m/{app_id}#{acct}", OPTUNE_ACCOUNT: "a" }, /^OPTUNE_URL may hold \{acct\} only in its path/],
+    [{ OPTUNE_ACCOUNT: ".." }, /^OPTUNE_ACCOUNT cannot be "\.\.": URL parsers remove such a path segment/],
+    [{ OPTUNE_ACCOUNT: "." }, /^OPTUNE_ACCOUNT cannot be "\."/],
+    [{ OPTUNE_AUTH_TOKEN: "tok\u0007en" }, "OPTUNE_AUTH_TOKEN must be a non-empty token of at most 4096 visible ASCII characters (no spaces), got a value that is not shown"],
+    [{ OPTUNE_AUTH_TOKEN: "tökén" }, /^OPTUNE_AUTH_TOKEN must be a non-empty token .*got a value that is not shown$/],
   ] as const) {
     test(`rejects ${JSON.stringify(env)} naming the variable`, () => {
       assert.throws(
@@ -69,6 +91,28 @@ describe("configuration from the environment", () => {
       );
     });
   }
+
+  test("a user:password@ in OPTUNE_URL is refused without being shown", () => {
+    for (const url of ["https://bob:hunter2@optune.example/{app_id}", "https://bob:hunter2@optune.example/ {app_id}"]) {
+      assert.throws(
+        () => loadConfig({ OPTUNE_URL: url }),
+        (error: Error) => error instanceof ConfigError && error.variable === "OPTUNE_URL" && !error.message.includes("hunter2"),
+      );
+    }
+  });
+
+  test("a token file with control or non-ASCII characters, or over 4 KiB, is a configuration error", () => {
+    assert.throws(() => loadConfig({ OPTUNE_AUTH_TOKEN_FILE: "/t" }, { readFile: () => "tok\u0000en" }), /OPTUNE_AUTH_TOKEN_FILE names a file that does not hold one token/);
+    assert.throws(() => loadConfig({ OPTUNE_AUTH_TOKEN_FILE: "/t" }, { readFile: () => "tökén" }), /OPTUNE_AUTH_TOKEN_FILE names a file that does not hold one token/);
+    const big = join(mkdtempSync(join(tmpdir(), "token-")), "token");
+    writeFileSync(big, "x".repeat(5000));
+    assert.throws(() => loadConfig({ OPTUNE_AUTH_TOKEN_FILE: big }), /^ConfigError: OPTUNE_AUTH_TOKEN_FILE names a file that cannot be read: it is 5000 bytes, more than 4096$/);
+  });
+
+  test("the new settings' defaults", () => {
+    const config = loadConfig({});
+    assert.deepEqual([config.maxInFlight, config.kubeApiTimeoutMs, config.shutdownTimeoutMs], [64, 10_000, 25_000]);
+  });
 
   test("an empty token file is an error", () => {
     assert.throws(() => loadConfig({ OPTUNE_AUTH_TOKEN_FILE: "/t" }, { readFile: () => "\n" }), /OPTUNE_AUTH_TOKEN_FILE names a file that does not hold one token/);
@@ -102,7 +146,8 @@ describe("configuration from the environment", () => {
     test("the claim TTL must outlive a delivery", () => {
       assert.equal(loadConfig({}).claimTtlMs, 120_000);
       assert.equal(loadConfig({}).sweepMaxAgeMs, 3_600_000);
-      assert.throws(() => loadConfig({ OPTUNE_CLAIM_TTL: "30" }), /^ConfigError: OPTUNE_CLAIM_TTL must be longer than OPTUNE_SEND_DEADLINE \(30 s\)/);
+      assert.throws(() => loadConfig({ ...inCluster, OPTUNE_CLAIM_TTL: "30" }, { exists: cluster }), /^ConfigError: OPTUNE_CLAIM_TTL must be longer than OPTUNE_SEND_DEADLINE \(30 s\)/);
+      assert.equal(loadConfig({ OPTUNE_CLAIM_TTL: "30" }).dedupe, "memory", "without claims the TTL guards nothing");
       assert.throws(() => loadConfig({ OPTUNE_DEDUPE: "etcd" }), /OPTUNE_DEDUPE must be annotation or memory, got "etcd"/);
     });
   });

@@ -5,7 +5,8 @@ import assert from "node:assert/strict";
 import { after, afterEach, describe, test } from "node:test";
 import { startReceiver, type Receiver } from "../handler/optune-receiver.js";
 import type { Pod } from "../handler/pod.js";
-import { terminatedState } from "../handler/termination.js";
+import { podAnnotation, podName, podUid } from "../handler/pod.js";
+import { finishedRun } from "../handler/termination.js";
 import { collect, listening, startCli } from "./support/cli.js";
 import { deletePod, finish, newJobPod, pingEvent, runToCompletion, seededRandom, startEventSource, startRunning, type Mode } from "./support/cluster.js";
 import { startFakeApiServer, type FakeApiServer } from "./support/fake-apiserver.js";
@@ -58,7 +59,7 @@ function accepted(receiver: Receiver): Map<string, number> {
 function assertExactlyOnce(receiver: Receiver, pods: readonly Pod[]): void {
   const counts = accepted(receiver);
   const twice = [...counts].filter(([, count]) => count > 1);
-  const missing = pods.filter((pod) => !counts.has(pod.metadata!.uid!));
+  const missing = pods.filter((pod) => !counts.has(podUid(pod)!));
   assert.deepEqual({ twice, missing: missing.map((pod) => pod.metadata?.name) }, { twice: [], missing: [] });
   assert.equal(counts.size, pods.length);
 }
@@ -135,7 +136,7 @@ for (const mode of ["resource", "reference"] as Mode[]) {
         mode,
         random,
         duplicateRate: 0.2,
-        drop: (type, pod) => type === "MODIFIED" && gap.has(pod.metadata!.uid!) && terminatedState(pod) !== undefined,
+        drop: (type, pod) => type === "MODIFIED" && gap.has(podUid(pod)!) && finishedRun(pod) !== undefined,
       });
       // The pods start and run, and every event so far arrives; then they finish, and the watch
       // misses the terminated updates of a tenth of them.
@@ -159,7 +160,7 @@ for (const mode of ["resource", "reference"] as Mode[]) {
 function latestRetryAt(api: FakeApiServer, pods: readonly Pod[]): number {
   return Math.max(
     ...pods.map((pod) => {
-      const claim = JSON.parse(api.get("batch", pod.metadata!.name!)?.metadata?.annotations?.["optune.ai/measurement"] ?? "{}") as { state?: string; retryAt?: string };
+      const claim = JSON.parse(podAnnotation(api.get("batch", podName(pod)!) ?? {}, "optune.ai/measurement") ?? "{}") as { state?: string; retryAt?: string };
       assert.equal(claim.state, "released", "each pod's failed delivery is recorded");
       return Date.parse(claim.retryAt!);
     }),
@@ -196,21 +197,21 @@ describe("an instance killed between claim and send", () => {
     const exited = collect(doomed);
     const port = await listening(doomed);
     cluster.api.onPatched = async (patched) => {
-      if (!/"state":"sending"/.test(patched.metadata?.annotations?.["optune.ai/measurement"] ?? "")) return;
+      if (!/"state":"sending"/.test(podAnnotation(patched, "optune.ai/measurement") ?? "")) return;
       cluster.api.onPatched = undefined;
       doomed.kill("SIGKILL");
       await exited;
     };
     const source = startEventSource({ api: cluster.api, targets: () => [`http://127.0.0.1:${port}/`], mode: "resource", random: seededRandom(4) });
-    await source.send({ ...pingEvent("unused"), type: "dev.knative.apiserver.resource.update", data: cluster.api.get("batch", pod.metadata!.name!) });
+    await source.send({ ...pingEvent("unused"), type: "dev.knative.apiserver.resource.update", data: cluster.api.get("batch", podName(pod)!) });
     assert.equal((await exited).signal, "SIGKILL");
-    assert.match(cluster.api.get("batch", pod.metadata!.name!)?.metadata?.annotations?.["optune.ai/measurement"] ?? "", /"state":"sending"/);
+    assert.match(podAnnotation(cluster.api.get("batch", podName(pod)!) ?? {}, "optune.ai/measurement") ?? "", /"state":"sending"/);
 
     const survivor = startEventSource({ api: cluster.api, targets: cluster.urls, mode: "resource", random: seededRandom(5) });
     const early = await survivor.send(pingEvent("ping-early"));
     assert.deepEqual(pick(early.body, ["reported", "alreadyReported"]), { reported: 0, alreadyReported: 1 });
 
-    const claimedAt = Date.parse((JSON.parse(cluster.api.get("batch", pod.metadata!.name!)!.metadata!.annotations!["optune.ai/measurement"]!) as { at: string }).at);
+    const claimedAt = Date.parse((JSON.parse(podAnnotation(cluster.api.get("batch", podName(pod)!)!, "optune.ai/measurement")!) as { at: string }).at);
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, claimedAt + 3100 - Date.now())));
     const late = await survivor.send(pingEvent("ping-late"));
     assert.deepEqual(pick(late.body, ["reported", "alreadyReported"]), { reported: 1, alreadyReported: 0 });

@@ -119,7 +119,7 @@ describe("handling pod events", () => {
 
   test("other event types are ignored", async () => {
     const { handle } = setup();
-    assert.deepEqual(await handle({ kind: "other", type: "com.example.thing" }), { kind: "ignored", reason: "event type com.example.thing is not handled" });
+    assert.deepEqual(await handle({ kind: "other", type: "com.example.thing" }), { kind: "ignored", code: "other-event", reason: "event type com.example.thing is not handled" });
   });
 });
 

@@ -3,6 +3,8 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { connectKubernetes, findKubeconfig, KubernetesError, refusalReporter, type PodApi } from "../handler/kubernetes.js";
 import { createLogger } from "../handler/log.js";
+import { podAnnotation } from "../handler/pod.js";
+import { finishedRun } from "../handler/termination.js";
 import { startFakeApiServer, type FakeApiServer } from "./support/fake-apiserver.js";
 import { jobPod } from "./support/pods.js";
 
@@ -31,7 +33,7 @@ describe("pods through the real client", () => {
   let api: PodApi;
   before(async () => {
     fake = await startFakeApiServer();
-    api = connectKubernetes({ kind: "files", paths: [fake.kubeconfig] });
+    api = connectKubernetes({ kind: "files", paths: [fake.kubeconfig] }, { timeoutMs: 5000 });
     for (let i = 0; i < 5; i++) fake.create(jobPod({ name: `job-${i}`, uid: `uid-${i}` }));
     fake.create({ ...jobPod({ name: "web-1", uid: "uid-web" }), metadata: { ...jobPod().metadata, name: "web-1", uid: "uid-web", labels: { app: "web" } } } as never);
   });
@@ -41,7 +43,7 @@ describe("pods through the real client", () => {
     const pod = await api.read("batch", "job-1");
     assert.equal(pod?.metadata?.uid, "uid-1");
     assert.equal(typeof pod?.metadata?.creationTimestamp, "string");
-    assert.equal(Date.parse(String(pod?.status?.containerStatuses?.[0]?.state?.terminated?.finishedAt)), Date.parse("2026-11-24T09:01:46Z"));
+    assert.equal(Date.parse(String(finishedRun(pod!)?.terminated.finishedAt)), Date.parse("2026-11-24T09:01:46Z"));
   });
 
   test("read of a pod that does not exist is undefined", async () => {
@@ -64,7 +66,7 @@ describe("pods through the real client", () => {
   test("a merge patch with the current resourceVersion applies and bumps it", async () => {
     const before = fake.get("batch", "job-2")!;
     const patched = await api.patch("batch", "job-2", { metadata: { resourceVersion: before.metadata?.resourceVersion, annotations: { a: "1" } } });
-    assert.equal(patched.metadata?.annotations?.a, "1");
+    assert.equal(podAnnotation(patched, "a"), "1");
     assert.ok(Number(patched.metadata?.resourceVersion) > Number(before.metadata?.resourceVersion));
     assert.equal(fake.requests.at(-1)?.contentType, "application/merge-patch+json");
   });
@@ -93,7 +95,7 @@ describe("pods through the real client", () => {
 
   test("an unreachable API server is a KubernetesError without a status", async () => {
     const dead = await startFakeApiServer();
-    const deadApi = connectKubernetes({ kind: "files", paths: [dead.kubeconfig] });
+    const deadApi = connectKubernetes({ kind: "files", paths: [dead.kubeconfig] }, { timeoutMs: 5000 });
     await dead.close();
     await assert.rejects(deadApi.read("batch", "x"), (error: Error) => error instanceof KubernetesError && error.status === undefined && /cannot reach Kubernetes/.test(error.message));
   });

@@ -106,12 +106,12 @@ describe("which events are ignored, and why", () => {
   });
 
   test("a job still running", () => {
-    assert.equal(ignored(jobPod({ running: true })).reason, "job container has not terminated");
+    assert.equal(ignored(jobPod({ running: true })).reason, "job container has not finished");
   });
 
   test("a pod with no status yet", () => {
     const { status: _status, ...pod } = jobPod();
-    assert.equal(ignored(pod).reason, "job container has not terminated");
+    assert.equal(ignored(pod).reason, "job container has not finished");
   });
 
   test("impossible timestamps are ignored as odd (a warning, not a crash)", () => {

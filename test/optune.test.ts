@@ -2,9 +2,9 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, test } from "node:test";
-import { silentLogger } from "../handler/log.js";
-import { backoffMs, createDeliver, createPost, retryAfterMs, targetUrl, type Post, type SenderOptions } from "../handler/optune.js";
+import { backoffMs, createDeliver, retryAfterMs, targetUrl, type Post } from "../handler/optune.js";
 import { startReceiver, type Receiver } from "../handler/optune-receiver.js";
+import { fakeTime } from "./support/fake-time.js";
 
 describe("the Optune URL", () => {
   test("fills {acct} and {app_id} as percent-encoded path segments", () => {
@@ -46,26 +46,6 @@ describe("POST with retries, against a local receiver", () => {
   });
   after(() => receiver.close());
 
-  /** A clock that only moves when the sender sleeps, so tests take no time and record every wait. */
-  function fakeTime(overrides: Partial<SenderOptions> = {}) {
-    let clock = 0;
-    const waits: number[] = [];
-    const options: SenderOptions = {
-      token: "t0k",
-      timeoutMs: 2000,
-      deadlineMs: 30_000,
-      log: silentLogger,
-      random: () => 0.5,
-      now: () => clock,
-      sleep: async (ms) => {
-        waits.push(ms);
-        clock += ms;
-      },
-      ...overrides,
-    };
-    return { post: createPost(options), waits };
-  }
-
   function answers(...statuses: Array<number | { status: number; headers?: Record<string, string> }>) {
     receiver.requests.length = 0;
     let index = 0;
@@ -88,7 +68,7 @@ describe("POST with retries, against a local receiver", () => {
 
   test("no Authorization header without a token", async () => {
     answers(200);
-    const { post } = fakeTime({ token: undefined });
+    const { post } = fakeTime({ token: () => undefined });
     await post(`${receiver.url}/m/a`, "{}", {});
     assert.equal(receiver.requests[0]?.headers.authorization, undefined);
   });
@@ -181,7 +161,7 @@ describe("delivery of a message", () => {
       return { ok: true, attempts: 1 };
     });
     await deliver({ appId: "app", body: { event: "MEASUREMENT", param: {} }, idempotencyKey: "uid-1" });
-    assert.deepEqual(calls, [["http://h/acme/app/servo", '{"event":"MEASUREMENT","param":{}}', { "Idempotency-Key": "uid-1" }]]);
+    assert.deepEqual(calls, [["http://h/acme/app/servo", '{"event":"MEASUREMENT","param":{}}', { "Idempotency-Key": "uid-1" }, { wantAnswer: false }]]);
     assert.deepEqual(lines, ['{"url":"http://h/acme/app/servo","message":{"event":"MEASUREMENT","param":{}}}\n']);
   });
 

@@ -70,7 +70,7 @@ describe("answers to the event source", () => {
     const before = stack.measurements().length;
     const response = await stack.send(podEvent(jobPod({ namespace: "kube-system" })));
     assert.equal(response.status, 200);
-    assert.deepEqual(await response.json(), { outcome: "ignored", reason: "namespace kube-system is not watched", pod: "kube-system/resize-images-8kq2x" });
+    assert.deepEqual(await response.json(), { outcome: "ignored", code: "not-watched", reason: "namespace kube-system is not watched", pod: "kube-system/resize-images-8kq2x" });
     assert.equal(stack.measurements().length, before);
   });
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { Pod } from "../handler/pod.js";
-import { jobContainerStatus, runDuration, terminatedState } from "../handler/termination.js";
+import { finishedRun, jobContainerStatus, runDuration } from "../handler/termination.js";
 import { jobPod } from "./support/pods.js";
 
 describe("is the job done, and how long did it run", () => {
@@ -16,7 +16,7 @@ describe("is the job done, and how long did it run", () => {
       },
     };
     assert.equal(jobContainerStatus(pod)?.name, "worker");
-    assert.deepEqual(runDuration(terminatedState(pod)!), { kind: "ran", seconds: 120 });
+    assert.deepEqual(runDuration(finishedRun(pod)!.terminated), { kind: "ran", seconds: 120 });
   });
 
   test("a terminated sidecar does not make the job done", () => {
@@ -29,7 +29,7 @@ describe("is the job done, and how long did it run", () => {
         ],
       },
     };
-    assert.equal(terminatedState(pod), undefined);
+    assert.equal(finishedRun(pod), undefined);
   });
 
   test("only the current state counts, not lastState", () => {
@@ -37,7 +37,7 @@ describe("is the job done, and how long did it run", () => {
       spec: { containers: [{ name: "worker" }] },
       status: { containerStatuses: [{ name: "worker", state: { waiting: { reason: "ContainerCreating" } }, lastState: { terminated: { exitCode: 137 } } }] },
     } as unknown as Pod;
-    assert.equal(terminatedState(pod), undefined);
+    assert.equal(finishedRun(pod), undefined);
   });
 
   test("no status, no containerStatuses, or odd shapes: not done", () => {
@@ -49,7 +49,7 @@ describe("is the job done, and how long did it run", () => {
       { spec: { containers: [] }, status: { containerStatuses: [] } },
       { spec: { containers: [{ name: "worker" }] }, status: { containerStatuses: [null, { name: "worker", state: { terminated: "x" } }] } },
     ]) {
-      assert.equal(terminatedState(pod as Pod), undefined, JSON.stringify(pod));
+      assert.equal(finishedRun(pod as Pod), undefined, JSON.stringify(pod));
     }
   });
 
@@ -76,6 +76,6 @@ describe("is the job done, and how long did it run", () => {
   });
 
   test("the test pod builder makes a 42 s run", () => {
-    assert.deepEqual(runDuration(terminatedState(jobPod())!), { kind: "ran", seconds: 42 });
+    assert.deepEqual(runDuration(finishedRun(jobPod())!.terminated), { kind: "ran", seconds: 42 });
   });
 });

@@ -4,7 +4,7 @@
 // time), retried like a direct sink (at most 5 times, on 404/413/425/429/502/503/504 or a
 // transport error), and optionally dropped, as a watch that reconnects drops changes.
 import { CloudEvent as SdkEvent, HTTP } from "cloudevents";
-import type { Pod } from "../../handler/pod.js";
+import { podName, podNamespace, type Pod } from "../../handler/pod.js";
 import type { FakeApiServer, WatchType } from "./fake-apiserver.js";
 
 export type Mode = "resource" | "reference";
@@ -178,7 +178,8 @@ export function runToCompletion(api: FakeApiServer, pod: Pod, finishedMsAgo = 60
 }
 
 export function startRunning(api: FakeApiServer, pod: Pod, finishedMsAgo = 60_000, runSeconds = 42): void {
-  const { namespace = "", name = "" } = pod.metadata ?? {};
+  const namespace = podNamespace(pod) ?? "";
+  const name = podName(pod) ?? "";
   const started = Date.now() - finishedMsAgo - runSeconds * 1000;
   api.update(namespace, name, (p) => {
     p.status = { phase: "Running", containerStatuses: [{ name: "worker", state: { running: { startedAt: seconds(started) } } }] } as never;
@@ -186,7 +187,8 @@ export function startRunning(api: FakeApiServer, pod: Pod, finishedMsAgo = 60_00
 }
 
 export function finish(api: FakeApiServer, pod: Pod, finishedMsAgo = 60_000, runSeconds = 42): void {
-  const { namespace = "", name = "" } = pod.metadata ?? {};
+  const namespace = podNamespace(pod) ?? "";
+  const name = podName(pod) ?? "";
   const finished = Date.now() - finishedMsAgo;
   const started = finished - runSeconds * 1000;
   api.update(namespace, name, (p) => {
@@ -199,7 +201,8 @@ export function finish(api: FakeApiServer, pod: Pod, finishedMsAgo = 60_000, run
 
 /** Garbage collection: the deletion timestamp, the finalizer removed, the pod gone. */
 export function deletePod(api: FakeApiServer, pod: Pod): void {
-  const { namespace = "", name = "" } = pod.metadata ?? {};
+  const namespace = podNamespace(pod) ?? "";
+  const name = podName(pod) ?? "";
   api.update(namespace, name, (p) => {
     p.metadata.deletionTimestamp = seconds(Date.now());
   });

@@ -37,6 +37,10 @@ export interface FakeApiServer {
   readonly forbidden: Set<ApiRequest["verb"]>;
   /** Called after a PATCH is applied; the answer waits for it. */
   onPatched?: (pod: Pod) => void | Promise<void>;
+  /** Answers a request instead of the pods: an error status (with headers), or "hang": accept and never answer. */
+  fault?: (request: { readonly verb: ApiRequest["verb"]; readonly name?: string; readonly query: string }) => Fault | undefined;
+  /** TCP connections accepted so far (keep-alive reuses them). */
+  readonly connections: () => number;
   create(pod: Pod): Pod;
   update(namespace: string, name: string, change: (pod: MutablePod) => void): Pod;
   remove(namespace: string, name: string): Pod;
@@ -50,6 +54,10 @@ const MEDIA = {
   json: "application/json-patch+json",
   strategic: "application/strategic-merge-patch+json",
 };
+
+export type Fault = "hang" | { readonly status: number; readonly headers?: Readonly<Record<string, string>> };
+
+const REASONS: Record<number, string> = { 403: "Forbidden", 404: "NotFound", 409: "Conflict", 410: "Expired", 429: "TooManyRequests", 500: "InternalError", 503: "ServiceUnavailable" };
 
 export async function startFakeApiServer(): Promise<FakeApiServer> {
   const pods = new Map<string, MutablePod>(); // "namespace/name" → pod
@@ -84,6 +92,12 @@ export async function startFakeApiServer(): Promise<FakeApiServer> {
       };
 
       if (verb === "other") return answer(404, status(404, "NotFound", `the server could not find the requested resource`));
+      const fault = fake.fault?.({ verb, ...(name === undefined ? {} : { name }), query });
+      if (fault === "hang") return;
+      if (fault !== undefined) {
+        for (const [header, value] of Object.entries(fault.headers ?? {})) response.setHeader(header, value);
+        return answer(fault.status, status(fault.status, REASONS[fault.status] ?? "Unknown", `injected fault ${fault.status}`, name));
+      }
       if (forbidden.has(verb)) {
         return answer(403, status(403, "Forbidden", `pods${name ? ` "${name}"` : ""} is forbidden: User "system:serviceaccount:default:servo-k8s-multijob" cannot ${verb} resource "pods" in API group "" in the namespace "${namespace}"`, name));
       }
@@ -142,6 +156,8 @@ export async function startFakeApiServer(): Promise<FakeApiServer> {
     };
   }
 
+  let connections = 0;
+  server.on("connection", () => connections++);
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const kubeconfig = join(mkdtempSync(join(tmpdir(), "fake-kube-")), "config");
@@ -172,6 +188,7 @@ export async function startFakeApiServer(): Promise<FakeApiServer> {
     kubeconfig,
     requests,
     forbidden,
+    connections: () => connections,
     create(pod) {
       const stored = structuredClone(pod) as MutablePod;
       write(stored);

@@ -62,18 +62,19 @@ export async function startStack(env: Record<string, string | undefined> = {}, o
 
 /** A structured ApiServerSource event for a pod. */
 export function podEvent(pod: unknown, action: "add" | "update" | "delete" = "update", id = `e-${Math.random()}`): Record<string, unknown> {
-  const metadata = (pod as { metadata?: { name?: string; namespace?: string } }).metadata ?? {};
+  const metadata = (pod as { metadata?: { name?: unknown; namespace?: unknown } }).metadata ?? {};
+  const text = (value: unknown) => (typeof value === "string" ? value : "?");
   return {
     specversion: "1.0",
     id,
     source: "https://10.96.0.1:443",
     type: `dev.knative.apiserver.resource.${action}`,
-    subject: `/apis/v1/namespaces/${metadata.namespace}/pods/${metadata.name}`,
+    subject: `/apis/v1/namespaces/${text(metadata.namespace)}/pods/${text(metadata.name)}`,
     datacontenttype: "application/json",
     kind: "Pod",
     apiversion: "v1",
-    name: metadata.name,
-    namespace: metadata.namespace,
+    name: text(metadata.name),
+    namespace: text(metadata.namespace),
     data: pod,
   };
 }

@@ -1,0 +1,70 @@
+// What the log says about handled events: one line per event about a job (info), warnings for
+// odd shapes, and, for the many events that are ignored (debug), one info line a minute that sums
+// them up by reason, so a forgotten JOBID env var is visible without debug logging.
+import { retryAfterSeconds, type Outcome, type OutcomeCode } from "./handle.js";
+import type { Logger } from "./log.js";
+
+export interface OutcomeLog {
+  /** Logs one handled event. */
+  record(outcome: Outcome, fields: Readonly<Record<string, unknown>>): void;
+  /** Writes the summary of ignored events now, if there are any (at shutdown). */
+  flush(): void;
+  close(): void;
+}
+
+export const SUMMARY_INTERVAL_MS = 60_000;
+
+/** Each reason's words in the summary line: a fixed set, never a pod or namespace name. */
+function reasonLabels(appIdSpec: string): Record<OutcomeCode, string> {
+  return {
+    "not-watched": "namespace not watched",
+    "no-app-id": `no app id at ${appIdSpec}`,
+    "bad-app-id": "app id that cannot be sent",
+    "not-finished": "job not finished",
+    "not-a-pod": "not a Pod",
+    "bad-timestamps": "unreadable timestamps",
+    "other-event": "other event types",
+    "pod-gone": "pod gone",
+    "no-kubernetes": "reference mode without Kubernetes API",
+    "no-sweep": "sweep unavailable",
+  };
+}
+
+export function createOutcomeLog(log: Logger, appIdSpec: string, now: () => number = Date.now): OutcomeLog {
+  const labels = reasonLabels(appIdSpec);
+  const counts = new Map<OutcomeCode, number>();
+  let since = now();
+
+  const flush = () => {
+    let total = 0;
+    for (const count of counts.values()) total += count;
+    if (total > 0) {
+      const seconds = Math.max(1, Math.round((now() - since) / 1000));
+      const parts = [...counts].sort((a, b) => b[1] - a[1]).map(([code, count]) => `${count.toLocaleString("en-US")} ${labels[code]}`);
+      log.info(`${total.toLocaleString("en-US")} ignored in the last ${seconds} s: ${parts.join(", ")}`, { ignored: Object.fromEntries(counts) });
+    }
+    counts.clear();
+    since = now();
+  };
+  const timer = setInterval(flush, SUMMARY_INTERVAL_MS).unref();
+
+  return {
+    record(outcome, fields) {
+      if (outcome.kind === "ignored") counts.set(outcome.code, (counts.get(outcome.code) ?? 0) + 1);
+      const level =
+        outcome.kind === "deferred" ? "warn"
+        : retryAfterSeconds(outcome) !== undefined || outcome.kind === "undeliverable" ? "error"
+        : outcome.kind === "malformed" ? "warn"
+        : outcome.kind !== "ignored" ? "info"
+        : outcome.odd === true ? "warn"
+        : "debug";
+      // Most events are ignored at debug: build nothing for a line that is not written.
+      if (log.enabled(level)) log[level]("event handled", { ...fields, ...outcome, outcome: outcome.kind, kind: undefined });
+    },
+    flush,
+    close() {
+      clearInterval(timer);
+      flush();
+    },
+  };
+}
