@@ -1,0 +1,179 @@
+// Properties that hold for any input, checked on mutated real pods and envelopes (fast-check):
+// nothing throws, input never causes a 5xx, every MEASUREMENT's numbers are sound, the URL keeps
+// the template's shape outside the app-id segment, and every header is one Node would send.
+// `npm test` runs a few hundred cases; `npm run test:fuzz` (CI) runs FUZZ_RUNS=10000 with a fixed seed.
+import assert from "node:assert/strict";
+import http from "node:http";
+import { after, before, describe, test } from "node:test";
+import fc from "fast-check";
+import { parseAppIdPath } from "../handler/app-id.js";
+import { decodeHttpRequest, MalformedEvent, toBinaryRequest, type CloudEvent } from "../handler/cloudevent.js";
+import { createHandler, type Outcome } from "../handler/handle.js";
+import { memoryLedger } from "../handler/ledger.js";
+import { silentLogger } from "../handler/log.js";
+import { createDeliver } from "../handler/optune.js";
+import { interpretEvent } from "../handler/pod-event.js";
+import { mutatedEvent, seedPods } from "./support/mutations.js";
+import { startStack, type Stack } from "./support/stack.js";
+
+const RUNS = Number(process.env.FUZZ_RUNS ?? "300");
+const SEED = Number(process.env.FUZZ_SEED ?? "20261126");
+const TEMPLATE = "https://optune.example/metrics/{acct}/{app_id}/servo";
+const seeds = seedPods();
+const criteria = { namespaces: new Set(["default", "batch"]), appIdPath: parseAppIdPath("spec/containers/0/env/[JOBID]"), appIdSpec: "spec/containers/0/env/[JOBID]" };
+
+/** The URL keeps the template's host, query and fragment, and every path segment but the app id's. */
+function assertUrlShape(url: string, account = "acme"): void {
+  const parsed = new URL(url);
+  assert.equal(parsed.origin, "https://optune.example");
+  assert.equal(parsed.search, "");
+  assert.equal(parsed.hash, "");
+  const segments = parsed.pathname.split("/");
+  assert.equal(segments.length, 5, url);
+  assert.deepEqual([segments[0], segments[1], segments[2], segments[4]], ["", "metrics", account, "servo"], url);
+  assert.ok(segments[3] !== "" && segments[3] !== "." && segments[3] !== "..", url);
+}
+
+/** Header names and values Node accepts (it throws on anything else before sending). */
+function assertHeaders(headers: Readonly<Record<string, string>>): void {
+  for (const [name, value] of Object.entries(headers)) {
+    http.validateHeaderName(name);
+    http.validateHeaderValue(name, value);
+  }
+}
+
+/** Every number in a MEASUREMENT is a non-negative integer (perf: 1/duration), or it is not there. */
+export function assertSoundMeasurement(body: unknown): void {
+  const message = body as { event: string; param: Record<string, unknown> };
+  if (message.event !== "MEASUREMENT") return;
+  if ("status" in message.param) {
+    assert.deepEqual(Object.keys(message.param).sort(), ["message", "status"]);
+    return;
+  }
+  const metrics = message.param.metrics as Record<string, { value: unknown; unit: string }>;
+  const duration = metrics.duration?.value;
+  assert.ok(Number.isSafeInteger(duration) && (duration as number) >= 0, `duration ${String(duration)}`);
+  if (metrics.perf !== undefined) assert.equal(metrics.perf.value, 1 / (duration as number));
+  else assert.equal(duration, 0);
+  if (metrics.est_duration !== undefined) assert.ok(Number.isSafeInteger(metrics.est_duration.value) && (metrics.est_duration.value as number) >= 0);
+  const annotations = message.param.annotations as Record<string, unknown>;
+  assert.equal(typeof annotations.resources, "string");
+  for (const [key, value] of Object.entries(annotations)) {
+    assert.ok(typeof value === "string" || Number.isSafeInteger(value), `annotation ${key}: ${JSON.stringify(value)}`);
+  }
+}
+
+const HANDLED: ReadonlySet<Outcome["kind"]> = new Set(["sent", "ignored", "already-reported", "swept"]);
+
+/** The whole path from HTTP bytes to the request Optune would get, with checks at the far end. */
+async function handleBytes(headers: Readonly<Record<string, string>>, body: string): Promise<Outcome[]> {
+  const sent: unknown[] = [];
+  const deliver = createDeliver({
+    optuneUrl: TEMPLATE,
+    account: "acme",
+    dryRun: false,
+    print: () => {},
+    post: async (url, text, extra) => {
+      assertUrlShape(url);
+      assertHeaders({ "Content-Type": "application/json", Authorization: "Bearer t0k", ...extra });
+      sent.push(JSON.parse(text));
+      return { ok: true, attempts: 1 };
+    },
+  });
+  const handle = createHandler({ criteria, ledger: memoryLedger(), deliver, log: silentLogger, sweep: { unavailable: "no sweep in these tests" } });
+  let decoded;
+  try {
+    decoded = decodeHttpRequest(headers, Buffer.from(body));
+  } catch (error) {
+    if (error instanceof MalformedEvent) return [];
+    throw error;
+  }
+  const outcomes: Outcome[] = [];
+  for (const item of decoded.events) {
+    if (item instanceof MalformedEvent) continue;
+    let podEvent;
+    try {
+      podEvent = interpretEvent(item);
+    } catch (error) {
+      if (error instanceof MalformedEvent) continue;
+      throw error;
+    }
+    const outcome = await handle(podEvent);
+    assert.ok(HANDLED.has(outcome.kind), `input caused ${JSON.stringify(outcome)}`);
+    JSON.stringify(outcome); // the answer can always be written
+    outcomes.push(outcome);
+  }
+  for (const message of sent) assertSoundMeasurement(message);
+  return outcomes;
+}
+
+/** Events a binary-mode sender can encode: string attributes, and a content type that is a valid header value. */
+const stringAttributes = (event: Record<string, unknown>): event is CloudEvent =>
+  ["specversion", "id", "source", "type"].every((name) => typeof event[name] === "string") &&
+  Object.entries(event).every(([name, value]) => name === "data" || value === undefined || typeof value === "string") &&
+  (event.datacontenttype === undefined || /^[\x20-\x7e]*$/.test(event.datacontenttype as string));
+
+describe(`properties of the pipeline (${RUNS} cases, seed ${SEED}, ${seeds.length} seed pods)`, () => {
+  test("structured mode: never throws, never fails because of input, sound messages, URL and headers", async () => {
+    await fc.assert(
+      fc.asyncProperty(mutatedEvent(seeds), async (event) => {
+        await handleBytes({ "content-type": "application/cloudevents+json" }, JSON.stringify(event));
+      }),
+      { numRuns: RUNS, seed: SEED },
+    );
+  });
+
+  test("binary mode, as an ApiServerSource sends it: the same", async () => {
+    await fc.assert(
+      fc.asyncProperty(mutatedEvent(seeds).filter(stringAttributes), async (event) => {
+        const request = toBinaryRequest(event);
+        await handleBytes(request.headers, request.body);
+      }),
+      { numRuns: RUNS, seed: SEED },
+    );
+  });
+
+  test("batches: every item has its own outcome; one bad item does not stop the others", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(mutatedEvent(seeds), { minLength: 1, maxLength: 5 }), async (events) => {
+        await handleBytes({ "content-type": "application/cloudevents-batch+json" }, JSON.stringify(events));
+      }),
+      { numRuns: Math.max(50, Math.floor(RUNS / 5)), seed: SEED },
+    );
+  });
+
+  test("the pods are real: most unmutated seeds are measured", async () => {
+    let sent = 0;
+    for (const pod of seeds) {
+      const outcomes = await handleBytes({ "content-type": "application/cloudevents+json" }, JSON.stringify({ specversion: "1.0", id: "1", source: "s", type: "dev.knative.apiserver.resource.update", data: pod }));
+      if (outcomes[0]?.kind === "sent") sent++;
+    }
+    assert.ok(sent >= 3, `${sent} of ${seeds.length} seed pods measured`);
+  });
+});
+
+describe(`properties through the real server (${Math.max(50, Math.floor(RUNS / 5))} cases)`, () => {
+  let stack: Stack;
+  before(async () => {
+    stack = await startStack({ POD_NAMESPACES: "default,batch", OPTUNE_ACCOUNT: "acme", OPTUNE_AUTH_TOKEN: "t0k", LOG_LEVEL: "error" });
+  });
+  after(() => stack.close());
+
+  test("no input is answered 5xx; what reaches Optune keeps the URL's shape and sound numbers", async () => {
+    await fc.assert(
+      fc.asyncProperty(mutatedEvent(seeds), fc.boolean(), async (event, binary) => {
+        const before = stack.measurements().length;
+        const request = binary && stringAttributes(event) ? toBinaryRequest(event) : { headers: { "content-type": "application/cloudevents+json" }, body: JSON.stringify(event) };
+        const response = await stack.post(request.body, request.headers);
+        const text = await response.text();
+        assert.ok(response.status < 500, `${response.status}: ${text}`);
+        assert.ok([200, 400].includes(response.status), `${response.status}: ${text}`);
+        for (const post of stack.measurements().slice(before)) {
+          assertUrlShape(`https://optune.example${post.path}`);
+          assertSoundMeasurement(post.body);
+        }
+      }),
+      { numRuns: Math.max(50, Math.floor(RUNS / 5)), seed: SEED },
+    );
+  });
+});
