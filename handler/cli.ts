@@ -60,7 +60,7 @@ async function serve(args: readonly string[]): Promise<number> {
     };
     process.once("SIGTERM", first).once("SIGINT", first);
   });
-  const { startFunction } = await import("./lifecycle.js");
+  const { startFunction } = await import("./measure/lifecycle.js");
   const running = await startFunction(config, { print: out });
   await running.stop(`signal ${constants.signals[await signalled]}`);
   // Stopped: nothing is left to do, whatever sockets a hung remote still holds open.
@@ -82,14 +82,14 @@ async function invokeCommand(args: readonly string[]): Promise<number> {
   const parsed = dryRunArgs(args, true);
   if (typeof parsed === "string") return usageError(parsed);
   if (parsed.files.length === 0) return usageError("invoke needs at least one FILE");
-  const { invoke } = await import("./invoke.js");
+  const { invoke } = await import("./measure/invoke.js");
   return invoke(parsed.files, loadConfig(process.env, { dryRun: parsed.dryRun }), { stdout: out, stderr: err });
 }
 
 async function sweepCommand(args: readonly string[]): Promise<number> {
   const parsed = dryRunArgs(args, false);
   if (typeof parsed === "string") return usageError(parsed);
-  const [{ createFunction }, { describeOutcome }, { retryAfterSeconds }] = await Promise.all([import("./function.js"), import("./invoke.js"), import("./handle.js")]);
+  const [{ createFunction }, { describeOutcome }, { retryAfterSeconds }] = await Promise.all([import("./measure/function.js"), import("./measure/invoke.js"), import("./measure/handle.js")]);
   const fn = createFunction(loadConfig(process.env, { dryRun: parsed.dryRun }), { print: out, logLine: err, echo: true });
   const outcome = await fn.handle({ kind: "sweep" });
   err(`${describeOutcome(outcome)}\n`);

@@ -7,8 +7,8 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import fetch from "node-fetch";
-import { toBinaryRequest } from "./cloudevent.js";
-import { readEventFile, type FileEvent } from "./invoke.js";
+import { toBinaryRequest } from "./measure/cloudevent.js";
+import { readEventFile, type FileEvent } from "./measure/invoke.js";
 import { startReceiver, type ReceivedRequest } from "./optune-receiver.js";
 import { isRecord } from "./pod.js";
 

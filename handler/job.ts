@@ -1,7 +1,7 @@
 // Is this pod one of our jobs? (SPEC.md section 2) Both halves ask: measurement of events, and
 // admission of new pods.
 import { appIdProblem, resolveAppId, type AppIdPath } from "./app-id.js";
-import { clip, podNamespace, type Pod } from "./pod.js";
+import { clip, isRecord, podNamespace, type Container, type Pod } from "./pod.js";
 
 export interface JobCriteria {
   readonly namespaces: ReadonlySet<string>;
@@ -30,4 +30,10 @@ export function selectJob(pod: Pod, criteria: JobCriteria): JobSelection {
   const problem = appIdProblem(appId);
   if (problem !== undefined) return { job: false, code: "bad-app-id", reason: problem, odd: true };
   return { job: true, appId };
+}
+
+/** The job container is the first container of the pod spec: its status is measured, its resources adjusted. */
+export function jobContainer(pod: Pod): Container | undefined {
+  const containers = pod.spec?.containers;
+  return Array.isArray(containers) && isRecord(containers[0]) ? containers[0] : undefined;
 }

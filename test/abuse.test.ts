@@ -4,12 +4,12 @@ import assert from "node:assert/strict";
 import type { AddressInfo } from "node:net";
 import net from "node:net";
 import { after, before, describe, test } from "node:test";
-import { createHandler } from "../handler/handle.js";
+import { createHandler } from "../handler/measure/handle.js";
 import { parseAppIdPath } from "../handler/app-id.js";
-import { memoryLedger } from "../handler/ledger.js";
+import { memoryLedger } from "../handler/measure/ledger.js";
 import { silentLogger } from "../handler/log.js";
-import { createOutcomeLog } from "../handler/outcome-log.js";
-import { createHttpServer, SERVER_TIMEOUTS } from "../handler/server.js";
+import { createOutcomeLog } from "../handler/measure/outcome-log.js";
+import { createHttpServer, SERVER_TIMEOUTS } from "../handler/measure/server.js";
 import { jobPod } from "./support/pods.js";
 import { podEvent, startStack } from "./support/stack.js";
 

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { CloudEvent as SdkEvent, HTTP } from "cloudevents";
-import { decodeHttpRequest, MalformedEvent, structuredEvent, toBinaryRequest, type CloudEvent } from "../handler/cloudevent.js";
-import { interpretEvent } from "../handler/pod-event.js";
+import { decodeHttpRequest, MalformedEvent, structuredEvent, toBinaryRequest, type CloudEvent } from "../handler/measure/cloudevent.js";
+import { interpretEvent } from "../handler/measure/pod-event.js";
 import { jobPod } from "./support/pods.js";
 
 const pod = jobPod();

@@ -6,7 +6,7 @@ import { after, afterEach, describe, test } from "node:test";
 import { startReceiver, type Receiver } from "../handler/optune-receiver.js";
 import type { Pod } from "../handler/pod.js";
 import { podAnnotation, podName, podUid } from "../handler/pod.js";
-import { finishedRun } from "../handler/termination.js";
+import { finishedRun } from "../handler/measure/termination.js";
 import { collect, listening, startCli } from "./support/cli.js";
 import { deletePod, finish, newJobPod, pingEvent, runToCompletion, seededRandom, startEventSource, startRunning, type Mode } from "./support/cluster.js";
 import { startFakeApiServer, type FakeApiServer } from "./support/fake-apiserver.js";

@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { parseAppIdPath } from "../handler/app-id.js";
-import { createHandler, type HandlerDeps } from "../handler/handle.js";
-import { memoryLedger, type ReportLedger } from "../handler/ledger.js";
+import { createHandler, type HandlerDeps } from "../handler/measure/handle.js";
+import { memoryLedger, type ReportLedger } from "../handler/measure/ledger.js";
 import { silentLogger } from "../handler/log.js";
 import type { DeliveryResult, OutboundMessage } from "../handler/optune.js";
 import type { Pod } from "../handler/pod.js";
-import type { PodEvent } from "../handler/pod-event.js";
+import type { PodEvent } from "../handler/measure/pod-event.js";
 import { jobPod } from "./support/pods.js";
 
 const criteria = { namespaces: new Set(["batch"]), appIdPath: parseAppIdPath("spec/containers/0/env/[JOBID]"), appIdSpec: "spec/containers/0/env/[JOBID]" };

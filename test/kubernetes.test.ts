@@ -4,7 +4,7 @@ import { after, before, describe, test } from "node:test";
 import { connectKubernetes, findKubeconfig, KubernetesError, refusalReporter, type PodApi } from "../handler/kubernetes.js";
 import { createLogger } from "../handler/log.js";
 import { podAnnotation } from "../handler/pod.js";
-import { finishedRun } from "../handler/termination.js";
+import { finishedRun } from "../handler/measure/termination.js";
 import { startFakeApiServer, type FakeApiServer } from "./support/fake-apiserver.js";
 import { jobPod } from "./support/pods.js";
 

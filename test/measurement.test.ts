@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { assessPod } from "../handler/assess.js";
+import { assessPod } from "../handler/measure/assess.js";
 import { parseAppIdPath } from "../handler/app-id.js";
-import { estDuration } from "../handler/measurement.js";
+import { estDuration } from "../handler/measure/measurement.js";
 import type { Pod } from "../handler/pod.js";
 import { jobPod } from "./support/pods.js";
 

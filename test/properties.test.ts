@@ -7,12 +7,12 @@ import http from "node:http";
 import { after, before, describe, test } from "node:test";
 import fc from "fast-check";
 import { parseAppIdPath } from "../handler/app-id.js";
-import { decodeHttpRequest, MalformedEvent, toBinaryRequest, type CloudEvent } from "../handler/cloudevent.js";
-import { createHandler, type Outcome } from "../handler/handle.js";
-import { memoryLedger } from "../handler/ledger.js";
+import { decodeHttpRequest, MalformedEvent, toBinaryRequest, type CloudEvent } from "../handler/measure/cloudevent.js";
+import { createHandler, type Outcome } from "../handler/measure/handle.js";
+import { memoryLedger } from "../handler/measure/ledger.js";
 import { silentLogger } from "../handler/log.js";
 import { createDeliver } from "../handler/optune.js";
-import { interpretEvent } from "../handler/pod-event.js";
+import { interpretEvent } from "../handler/measure/pod-event.js";
 import { mutatedEvent, seedPods } from "./support/mutations.js";
 import { startStack, type Stack } from "./support/stack.js";
 

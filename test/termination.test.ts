@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { Pod } from "../handler/pod.js";
-import { finishedRun, jobContainerStatus, runDuration } from "../handler/termination.js";
+import { finishedRun, jobContainerStatus, runDuration } from "../handler/measure/termination.js";
 import { jobPod } from "./support/pods.js";
 
 describe("is the job done, and how long did it run", () => {

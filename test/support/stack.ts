@@ -2,7 +2,7 @@
 // two ways an event source POSTs a CloudEvent. Encoding uses the official SDK, independently of us.
 import { CloudEvent as SdkEvent, HTTP } from "cloudevents";
 import { loadConfig } from "../../handler/config.js";
-import { startFunction, type RunningFunction } from "../../handler/lifecycle.js";
+import { startFunction, type RunningFunction } from "../../handler/measure/lifecycle.js";
 import { startReceiver, type Receiver, type Responder } from "../../handler/optune-receiver.js";
 
 export type Mode = "binary" | "structured";

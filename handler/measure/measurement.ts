@@ -1,7 +1,8 @@
 // The Optune MEASUREMENT for a finished job (SPEC.md section 4). Every number in it is a
 // non-negative integer or is left out: NaN, Infinity or a fraction never reaches Optune.
-import { isCount, isRecord, podAnnotation, podRef, podUid, text, type Container, type Pod, type TerminatedState } from "./pod.js";
-import { jobContainer, parseTimestamp, type FinishedRun, type RunTime } from "./termination.js";
+import { isCount, isRecord, podAnnotation, podRef, podUid, text, type Container, type Pod, type TerminatedState } from "../pod.js";
+import { jobContainer } from "../job.js";
+import { parseTimestamp, type FinishedRun, type RunTime } from "./termination.js";
 
 export interface Metric {
   readonly value: number;

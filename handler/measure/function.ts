@@ -2,13 +2,13 @@
 // The server, the CLI's invoke and sweep, and the demo all build the function here, so they behave alike.
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import type { Config } from "./config.js";
+import type { Config } from "../config.js";
 import { createHandler, type Handler, type SweepSettings } from "./handle.js";
-import { connectKubernetes, refusalReporter, type PodApi } from "./kubernetes.js";
+import { connectKubernetes, refusalReporter, type PodApi } from "../kubernetes.js";
 import { annotationLedger, memoryLedger, type ReportLedger } from "./ledger.js";
-import { createLogger, type Logger } from "./log.js";
-import { createDeliver, createPost, type Deliver } from "./optune.js";
-import { tokenSource } from "./secret-files.js";
+import { createLogger, type Logger } from "../log.js";
+import { createDeliver, createPost, type Deliver } from "../optune.js";
+import { tokenSource } from "../secret-files.js";
 
 export interface FunctionIo {
   /** Where {"url","message"} lines go (stdout). */

@@ -1,11 +1,6 @@
 // Is the job done, and how long did it run? (SPEC.md section 3)
-import { excerpt, isCount, isRecord, text, type Container, type ContainerState, type ContainerStatus, type Pod, type TerminatedState } from "./pod.js";
-
-/** The job container is the first container of the pod spec. */
-export function jobContainer(pod: Pod): Container | undefined {
-  const containers = pod.spec?.containers;
-  return Array.isArray(containers) && isRecord(containers[0]) ? containers[0] : undefined;
-}
+import { jobContainer } from "../job.js";
+import { excerpt, isCount, isRecord, text, type ContainerState, type ContainerStatus, type Pod, type TerminatedState } from "../pod.js";
 
 /** The job container's status, found by name: the kubelet sorts containerStatuses by name, not in spec order. */
 export function jobContainerStatus(pod: Pod): ContainerStatus | undefined {

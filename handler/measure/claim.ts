@@ -6,7 +6,7 @@
 // Every write to the pod comes back to the function as an update event. So no state may make a
 // function write again at once on seeing it: a fresh `sending` is left to its writer (even by the
 // same instance), and a `released` claim is left alone until its retryAt.
-import { podAnnotation, type Pod } from "./pod.js";
+import { podAnnotation, type Pod } from "../pod.js";
 import { parseTimestamp } from "./termination.js";
 
 export const CLAIM_ANNOTATION = "optune.ai/measurement";

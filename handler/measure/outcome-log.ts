@@ -2,7 +2,7 @@
 // odd shapes, and, for the many events that are ignored (debug), one info line a minute that sums
 // them up by reason, so a forgotten JOBID env var is visible without debug logging.
 import { retryAfterSeconds, type Outcome, type OutcomeCode } from "./handle.js";
-import type { Logger } from "./log.js";
+import type { Logger } from "../log.js";
 
 export interface OutcomeLog {
   /** Logs one handled event. */

@@ -2,10 +2,10 @@
 // from files. Every file is read and checked before anything is sent, so bad input sends nothing.
 import { readFile } from "node:fs/promises";
 import { MalformedEvent, structuredEvent, type CloudEvent } from "./cloudevent.js";
-import type { Config } from "./config.js";
+import type { Config } from "../config.js";
 import { createFunction } from "./function.js";
 import type { Outcome } from "./handle.js";
-import { isRecord } from "./pod.js";
+import { isRecord } from "../pod.js";
 import { interpretEvent, type PodEvent } from "./pod-event.js";
 
 export interface FileEvent {

@@ -4,10 +4,10 @@
 import http from "node:http";
 import { decodeHttpRequest, MalformedEvent, type CloudEvent } from "./cloudevent.js";
 import { retryAfterSeconds, type Handler, type Outcome } from "./handle.js";
-import type { Logger } from "./log.js";
-import { MAX_RETRY_AFTER_SECONDS } from "./optune.js";
+import type { Logger } from "../log.js";
+import { MAX_RETRY_AFTER_SECONDS } from "../optune.js";
 import type { OutcomeLog } from "./outcome-log.js";
-import { clip } from "./pod.js";
+import { clip } from "../pod.js";
 import { interpretEvent } from "./pod-event.js";
 
 /** Generous for Pods: the API server stores objects up to ~1.5 MiB. */

@@ -1,12 +1,12 @@
 // The function: one event in, at most one Optune MEASUREMENT per job out, and an outcome that
 // says what happened. Callable without a server (the CLI does); the HTTP edge lives in server.ts.
 import { assessPod, type Assessment, type IgnoreCode } from "./assess.js";
-import type { JobCriteria } from "./job.js";
-import { KubernetesError, type PodApi } from "./kubernetes.js";
+import type { JobCriteria } from "../job.js";
+import { KubernetesError, type PodApi } from "../kubernetes.js";
 import type { ReportLedger } from "./ledger.js";
-import type { Logger } from "./log.js";
-import type { Deliver } from "./optune.js";
-import { clip, podKey, podRef, podUid, type Pod } from "./pod.js";
+import type { Logger } from "../log.js";
+import type { Deliver } from "../optune.js";
+import { clip, podKey, podRef, podUid, type Pod } from "../pod.js";
 import type { PodEvent } from "./pod-event.js";
 import { sweep, type SweepSummary } from "./sweep.js";
 
