@@ -7,7 +7,9 @@
 import http from "node:http";
 import https from "node:https";
 import type { RequestInit, Response } from "node-fetch";
+import type { Config } from "./config.js";
 import type { Logger } from "./log.js";
+import { tokenSource } from "./secret-files.js";
 
 export interface OutboundMessage {
   readonly appId: string;
@@ -16,6 +18,8 @@ export interface OutboundMessage {
   readonly idempotencyKey?: string;
   /** Also read the body of a 2xx answer (a WHATS_NEXT command); a MEASUREMENT is done at the status line. */
   readonly wantAnswer?: boolean;
+  /** A shorter bound on all attempts than the sender's (what is left of an admission's budget). */
+  readonly deadlineMs?: number;
 }
 
 export type DeliveryResult =
@@ -101,7 +105,7 @@ export interface SenderOptions {
   readonly now?: () => number;
 }
 
-export type Post = (url: string, body: string, headers: Readonly<Record<string, string>>, options?: { readonly wantAnswer?: boolean }) => Promise<DeliveryResult>;
+export type Post = (url: string, body: string, headers: Readonly<Record<string, string>>, options?: { readonly wantAnswer?: boolean; readonly deadlineMs?: number }) => Promise<DeliveryResult>;
 
 // Loaded on the first delivery, not at start: the server listens ~30 ms sooner on a cold start.
 let nodeFetch: Promise<typeof import("node-fetch")> | undefined;
@@ -130,9 +134,9 @@ export function createPost(options: SenderOptions): Post {
   const now = options.now ?? Date.now;
   const { signal: stopping, log } = options;
 
-  return async (url, body, headers, { wantAnswer = false } = {}) => {
+  return async (url, body, headers, { wantAnswer = false, deadlineMs = options.deadlineMs } = {}) => {
     const { default: fetch } = await (nodeFetch ??= import("node-fetch"));
-    const deadline = now() + options.deadlineMs;
+    const deadline = now() + Math.min(deadlineMs, options.deadlineMs);
     const token = options.token();
     for (let attempt = 1; ; attempt++) {
       if (stopping?.aborted) return { ok: false, error: SHUTTING_DOWN, attempts: attempt - 1, retryAfterSeconds: 1 };
@@ -254,8 +258,43 @@ export function createDeliver(options: DeliverOptions): Deliver {
     }
     const key = message.idempotencyKey;
     const headers: Record<string, string> = key !== undefined && HEADER_SAFE.test(key) ? { "Idempotency-Key": key } : {};
-    const result = await options.post(url, JSON.stringify(message.body), headers, { wantAnswer: message.wantAnswer === true });
+    const result = await options.post(url, JSON.stringify(message.body), headers, {
+      wantAnswer: message.wantAnswer === true,
+      ...(message.deadlineMs === undefined ? {} : { deadlineMs: message.deadlineMs }),
+    });
     if (result.ok && options.echo === true) line();
     return result;
   };
+}
+
+export interface OptuneIo {
+  readonly print: (line: string) => void;
+  readonly echo?: boolean;
+  readonly log: Logger;
+  /** Aborted when the process must stop: deliveries in flight end at once. */
+  readonly signal?: AbortSignal;
+}
+
+export interface OptuneClient {
+  /** Deliveries within OPTUNE_SEND_DEADLINE, ended by the signal. */
+  readonly deliver: Deliver;
+  /** Deliveries within a shorter deadline that the signal does not end (GOODBYE, after it fired). */
+  readonly deliverWithin: (deadlineMs: number) => Deliver;
+  /** Stops watching the token file. */
+  readonly close: () => void;
+}
+
+/** The Optune client as the configuration says: URL, account, token (rotated), dry run, timeouts. Both halves use it. */
+export function connectOptune(config: Config, io: OptuneIo): OptuneClient {
+  const token = tokenSource(config.authToken, config.authTokenFile, io.log);
+  const deliverWithin = (deadlineMs: number, signal?: AbortSignal) =>
+    createDeliver({
+      optuneUrl: config.optuneUrl,
+      account: config.account,
+      dryRun: config.dryRun,
+      print: io.print,
+      ...(io.echo === undefined ? {} : { echo: io.echo }),
+      post: createPost({ token: token.current, timeoutMs: Math.min(config.sendTimeoutMs, deadlineMs), deadlineMs, log: io.log, ...(signal === undefined ? {} : { signal }) }),
+    });
+  return { deliver: deliverWithin(config.sendDeadlineMs, io.signal), deliverWithin: (deadlineMs) => deliverWithin(deadlineMs), close: token.stop };
 }

@@ -9,7 +9,8 @@ import { parseAppIdPath } from "../handler/app-id.js";
 import { memoryLedger } from "../handler/measure/ledger.js";
 import { silentLogger } from "../handler/log.js";
 import { createOutcomeLog } from "../handler/measure/outcome-log.js";
-import { createHttpServer, SERVER_TIMEOUTS } from "../handler/measure/server.js";
+import { SERVER_TIMEOUTS } from "../handler/http-edge.js";
+import { createHttpServer } from "../handler/measure/server.js";
 import { jobPod } from "./support/pods.js";
 import { podEvent, startStack } from "./support/stack.js";
 

@@ -7,8 +7,7 @@ import { createHandler, type Handler, type SweepSettings } from "./handle.js";
 import { connectKubernetes, refusalReporter, type PodApi } from "../kubernetes.js";
 import { annotationLedger, memoryLedger, type ReportLedger } from "./ledger.js";
 import { createLogger, type Logger } from "../log.js";
-import { createDeliver, createPost, type Deliver } from "../optune.js";
-import { tokenSource } from "../secret-files.js";
+import { connectOptune, type Deliver } from "../optune.js";
 
 export interface FunctionIo {
   /** Where {"url","message"} lines go (stdout). */
@@ -47,17 +46,8 @@ export function goodbyeBudgetMs(config: Config): number {
 export function createFunction(config: Config, io: FunctionIo): ServoFunction {
   const log = createLogger(config.logLevel, io.logLine);
   const inFlight = new AbortController();
-  const token = tokenSource(config.authToken, config.authTokenFile, log);
-  const deliverWithin = (deadlineMs: number, signal?: AbortSignal) =>
-    createDeliver({
-      optuneUrl: config.optuneUrl,
-      account: config.account,
-      dryRun: config.dryRun,
-      print: io.print,
-      ...(io.echo === undefined ? {} : { echo: io.echo }),
-      post: createPost({ token: token.current, timeoutMs: Math.min(config.sendTimeoutMs, deadlineMs), deadlineMs, log, ...(signal === undefined ? {} : { signal }) }),
-    });
-  const deliver = deliverWithin(config.sendDeadlineMs, inFlight.signal);
+  const optune = connectOptune(config, { print: io.print, log, signal: inFlight.signal, ...(io.echo === undefined ? {} : { echo: io.echo }) });
+  const { deliver } = optune;
 
   const instanceId = io.instanceId ?? `${hostname()}-${randomBytes(3).toString("hex")}`;
   const pods = io.pods ?? (config.kubeconfig === undefined ? undefined : connectKubernetes(config.kubeconfig, { timeoutMs: config.kubeApiTimeoutMs, signal: inFlight.signal }));
@@ -84,11 +74,11 @@ export function createFunction(config: Config, io: FunctionIo): ServoFunction {
     handle,
     deliver,
     // GOODBYE is sent after the deliveries in flight were aborted, so it does not listen to that signal.
-    deliverBriefly: deliverWithin(goodbyeBudgetMs(config)),
+    deliverBriefly: optune.deliverWithin(goodbyeBudgetMs(config)),
     instanceId,
     refusals: refusals.count,
     abortInFlight: () => inFlight.abort(),
-    close: token.stop,
+    close: optune.close,
   };
 }
 

@@ -5,6 +5,7 @@ import type { Config } from "../config.js";
 import { createFunction, goodbyeBudgetMs, type FunctionIo, type ServoFunction } from "./function.js";
 import { describeKubeconfig, loadKubernetesClient } from "../kubernetes.js";
 import { createOutcomeLog } from "./outcome-log.js";
+import { drain } from "../http-edge.js";
 import { createHttpServer } from "./server.js";
 
 /** Lifecycle messages go to this app id. */
@@ -62,30 +63,18 @@ export async function startFunction(config: Config, io: FunctionIo): Promise<Run
   const stop = (reason: string) =>
     (stopping ??= (async () => {
       log.info("stopping", { reason, withinMs: config.shutdownTimeoutMs });
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
       // Leave GOODBYE its budget, and half a second to write the answers of what had to be cut short.
-      const drainMs = Math.max(0, config.shutdownTimeoutMs - goodbyeBudgetMs(config) - 500);
-      if (!(await within(Promise.all([server.idle(), hello]), drainMs))) {
+      const finish = await drain(server, Promise.all([server.idle(), hello]), server.idle, config.shutdownTimeoutMs - goodbyeBudgetMs(config) - 500, () => {
         log.warn("shutdown grace period over: ending the deliveries still in flight; their events are answered 503");
         fn.abortInFlight();
-        await within(server.idle(), 500);
-      }
+      });
       outcomes.close();
       const goodbye = await fn.deliverBriefly({ appId: GLOBAL_APP, body: goodbyeMessage(config.account, reason) });
       if (!goodbye.ok) log.error("GOODBYE not delivered", { error: goodbye.error });
-      server.closeAllConnections();
-      await closed;
+      await finish();
       fn.close();
       log.info("stopped", { reason });
     })());
 
   return { ...fn, port, url: `http://127.0.0.1:${port}/`, stop };
-}
-
-/** Whether `work` ended within `ms`. */
-function within(work: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
-  return Promise.race([work.then(() => true as const), late]).finally(() => clearTimeout(timer));
 }

@@ -2,16 +2,13 @@
 // 2xx = done (sent, ignored or already reported); 503 + Retry-After = send it again later
 // (a direct ApiServerSource sink retries 502/503/504/429, never 500); 400 = malformed, never resend.
 import http from "node:http";
-import { decodeHttpRequest, MalformedEvent, type CloudEvent } from "./cloudevent.js";
-import { retryAfterSeconds, type Handler, type Outcome } from "./handle.js";
+import { createEdge, reply, SERVER_TIMEOUTS, type ServerTimeouts } from "../http-edge.js";
 import type { Logger } from "../log.js";
 import { MAX_RETRY_AFTER_SECONDS } from "../optune.js";
+import { decodeHttpRequest, MalformedEvent, type CloudEvent } from "./cloudevent.js";
+import { retryAfterSeconds, type Handler, type Outcome } from "./handle.js";
 import type { OutcomeLog } from "./outcome-log.js";
-import { clip } from "../pod.js";
 import { interpretEvent } from "./pod-event.js";
-
-/** Generous for Pods: the API server stores objects up to ~1.5 MiB. */
-export const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
 export interface ServerDeps {
   readonly handle: Handler;
@@ -19,68 +16,15 @@ export interface ServerDeps {
   readonly outcomes: OutcomeLog;
   readonly maxBodyBytes?: number;
   /** SERVER_TIMEOUTS, unless a test needs them shorter. */
-  readonly timeouts?: { readonly headersTimeout: number; readonly requestTimeout: number; readonly connectionsCheckingInterval: number };
+  readonly timeouts?: ServerTimeouts;
 }
 
-/**
- * Slow clients cannot hold the server: the headers must arrive within 10 s and the whole request
- * within 30 s (slowloris, bodies that never end), checked every second.
- */
-export const SERVER_TIMEOUTS = { headersTimeout: 10_000, requestTimeout: 30_000, connectionsCheckingInterval: 1_000 } as const;
-
-/** Liveness, readiness, and the path OpenFaaS probes. */
-const HEALTH_PATHS = new Set(["/healthz", "/readyz", "/_/health"]);
-
-class BodyTooLarge extends Error {}
-/** The client closed the connection (or the server's request timeout did) before the body ended. */
-class ClientGone extends Error {}
-
 export function createHttpServer(deps: ServerDeps): http.Server & { readonly idle: () => Promise<void> } {
-  const maxBodyBytes = deps.maxBodyBytes ?? MAX_BODY_BYTES;
-  let active = 0;
-  const waiters: Array<() => void> = [];
+  const edge = createEdge({ log: deps.log, path: "/", hint: "POST CloudEvents to /", post: receive, ...(deps.maxBodyBytes === undefined ? {} : { maxBodyBytes: deps.maxBodyBytes }) });
+  const server = http.createServer(deps.timeouts ?? SERVER_TIMEOUTS, edge.listener);
 
-  const server = http.createServer(deps.timeouts ?? SERVER_TIMEOUTS, (request, response) => {
-    active++;
-    route(request, response)
-      .catch((error: Error) => {
-        if (error instanceof ClientGone) return deps.log.debug("client went away before its request ended", { url: clip(request.url ?? "") });
-        deps.log.error("request failed", { error: error.stack ?? error.message });
-        if (!response.headersSent) reply(response, 500, { error: "internal error" });
-      })
-      .finally(() => {
-        if (--active === 0) for (const resolve of waiters.splice(0)) resolve();
-      });
-  });
-
-  async function route(request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
-    const path = (request.url ?? "/").split("?", 1)[0];
-    const method = request.method ?? "GET";
-    if (HEALTH_PATHS.has(path ?? "")) {
-      if (method !== "GET" && method !== "HEAD") return reply(response, 405, { error: "use GET" }, { Allow: "GET, HEAD" });
-      return reply(response, 200, { status: "ok" });
-    }
-    if (path !== "/") return reply(response, 404, { error: `no such path ${clip(path ?? "")}: POST CloudEvents to /` });
-    if (method !== "POST") return reply(response, 405, { error: "POST CloudEvents to /" }, { Allow: "POST" });
-    return receive(request, response);
-  }
-
-  async function receive(request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
+  async function receive(request: http.IncomingMessage, response: http.ServerResponse, body: Buffer): Promise<void> {
     const started = performance.now();
-    const encoding = request.headers["content-encoding"];
-    if (encoding !== undefined && encoding !== "identity") {
-      request.resume();
-      return reply(response, 415, { error: `content-encoding ${encoding} is not supported` });
-    }
-    let body: Buffer;
-    try {
-      body = await readBody(request, maxBodyBytes);
-    } catch (error) {
-      if (!(error instanceof BodyTooLarge)) throw error;
-      request.resume(); // drain and discard the rest so the client reads our answer
-      return reply(response, 413, { error: `body is larger than ${maxBodyBytes} bytes` }, { Connection: "close" });
-    }
-
     let decoded;
     try {
       decoded = decodeHttpRequest(request.headers, body);
@@ -126,8 +70,7 @@ export function createHttpServer(deps: ServerDeps): http.Server & { readonly idl
     }
   }
 
-  const idle = () => (active === 0 ? Promise.resolve() : new Promise<void>((resolve) => waiters.push(resolve)));
-  return Object.assign(server, { idle });
+  return Object.assign(server, { idle: edge.idle });
 }
 
 /**
@@ -154,32 +97,6 @@ function answer(response: http.ServerResponse, outcomes: readonly Outcome[], bat
   const { status, retryAfter } = answerStatus(outcomes);
   const summary = outcomes.map(({ kind, ...rest }) => ({ outcome: kind, ...rest }));
   reply(response, status, batch ? { outcomes: summary } : (summary[0] ?? {}), retryAfter === undefined ? undefined : { "Retry-After": String(retryAfter) });
-}
-
-function readBody(request: http.IncomingMessage, limit: number): Promise<Buffer> {
-  const declared = Number(request.headers["content-length"]);
-  if (declared > limit) return Promise.reject(new BodyTooLarge());
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        request.off("data", onData);
-        reject(new BodyTooLarge());
-      } else chunks.push(chunk);
-    };
-    request.on("data", onData);
-    request.once("end", () => resolve(Buffer.concat(chunks, size)));
-    request.once("error", () => reject(new ClientGone()));
-    request.once("close", () => reject(new ClientGone())); // no effect once "end" resolved it
-  });
-}
-
-function reply(response: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = `${JSON.stringify(body)}\n`;
-  response.writeHead(status, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(text), ...headers });
-  response.end(text);
 }
 
 function round(ms: number): number {
