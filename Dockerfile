@@ -17,4 +17,6 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean -
 COPY --from=build /app/dist/handler ./dist/handler
 USER node
 EXPOSE 8080
-CMD ["node", "dist/handler/cli.js", "serve"]
+# The command is the argument: `serve` (the function) by default, `webhook` for the admission webhook.
+ENTRYPOINT ["node", "dist/handler/cli.js"]
+CMD ["serve"]

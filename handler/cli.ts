@@ -1,12 +1,15 @@
 #!/usr/bin/env node
-// The command line: `serve` (the function, the default), `invoke` (events from files, no server),
-// `demo` (the whole path against a local Optune receiver).
+// The command line: `serve` (the function, the default), `webhook` (the admission webhook),
+// `invoke` and `admit` (the same on files, no server), `sweep`, and `demo` (the whole loop
+// against a local Optune stand-in).
 import { constants } from "node:os";
 import { parseArgs } from "node:util";
-import { ConfigError, loadConfig } from "./config.js";
+import { ConfigError, loadConfig, type Config } from "./config.js";
 
 const USAGE = `usage: servo-k8s-multijob [serve]                     run the HTTP function on $PORT (default 8080)
+       servo-k8s-multijob webhook                      run the admission webhook (HTTPS) on $WEBHOOK_PORT (default 8443)
        servo-k8s-multijob invoke [--dry-run] FILE...   handle CloudEvent/Pod JSON files in-process
+       servo-k8s-multijob admit [--dry-run] FILE...    admit AdmissionReview/Pod JSON files in-process
        servo-k8s-multijob sweep [--dry-run]            report finished jobs the events missed (needs the Kubernetes API)
        servo-k8s-multijob demo [FILE...]               replay example events against a local Optune receiver
 
@@ -23,6 +26,10 @@ async function main(argv: readonly string[]): Promise<number> {
   switch (command) {
     case "serve":
       return serve(rest);
+    case "webhook":
+      return webhook(rest);
+    case "admit":
+      return admitCommand(rest);
     case "invoke":
       return invokeCommand(rest);
     case "sweep":
@@ -44,28 +51,42 @@ async function main(argv: readonly string[]): Promise<number> {
 
 async function serve(args: readonly string[]): Promise<number> {
   if (args.length > 0) return usageError(`serve takes no arguments, got ${args.join(" ")}`);
+  return runUntilSignalled(async (config) => (await import("./measure/lifecycle.js")).startFunction(config, { print: out }));
+}
+
+async function webhook(args: readonly string[]): Promise<number> {
+  if (args.length > 0) return usageError(`webhook takes no arguments, got ${args.join(" ")}`);
+  return runUntilSignalled(async (config) => (await import("./adjust/webhook.js")).startWebhook(config, { print: out }));
+}
+
+/** Starts a server, runs it until the first signal, stops it within SHUTDOWN_TIMEOUT. */
+async function runUntilSignalled(start: (config: Config) => Promise<{ stop(reason: string): Promise<void> }>): Promise<number> {
   const config = loadConfig(process.env);
-  // Listen for signals before the server does, so none arriving during start is lost.
-  const signalled = new Promise<NodeJS.Signals>((resolve) => {
-    const first = (signal: NodeJS.Signals) => {
-      // A second SIGTERM or Ctrl-C means "now".
-      const now = (again: NodeJS.Signals) => process.exit(128 + constants.signals[again]);
-      process.off("SIGTERM", first).off("SIGINT", first).once("SIGTERM", now).once("SIGINT", now);
-      // The shutdown is bounded; should anything hold the process past it, it still ends.
-      setTimeout(() => {
-        err("servo-k8s-multijob: still running after SHUTDOWN_TIMEOUT; exiting\n");
-        process.exit(1);
-      }, config.shutdownTimeoutMs + 2000).unref();
-      resolve(signal);
-    };
-    process.once("SIGTERM", first).once("SIGINT", first);
-  });
-  const { startFunction } = await import("./measure/lifecycle.js");
-  const running = await startFunction(config, { print: out });
+  const signalled = untilSignalled(config.shutdownTimeoutMs);
+  const running = await start(config);
   await running.stop(`signal ${constants.signals[await signalled]}`);
   // Stopped: nothing is left to do, whatever sockets a hung remote still holds open.
   setTimeout(() => process.exit(0), 100).unref();
   return 0;
+}
+
+/**
+ * The first SIGTERM or SIGINT, listened for before any server starts so none is lost. A second
+ * one exits at once; and should anything hold the process past the shutdown bound, it still ends.
+ */
+function untilSignalled(shutdownTimeoutMs: number): Promise<NodeJS.Signals> {
+  return new Promise<NodeJS.Signals>((resolve) => {
+    const first = (signal: NodeJS.Signals) => {
+      const now = (again: NodeJS.Signals) => process.exit(128 + constants.signals[again]);
+      process.off("SIGTERM", first).off("SIGINT", first).once("SIGTERM", now).once("SIGINT", now);
+      setTimeout(() => {
+        err("servo-k8s-multijob: still running after SHUTDOWN_TIMEOUT; exiting\n");
+        process.exit(1);
+      }, shutdownTimeoutMs + 2000).unref();
+      resolve(signal);
+    };
+    process.once("SIGTERM", first).once("SIGINT", first);
+  });
 }
 
 /** The `--dry-run` flag and the positional arguments of invoke and sweep; a usage error is a string. */
@@ -84,6 +105,14 @@ async function invokeCommand(args: readonly string[]): Promise<number> {
   if (parsed.files.length === 0) return usageError("invoke needs at least one FILE");
   const { invoke } = await import("./measure/invoke.js");
   return invoke(parsed.files, loadConfig(process.env, { dryRun: parsed.dryRun }), { stdout: out, stderr: err });
+}
+
+async function admitCommand(args: readonly string[]): Promise<number> {
+  const parsed = dryRunArgs(args, true);
+  if (typeof parsed === "string") return usageError(parsed);
+  if (parsed.files.length === 0) return usageError("admit needs at least one FILE");
+  const { admitFiles } = await import("./adjust/admit-files.js");
+  return admitFiles(parsed.files, loadConfig(process.env, { dryRun: parsed.dryRun }), { stdout: out, stderr: err });
 }
 
 async function sweepCommand(args: readonly string[]): Promise<number> {

@@ -4,6 +4,8 @@
 
 const SECONDS = { type: "string", pattern: "^[0-9]{1,7}(\\.[0-9]+)?$", description: "must be a number of seconds, e.g. 10 or 2.5" };
 
+const RANGE = { type: "string", pattern: "^\\s*[0-9.eE+]+\\s*,\\s*[0-9.eE+]+\\s*,\\s*[0-9.eE+]+\\s*$", description: 'must be min,max,step, e.g. "0.1,3.5,0.001"' };
+
 // Each description completes the sentence "<VARIABLE> …" in the error message.
 export const ENV_SCHEMA = {
   type: "object",
@@ -28,6 +30,12 @@ export const ENV_SCHEMA = {
     OPTUNE_MAX_INFLIGHT: { type: "string", pattern: "^[0-9]{1,5}$", description: "must be a whole number of deliveries, e.g. 64" },
     KUBE_API_TIMEOUT: SECONDS,
     SHUTDOWN_TIMEOUT: SECONDS,
+    WEBHOOK_PORT: { type: "string", pattern: "^[0-9]{1,5}$", description: "must be a TCP port number" },
+    WEBHOOK_TLS_CERT_FILE: { type: "string", pattern: "\\S", description: "must be the path of the webhook's certificate (PEM)" },
+    WEBHOOK_TLS_KEY_FILE: { type: "string", pattern: "\\S", description: "must be the path of the webhook's private key (PEM)" },
+    OPTUNE_ADJUST_BUDGET: SECONDS,
+    OPTUNE_CPU_RANGE: RANGE,
+    OPTUNE_MEM_RANGE: RANGE,
   },
 } as const;
 

@@ -45,7 +45,23 @@ export interface Config extends JobCriteria {
   readonly kubeApiTimeoutMs: number;
   /** After SIGTERM everything ends within this: deliveries still in flight end as 503. */
   readonly shutdownTimeoutMs: number;
+  /** The admission webhook's HTTPS port and TLS pair (read again when the files change). */
+  readonly webhook: { readonly port: number; readonly certFile: string; readonly keyFile: string };
+  /** The whole exchange with Optune for one admitted pod ends within this. */
+  readonly adjustBudgetMs: number;
+  /** What Optune may set, per setting: cpu in cores, mem in bytes. */
+  readonly ranges: { readonly cpu: SettingRange; readonly mem: SettingRange };
 }
+
+/** A tunable setting's range, as DESCRIPTION announces it and ADJUST must keep to. */
+export interface SettingRange {
+  readonly min: number;
+  readonly max: number;
+  readonly step: number;
+}
+
+export const DEFAULT_CPU_RANGE = "0.1,3.5,0.001";
+export const DEFAULT_MEM_RANGE = "67108864,1073741824,4096";
 
 /** Upper bounds of the duration settings, in seconds: a typo must not make the function wait for days. */
 export const MAX_SECONDS = {
@@ -55,6 +71,8 @@ export const MAX_SECONDS = {
   OPTUNE_SWEEP_MAX_AGE: 30 * 86_400,
   KUBE_API_TIMEOUT: 120,
   SHUTDOWN_TIMEOUT: 3600,
+  // Below the webhook's timeoutSeconds (10 in our manifests): past it the API server gives up on us.
+  OPTUNE_ADJUST_BUDGET: 9,
 } as const;
 
 /** A token file is a few dozen bytes; a bigger file is the wrong file. */
@@ -101,8 +119,7 @@ export function loadConfig(env: Env, options: LoadOptions = {}): Config {
   checkUrlTemplate(optuneUrl, account, dryRun);
 
   const appIdSpec = relevant.OPTUNE_APP_ID ?? DEFAULT_APP_ID;
-  const port = Number(relevant.PORT ?? "8080");
-  if (port > 65535) throw new ConfigError("PORT", `must be a TCP port number, got ${JSON.stringify(relevant.PORT)}`);
+  const port = portNumber(relevant, "PORT", "8080");
   const sendDeadlineMs = seconds(relevant, "OPTUNE_SEND_DEADLINE", "30");
   const claimTtlMs = seconds(relevant, "OPTUNE_CLAIM_TTL", "120");
   const maxInFlight = Number(relevant.OPTUNE_MAX_INFLIGHT ?? "64");
@@ -137,6 +154,16 @@ export function loadConfig(env: Env, options: LoadOptions = {}): Config {
     maxInFlight,
     kubeApiTimeoutMs: seconds(relevant, "KUBE_API_TIMEOUT", "10"),
     shutdownTimeoutMs: seconds(relevant, "SHUTDOWN_TIMEOUT", "25"),
+    webhook: Object.freeze({
+      port: portNumber(relevant, "WEBHOOK_PORT", "8443"),
+      certFile: relevant.WEBHOOK_TLS_CERT_FILE ?? "/etc/webhook/tls/tls.crt",
+      keyFile: relevant.WEBHOOK_TLS_KEY_FILE ?? "/etc/webhook/tls/tls.key",
+    }),
+    adjustBudgetMs: seconds(relevant, "OPTUNE_ADJUST_BUDGET", "5"),
+    ranges: Object.freeze({
+      cpu: settingRange(relevant, "OPTUNE_CPU_RANGE", DEFAULT_CPU_RANGE, "cores"),
+      mem: settingRange(relevant, "OPTUNE_MEM_RANGE", DEFAULT_MEM_RANGE, "bytes"),
+    }),
   });
 }
 
@@ -230,6 +257,22 @@ function appIdPath(spec: string): AppIdPath {
   } catch (error) {
     throw new ConfigError("OPTUNE_APP_ID", `${(error as Error).message}, got ${JSON.stringify(spec)}`);
   }
+}
+
+function portNumber(env: Record<string, string>, variable: "PORT" | "WEBHOOK_PORT", fallback: string): number {
+  const port = Number(env[variable] ?? fallback);
+  if (port > 65535) throw new ConfigError(variable, `must be a TCP port number, got ${JSON.stringify(env[variable])}`);
+  return port;
+}
+
+/** "min,max,step" with 0 < min < max and 0 < step <= max - min. */
+function settingRange(env: Record<string, string>, variable: "OPTUNE_CPU_RANGE" | "OPTUNE_MEM_RANGE", fallback: string, unit: string): SettingRange {
+  const value = env[variable] ?? fallback;
+  const [min = NaN, max = NaN, step = NaN] = value.split(",").map(Number);
+  if (!(min > 0 && max > min && step > 0 && step <= max - min && Number.isFinite(max))) {
+    throw new ConfigError(variable, `must be min,max,step in ${unit} with 0 < min < max and 0 < step <= max - min, e.g. ${JSON.stringify(fallback)}, got ${JSON.stringify(value)}`);
+  }
+  return Object.freeze({ min, max, step });
 }
 
 /** A duration setting in milliseconds: above 0 and at most its bound. */

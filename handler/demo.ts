@@ -1,20 +1,32 @@
-// `servo-k8s-multijob demo`: the whole path on a laptop. Starts the function (the real server, as
-// `npm start` runs it) and a local Optune receiver on free ports, replays sample events through
-// HTTP in binary mode as an ApiServerSource would, and shows what Optune would have received.
+// `servo-k8s-multijob demo`: the whole loop on a laptop, both halves. Starts the function (`serve`,
+// as `npm start` runs it), the admission webhook (`webhook`, over HTTPS with a certificate made for
+// the demo) and a local stand-in for Optune on free ports. A new job pod is admitted through the
+// webhook with the stand-in's ADJUST applied; the pod then "runs", and its MEASUREMENT carries the
+// settings. Then the sample events are replayed in binary mode, as an ApiServerSource sends them.
+// A development tool: it uses the dev dependencies selfsigned and fast-json-patch.
 import { spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { readdir } from "node:fs/promises";
+import https from "node:https";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import fetch from "node-fetch";
+import { parseCpu, parseMemory } from "./adjust/quantity.js";
 import { toBinaryRequest } from "./measure/cloudevent.js";
 import { readEventFile, type FileEvent } from "./measure/invoke.js";
 import { startReceiver, type ReceivedRequest } from "./optune-receiver.js";
-import { isRecord } from "./pod.js";
+import { isRecord, podRef, podUid } from "./pod.js";
 
 export const EXAMPLE_EVENTS = fileURLToPath(new URL("../../example/events/", import.meta.url));
+const NEW_POD_REVIEW = fileURLToPath(new URL("../../example/admission/review.json", import.meta.url));
 const CLI = fileURLToPath(new URL("./cli.js", import.meta.url));
 const ACCOUNT = "demo-account";
+/** The stand-in tunes this app: DESCRIBE, then ADJUST, then MEASURE. Every other app is only measured. */
+const TUNED_APP = "resize-images";
+const NEW_SETTINGS = { cpu: 1.5, mem: 536870912 };
 
 export async function demo(paths: readonly string[], out: (line: string) => void): Promise<number> {
   const files = paths.length > 0 ? paths : await exampleFiles();
@@ -28,72 +40,137 @@ export async function demo(paths: readonly string[], out: (line: string) => void
     events.push(...result.events);
   }
 
-  const receiver = await startReceiver();
-  const fn = await startFunctionProcess(receiver.template);
-  out(`Function listening on ${fn.url} (PID ${fn.pid}); local Optune receiver on ${receiver.url}/\n\n`);
+  const receiver = await startReceiver(standIn());
+  const tls = mkdtempSync(join(tmpdir(), "servo-demo-tls-"));
+  const { generate } = await import("selfsigned");
+  const pair = await generate([{ name: "commonName", value: "localhost" }], { keySize: 2048, extensions: [{ name: "subjectAltName", altNames: [{ type: 7, ip: "127.0.0.1" }] }] });
+  writeFileSync(join(tls, "tls.crt"), pair.cert);
+  writeFileSync(join(tls, "tls.key"), pair.private);
+  const env = { PATH: process.env.PATH, OPTUNE_URL: receiver.template, OPTUNE_ACCOUNT: ACCOUNT, POD_NAMESPACES: "default", LOG_LEVEL: "info" };
+  // The sample pods exist in no cluster: keep the record in memory even if a kubeconfig is around.
+  const fn = await startProcess("serve", { ...env, PORT: "0", OPTUNE_DEDUPE: "memory" });
+  const webhook = await startProcess("webhook", { ...env, WEBHOOK_PORT: "0", WEBHOOK_TLS_CERT_FILE: join(tls, "tls.crt"), WEBHOOK_TLS_KEY_FILE: join(tls, "tls.key") });
+  out(`Function on http://127.0.0.1:${fn.port}/ (PID ${fn.pid}); admission webhook on https://127.0.0.1:${webhook.port}/mutate (PID ${webhook.pid}); Optune stand-in on ${receiver.url}/\n\n`);
   try {
+    await adjustNewPod(`https://127.0.0.1:${webhook.port}/mutate`, `http://127.0.0.1:${fn.port}/`, pair.cert, out);
     const rows: string[][] = [];
     for (const { file, event } of events) {
       const { headers, body } = toBinaryRequest(event);
-      const response = await fetch(fn.url, { method: "POST", headers, body });
+      const response = await fetch(`http://127.0.0.1:${fn.port}/`, { method: "POST", headers, body });
       const answer = (await response.json().catch(() => ({}))) as Record<string, unknown>;
       rows.push([relativeName(file), String(response.status), String(answer.outcome ?? answer.error ?? ""), String(answer.reason ?? "")]);
     }
-    out(`Replayed ${events.length} events in binary mode:\n${table(["EVENT FILE", "HTTP", "OUTCOME", "WHY"], rows)}\n`);
+    out(`2. Replayed ${events.length} events in binary mode:\n${table(["EVENT FILE", "HTTP", "OUTCOME", "WHY"], rows)}\n`);
   } finally {
     fn.stop();
+    webhook.stop();
   }
-  const exitCode = await fn.exited;
+  const [fnExit, webhookExit] = await Promise.all([fn.exited, webhook.exited]);
   await receiver.close();
+  rmSync(tls, { recursive: true, force: true });
 
   const measurements = receiver.requests.filter((request) => isRecord(request.body) && request.body.event === "MEASUREMENT");
-  out(`The receiver got ${measurements.length} MEASUREMENTs:\n${table(["POD", "APP ID", "DURATION", "EXIT CODE"], measurements.map((request) => measurementRow(request, events)))}\n`);
+  // A "never ran" message names no pod: find it by its Idempotency-Key, the pod's uid.
+  const pods = new Map(events.flatMap(({ podEvent }) => (podEvent.kind === "resource" ? [[podUid(podEvent.pod), podRef(podEvent.pod)] as const] : [])));
+  const rows = measurements.map((request) => measurementRow(request, pods.get(String(request.headers["idempotency-key"]))));
+  out(`The stand-in got ${measurements.length} MEASUREMENTs:\n${table(["POD", "APP ID", "DURATION", "EXIT CODE", "SETTINGS"], rows)}\n`);
   const lifecycle = receiver.requests.filter((request) => request.path.includes("/_global_/")).map((request) => describeLifecycle(request.body));
-  out(`Lifecycle messages to app _global_: ${lifecycle.join(", ") || "none"}. The function exited with code ${exitCode}.\n`);
-  return exitCode === 0 ? 0 : 1;
+  out(`Lifecycle messages to app _global_: ${lifecycle.join(", ") || "none"}. The function exited with code ${fnExit}, the webhook with ${webhookExit}.\n`);
+  return fnExit === 0 && webhookExit === 0 ? 0 : 1;
+}
+
+/** Optune as the demo plays it: the tuned app gets DESCRIBE, ADJUST, then MEASURE; the rest MEASURE. */
+function standIn(): (request: Omit<ReceivedRequest, "status">) => { status: number; body: string } {
+  let questions = 0;
+  const adjust = { cmd: "ADJUST", param: { state: { application: { components: { worker: { settings: { cpu: { value: NEW_SETTINGS.cpu }, mem: { value: NEW_SETTINGS.mem } } } } } }, control: {} } };
+  return (request) => {
+    if (!isRecord(request.body) || request.body.event !== "WHATS_NEXT") return { status: 200, body: "{}" };
+    if (!request.path.includes(`/${TUNED_APP}/`)) return { status: 200, body: '{"cmd":"MEASURE","param":{}}' };
+    const command = [{ cmd: "DESCRIBE", param: {} }, adjust][questions++] ?? { cmd: "MEASURE", param: { metrics: ["duration"], control: {} } };
+    return { status: 200, body: JSON.stringify(command) };
+  };
+}
+
+/** Part 1: the new pod through the webhook, the patch applied as the API server would, then the pod's run reported. */
+async function adjustNewPod(webhookUrl: string, functionUrl: string, ca: string, out: (line: string) => void): Promise<void> {
+  const review = JSON.parse(readFileSync(NEW_POD_REVIEW, "utf8")) as { request: { object: Record<string, unknown> } };
+  const answer = JSON.parse(await postHttps(webhookUrl, JSON.stringify(review), ca)) as { response?: { allowed?: boolean; patch?: string; warnings?: string[] } };
+  const { default: jsonpatch } = await import("fast-json-patch");
+  const operations = answer.response?.patch === undefined ? [] : (JSON.parse(Buffer.from(answer.response.patch, "base64").toString()) as import("fast-json-patch").Operation[]);
+  const pod = jsonpatch.applyPatch(structuredClone(review.request.object), operations, true, false).newDocument as {
+    metadata: Record<string, unknown> & { generateName: string; annotations?: Record<string, string> };
+    spec: { containers: Array<{ name: string; resources: { limits: Record<string, string> } }> };
+    status?: unknown;
+  };
+  const before = (review.request.object as typeof pod).spec.containers[0]!.resources.limits;
+  const after = pod.spec.containers[0]!.resources.limits;
+  out(`1. A new pod of Job ${TUNED_APP} admitted through the webhook (the stand-in said DESCRIBE, ADJUST, MEASURE):\n`);
+  out(
+    table(
+      ["CONTAINER", "CPU", "MEMORY", "ANNOTATION optune.ai/settings"],
+      [[pod.spec.containers[0]!.name, `${before.cpu} → ${after.cpu} (${parseCpu(after.cpu)} cores)`, `${before.memory} → ${after.memory} (${parseMemory(after.memory)} bytes)`, pod.metadata.annotations?.["optune.ai/settings"] ?? "(none)"]],
+    ),
+  );
+  if (answer.response?.warnings !== undefined) out(`   warnings: ${answer.response.warnings.join("; ")}\n`);
+
+  // The pod runs for 73 s and ends; its update event goes to the function, which measures it.
+  const finished = Date.now() - 5000;
+  const at = (ms: number) => new Date(Math.floor(ms / 1000) * 1000).toISOString().replace(".000Z", "Z");
+  pod.metadata = { ...pod.metadata, name: `${pod.metadata.generateName}demo1`, uid: randomUUID(), creationTimestamp: at(finished - 80_000), resourceVersion: "1" };
+  pod.status = { phase: "Succeeded", containerStatuses: [{ name: "worker", state: { terminated: { exitCode: 0, reason: "Completed", startedAt: at(finished - 73_000), finishedAt: at(finished) } } }] };
+  const event = { specversion: "1.0", id: randomUUID(), source: "servo-k8s-multijob/demo", type: "dev.knative.apiserver.resource.update", datacontenttype: "application/json", data: pod };
+  const { headers, body } = toBinaryRequest(event);
+  const response = await fetch(functionUrl, { method: "POST", headers, body });
+  const outcome = (await response.json()) as { outcome?: string; runSeconds?: number };
+  out(`   The pod ran ${outcome.runSeconds ?? "?"} s; its update event was answered ${response.status} ${outcome.outcome ?? ""}, with the settings in its MEASUREMENT.\n\n`);
+}
+
+function postHttps(url: string, body: string, ca: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const request = https.request(url, { method: "POST", ca, headers: { "content-type": "application/json" } }, (response) => {
+      let text = "";
+      response.on("data", (chunk: Buffer) => (text += chunk.toString()));
+      response.on("end", () => resolve(text));
+    });
+    request.on("error", reject);
+    request.end(body);
+  });
 }
 
 async function exampleFiles(): Promise<string[]> {
   return (await readdir(EXAMPLE_EVENTS)).filter((name) => name.endsWith(".json")).sort().map((name) => join(EXAMPLE_EVENTS, name));
 }
 
-interface FunctionProcess {
-  readonly url: string;
+interface ServerProcess {
+  readonly port: number;
   readonly pid: number | undefined;
   readonly exited: Promise<number | null>;
   stop(): void;
 }
 
-/** Runs `servo-k8s-multijob serve` on a free port and waits for its "listening" log line. */
-async function startFunctionProcess(template: string): Promise<FunctionProcess> {
-  const child = spawn(process.execPath, [CLI, "serve"], {
-    // The sample pods exist in no cluster: keep the record in memory even if a kubeconfig is around.
-    env: { PATH: process.env.PATH, PORT: "0", OPTUNE_URL: template, OPTUNE_ACCOUNT: ACCOUNT, POD_NAMESPACES: "default", OPTUNE_DEDUPE: "memory", LOG_LEVEL: "info" },
-    stdio: ["ignore", "ignore", "pipe"],
-  });
+/** Runs `servo-k8s-multijob <command>` and waits for its "listening" log line, which names the port. */
+async function startProcess(command: "serve" | "webhook", env: Record<string, string | undefined>): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [CLI, command], { env, stdio: ["ignore", "ignore", "pipe"] });
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   const logs: string[] = [];
   const port = await new Promise<number>((resolve, reject) => {
     createInterface({ input: child.stderr }).on("line", (line) => {
       logs.push(line);
       const record = safeJson(line);
-      if (isRecord(record) && record.msg === "listening" && typeof record.port === "number") resolve(record.port);
+      if (isRecord(record) && /listening$/.test(String(record.msg)) && typeof record.port === "number") resolve(record.port);
     });
-    void exited.then((code) => reject(new Error(`the function exited with code ${code} before listening:\n${logs.join("\n")}`)));
+    void exited.then((code) => reject(new Error(`${command} exited with code ${code} before listening:\n${logs.join("\n")}`)));
   });
-  return { url: `http://127.0.0.1:${port}/`, pid: child.pid, exited, stop: () => child.kill("SIGTERM") };
+  return { port, pid: child.pid, exited, stop: () => child.kill("SIGTERM") };
 }
 
-function measurementRow(request: ReceivedRequest, events: readonly FileEvent[]): string[] {
-  const uid = request.headers["idempotency-key"];
-  const source = events.find(({ podEvent }) => podEvent.kind === "resource" && podEvent.pod.metadata?.uid === uid);
-  const pod = source?.podEvent.kind === "resource" ? `${source.podEvent.pod.metadata?.namespace}/${source.podEvent.pod.metadata?.name}` : "?";
+function measurementRow(request: ReceivedRequest, pod: string | undefined): string[] {
   const appId = decodeURIComponent(request.path.split("/")[3] ?? "?");
   const param = isRecord(request.body) && isRecord(request.body.param) ? request.body.param : {};
+  const annotations = isRecord(param.annotations) ? param.annotations : {};
   const metrics = isRecord(param.metrics) ? param.metrics : {};
   const duration = isRecord(metrics.duration) ? `${String(metrics.duration.value)} s` : `(${String(param.message ?? param.status)})`;
-  const exitCode = isRecord(param.annotations) ? String(param.annotations.exitcode) : "-";
-  return [pod, appId, duration, exitCode];
+  return [String(annotations.pod ?? pod ?? "?"), appId, duration, String(annotations.exitcode ?? "-"), String(annotations.settings ?? "-")];
 }
 
 function describeLifecycle(body: unknown): string {
@@ -119,3 +196,4 @@ function safeJson(line: string): unknown {
     return undefined;
   }
 }
+

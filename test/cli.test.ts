@@ -1,6 +1,7 @@
 // The command line, run as a separate process exactly as a user runs it.
 import assert from "node:assert/strict";
 import { mkdtempSync, writeFileSync } from "node:fs";
+import https from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -8,6 +9,7 @@ import { startReceiver, type Receiver } from "../handler/optune-receiver.js";
 import { jobPod } from "./support/pods.js";
 import { collect, listening, runCli, startCli } from "./support/cli.js";
 import { podEvent } from "./support/stack.js";
+import { admissionReview, atCreate, makeCertificate } from "./support/admission.js";
 
 const SUCCEEDED = "example/events/01-succeeded-job.json";
 const SUCCEEDED_LINE =
@@ -160,14 +162,100 @@ describe("servo-k8s-multijob serve", () => {
   }
 });
 
+describe("servo-k8s-multijob admit", () => {
+  let receiver: Receiver;
+  before(async () => {
+    receiver = await startReceiver((request) => {
+      const event = (request.body as { event?: string }).event;
+      if (event !== "WHATS_NEXT") return { status: 200, body: "{}" };
+      // ADJUST on the first question for each pod, MEASURE after it.
+      const asked = receiver.requests.filter((seen) => (seen.body as { event?: string }).event === "WHATS_NEXT").length;
+      return { status: 200, body: JSON.stringify(asked % 2 === 0 ? { cmd: "ADJUST", param: { state: { application: { components: { worker: { settings: { cpu: { value: 1 } } } } } } } } : { cmd: "MEASURE" }) };
+    });
+  });
+  after(() => receiver.close());
+
+  test("a bare Pod and an AdmissionReview: one JSON line per file with the settings and the patch", async () => {
+    receiver.requests.length = 0;
+    const pod = atCreate(jobPod());
+    const run = await runCli(["admit", file("new-pod.json", pod), file("review.json", admissionReview(pod))], { OPTUNE_URL: receiver.template, OPTUNE_ACCOUNT: "acme", POD_NAMESPACES: "batch" });
+    assert.equal(run.code, 0, run.stderr);
+    const lines = run.stdout.trim().split("\n").map((line) => JSON.parse(line) as { file: string; result: string; settings: unknown; patch: unknown[] });
+    assert.equal(lines.length, 2);
+    for (const line of lines) {
+      assert.equal(line.result, "adjusted");
+      assert.deepEqual(line.settings, [{ container: "worker", cpu: 1 }]);
+      assert.ok(line.patch.length >= 2);
+    }
+  });
+
+  test("--dry-run prints the Optune messages instead of sending them, and takes WHATS_NEXT as MEASURE", async () => {
+    receiver.requests.length = 0;
+    const run = await runCli(["admit", "--dry-run", file("dry-pod.json", atCreate(jobPod()))], { OPTUNE_URL: receiver.template, OPTUNE_ACCOUNT: "acme", POD_NAMESPACES: "batch" });
+    assert.equal(run.code, 0, run.stderr);
+    const [message, admission] = run.stdout.trim().split("\n").map((line) => JSON.parse(line) as Record<string, unknown>);
+    assert.deepEqual(message, { url: `${receiver.url}/metrics/acme/resize-images/servo`, message: { event: "WHATS_NEXT", param: null } });
+    assert.equal(admission?.result, "unchanged");
+    assert.equal(receiver.requests.length, 0);
+  });
+
+  test("bad input: exit 2 and nothing asked", async () => {
+    receiver.requests.length = 0;
+    const run = await runCli(["admit", file("good.json", atCreate(jobPod())), file("not-a-review.json", { hello: "world" })], { OPTUNE_URL: receiver.template, OPTUNE_ACCOUNT: "acme", POD_NAMESPACES: "batch" });
+    assert.equal(run.code, 2);
+    assert.match(run.stderr, /not-a-review.json: neither a Pod nor an AdmissionReview/);
+    assert.equal(receiver.requests.length, 0);
+  });
+});
+
+describe("servo-k8s-multijob webhook", () => {
+  test("serves AdmissionReviews over HTTPS with the mounted pair; SIGTERM stops it", async () => {
+    const pair = await makeCertificate();
+    const cert = file("tls.crt", pair.cert);
+    const key = file("tls.key", pair.key);
+    const child = startCli(["webhook"], { WEBHOOK_PORT: "0", WEBHOOK_TLS_CERT_FILE: cert, WEBHOOK_TLS_KEY_FILE: key, POD_NAMESPACES: "batch" });
+    const done = collect(child);
+    const port = await listening(child);
+    const status = await new Promise<number>((resolve, reject) =>
+      https.get({ host: "127.0.0.1", port, path: "/readyz", ca: pair.cert }, (response) => (response.resume(), resolve(response.statusCode ?? 0))).on("error", reject),
+    );
+    assert.equal(status, 200);
+    const answer = await new Promise<string>((resolve, reject) => {
+      const request = https.request({ host: "127.0.0.1", port, path: "/mutate", method: "POST", ca: pair.cert }, (response) => {
+        let text = "";
+        response.on("data", (chunk: Buffer) => (text += chunk.toString()));
+        response.on("end", () => resolve(text));
+      });
+      request.on("error", reject);
+      request.end(JSON.stringify(admissionReview(atCreate(jobPod()), { uid: "cli-1" })));
+    });
+    assert.deepEqual(JSON.parse(answer), { apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", response: { uid: "cli-1", allowed: true } });
+    child.kill("SIGTERM");
+    const run = await done;
+    assert.equal(run.code, 0, run.stderr);
+    // Without an account it runs dry: the question it would have asked is printed, not sent.
+    assert.match(run.stdout, /"message":\{"event":"WHATS_NEXT","param":null\}/);
+  });
+
+  test("without its certificate: one line naming the variable, exit 2", async () => {
+    const run = await runCli(["webhook"], { WEBHOOK_PORT: "0", WEBHOOK_TLS_CERT_FILE: "/nonexistent/tls.crt" });
+    assert.equal(run.code, 2);
+    assert.match(run.stderr, /^servo-k8s-multijob: invalid configuration: WEBHOOK_TLS_CERT_FILE names a file that cannot be read: ENOENT/);
+  });
+});
+
 describe("npm run demo", () => {
-  test("replays the examples through HTTP and shows what the receiver got", async () => {
+  test("adjusts a new pod through the webhook, measures it with its settings, and replays the examples through HTTP", async () => {
     const run = await runCli(["demo"]);
     assert.equal(run.code, 0, run.stderr);
-    assert.match(run.stdout, /Replayed 6 events in binary mode/);
-    assert.match(run.stdout, /The receiver got 4 MEASUREMENTs:/);
-    assert.match(run.stdout, /default\/nightly-thumbnails-x7k2p\s+nightly-thumbnails\s+95 s\s+0/);
+    assert.match(run.stdout, /1\. A new pod of Job resize-images admitted through the webhook/);
+    assert.match(run.stdout, /worker\s+1 → 1500m \(1\.5 cores\)\s+512Mi → 536870912 \(536870912 bytes\)\s+\{"container":"worker","cpu":1\.5,"mem":536870912\}/);
+    assert.match(run.stdout, /2\. Replayed 6 events in binary mode/);
+    assert.match(run.stdout, /The stand-in got 5 MEASUREMENTs:/);
+    assert.match(run.stdout, /default\/resize-images-demo1\s+resize-images\s+73 s\s+0\s+\{"container":"worker","cpu":1\.5,"mem":536870912\}/);
+    assert.match(run.stdout, /default\/nightly-thumbnails-x7k2p\s+nightly-thumbnails\s+95 s\s+0\s+-/);
     assert.match(run.stdout, /default\/train-model-b5t8w\s+train-model\s+605 s\s+137/);
-    assert.match(run.stdout, /Lifecycle messages to app _global_: HELLO, GOODBYE \(signal 15\)/);
+    assert.match(run.stdout, /default\/nightly-thumbnails-c3v6n\s+nightly-thumbnails\s+\(job deleted before it ran\)/);
+    assert.match(run.stdout, /Lifecycle messages to app _global_: HELLO, GOODBYE \(signal 15\)\. The function exited with code 0, the webhook with 0\./);
   });
 });

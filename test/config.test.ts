@@ -83,6 +83,16 @@ describe("configuration from the environment", () => {
     [{ OPTUNE_ACCOUNT: "." }, /^OPTUNE_ACCOUNT cannot be "\."/],
     [{ OPTUNE_AUTH_TOKEN: "tok\u0007en" }, "OPTUNE_AUTH_TOKEN must be a non-empty token of at most 4096 visible ASCII characters (no spaces), got a value that is not shown"],
     [{ OPTUNE_AUTH_TOKEN: "tökén" }, /^OPTUNE_AUTH_TOKEN must be a non-empty token .*got a value that is not shown$/],
+    // The webhook's settings, checked like the rest.
+    [{ WEBHOOK_PORT: "https" }, 'WEBHOOK_PORT must be a TCP port number, got "https"'],
+    [{ WEBHOOK_PORT: "70000" }, 'WEBHOOK_PORT must be a TCP port number, got "70000"'],
+    [{ OPTUNE_ADJUST_BUDGET: "10" }, 'OPTUNE_ADJUST_BUDGET must be at most 9 seconds, got "10"'],
+    [{ OPTUNE_ADJUST_BUDGET: "0" }, 'OPTUNE_ADJUST_BUDGET must be a number of seconds greater than 0, got "0"'],
+    [{ OPTUNE_CPU_RANGE: "1,2" }, 'OPTUNE_CPU_RANGE must be min,max,step, e.g. "0.1,3.5,0.001", got "1,2"'],
+    [{ OPTUNE_CPU_RANGE: "2,1,0.1" }, 'OPTUNE_CPU_RANGE must be min,max,step in cores with 0 < min < max and 0 < step <= max - min, e.g. "0.1,3.5,0.001", got "2,1,0.1"'],
+    [{ OPTUNE_MEM_RANGE: "0,1073741824,4096" }, /^OPTUNE_MEM_RANGE must be min,max,step in bytes with 0 < min < max/],
+    [{ OPTUNE_MEM_RANGE: "67108864,1073741824,0" }, /^OPTUNE_MEM_RANGE must be min,max,step in bytes/],
+    [{ WEBHOOK_TLS_CERT_FILE: "" }, `WEBHOOK_TLS_CERT_FILE must be the path of the webhook's certificate (PEM), got ""`],
   ] as const) {
     test(`rejects ${JSON.stringify(env)} naming the variable`, () => {
       assert.throws(
@@ -112,6 +122,14 @@ describe("configuration from the environment", () => {
   test("the new settings' defaults", () => {
     const config = loadConfig({});
     assert.deepEqual([config.maxInFlight, config.kubeApiTimeoutMs, config.shutdownTimeoutMs], [64, 10_000, 25_000]);
+  });
+
+  test("the webhook's defaults: port 8443, cert-manager's file names, a 5 s budget, the daemon's ranges with usable minima", () => {
+    const config = loadConfig({});
+    assert.deepEqual(config.webhook, { port: 8443, certFile: "/etc/webhook/tls/tls.crt", keyFile: "/etc/webhook/tls/tls.key" });
+    assert.equal(config.adjustBudgetMs, 5000);
+    assert.deepEqual(config.ranges, { cpu: { min: 0.1, max: 3.5, step: 0.001 }, mem: { min: 67108864, max: 1073741824, step: 4096 } });
+    assert.deepEqual(loadConfig({ OPTUNE_CPU_RANGE: " 0.5 , 8 , 0.5 " }).ranges.cpu, { min: 0.5, max: 8, step: 0.5 });
   });
 
   test("an empty token file is an error", () => {

@@ -9,6 +9,21 @@ import { jobPod } from "./support/pods.js";
 const criteria = { namespaces: new Set(["batch"]), appIdPath: parseAppIdPath("spec/containers/0/env/[JOBID]"), appIdSpec: "spec/containers/0/env/[JOBID]" };
 
 describe("the MEASUREMENT for a finished job", () => {
+  test("a pod admitted with Optune's settings: the MEASUREMENT carries them as annotations.settings (compact JSON)", () => {
+    const assessment = assessPod(jobPod({ annotations: { "optune.ai/settings": '{ "container": "worker", "cpu": 1.5, "mem": 536870912 }' } }), criteria);
+    assert.ok(assessment.kind === "report" && "annotations" in assessment.message.param);
+    assert.equal(assessment.message.param.annotations.settings, '{"container":"worker","cpu":1.5,"mem":536870912}');
+    assert.equal(assessment.message.param.annotations.resources, '{"limits":{"cpu":"500m"}}');
+  });
+
+  test("no settings annotation, or one that is not ours: no annotations.settings", () => {
+    for (const annotations of [undefined, { "optune.ai/settings": "tuned!" }]) {
+      const assessment = assessPod(jobPod(annotations === undefined ? {} : { annotations }), criteria);
+      assert.ok(assessment.kind === "report" && "annotations" in assessment.message.param);
+      assert.equal("settings" in assessment.message.param.annotations, false);
+    }
+  });
+
   test("a completed job: duration, perf, resources, exit code and the extras", () => {
     assert.deepEqual(assessPod(jobPod(), criteria), {
       kind: "report",

@@ -54,8 +54,8 @@ describe("Dockerfile", () => {
       assert.ok(!existsSync(join(image, "node_modules", "typescript")), "no dev dependencies in the image");
       assert.ok(!existsSync(join(image, "node_modules", "cloudevents")), "no dev dependencies in the image");
 
-      const command = JSON.parse(args("CMD")[0]!) as string[];
-      assert.equal(command[0], "node");
+      const command = [...(JSON.parse(args("ENTRYPOINT")[0]!) as string[]), ...(JSON.parse(args("CMD")[0]!) as string[])];
+      assert.deepEqual(command, ["node", "dist/handler/cli.js", "serve"]);
       const child = spawn(process.execPath, command.slice(1), { cwd: image, env: { PATH: process.env.PATH ?? "", PORT: "0" }, stdio: ["ignore", "pipe", "pipe"] });
       const done = collect(child);
       const port = await listening(child);
@@ -184,6 +184,49 @@ describe("Kubernetes manifests in example/", () => {
 
   test("svc-acct.yaml and svc-role.yaml give the function exactly get, list and patch on pods", () => {
     assertGrants("servo-k8s-multijob", ["get", "list", "patch"]);
+  });
+
+  test("the webhook: 2 replicas behind a PDB, HTTPS 443 → 8443, a cert-manager certificate for <svc>.<ns>.svc, and a webhook that never blocks", () => {
+    const [webhooks] = ofKind("MutatingWebhookConfiguration") as Array<Doc & { webhooks: any[]; metadata: { annotations: Record<string, string> } }>;
+    const hook = webhooks!.webhooks[0];
+    assert.deepEqual(
+      [hook.admissionReviewVersions, hook.sideEffects, hook.failurePolicy, hook.timeoutSeconds, hook.reinvocationPolicy],
+      [["v1"], "NoneOnDryRun", "Ignore", 10, "Never"],
+    );
+    assert.deepEqual(hook.rules, [{ operations: ["CREATE"], apiGroups: [""], apiVersions: ["v1"], resources: ["pods"], scope: "Namespaced" }]);
+    const { name, namespace, path, port } = hook.clientConfig.service;
+    assert.deepEqual([path, port], ["/mutate", 443]);
+    const service = ofKind("Service").find((doc) => doc.apiVersion === "v1" && doc.metadata.name === name && doc.metadata.namespace === namespace)!;
+    assert.ok(service, "the webhook's Service exists");
+    const deployment = ofKind("Deployment").find((doc) => doc.metadata.name === name)!;
+    const container = deployment.spec!.template.spec.containers[0];
+    assert.deepEqual(container.args, ["webhook"]);
+    const https = container.ports.find((p: { name: string }) => p.name === service.spec!.ports[0].targetPort);
+    assert.deepEqual([service.spec!.ports[0].port, https.containerPort], [443, 8443]);
+    assert.equal(deployment.spec!.replicas, 2);
+    assert.equal(container.readinessProbe.httpGet.scheme, "HTTPS");
+    const pdb = ofKind("PodDisruptionBudget").find((doc) => doc.metadata.namespace === namespace)!;
+    assert.deepEqual(pdb.spec!.selector.matchLabels, deployment.spec!.selector.matchLabels);
+
+    const [certificateNamespace, certificateName] = webhooks!.metadata.annotations["cert-manager.io/inject-ca-from"]!.split("/");
+    const certificate = ofKind("Certificate").find((doc) => doc.metadata.namespace === certificateNamespace && doc.metadata.name === certificateName)!;
+    assert.deepEqual(certificate.spec!.dnsNames, [`${name}.${namespace}.svc`]);
+    assert.ok(ofKind("Issuer").some((doc) => doc.metadata.name === certificate.spec!.issuerRef.name && doc.metadata.namespace === certificateNamespace));
+    const volume = deployment.spec!.template.spec.volumes.find((v: { name: string }) => v.name === container.volumeMounts[0].name);
+    assert.equal(volume.secret.secretName, certificate.spec!.secretName);
+    assert.equal(container.volumeMounts[0].mountPath, "/etc/webhook/tls");
+
+    const env: Record<string, string> = {};
+    for (const variable of container.env) {
+      assert.ok(KNOWN_VARIABLES.includes(variable.name), `the webhook does not read ${variable.name}`);
+      env[variable.name] = variable.value ?? "from-a-secret";
+    }
+    const config = loadConfig(env);
+    assert.ok(config.adjustBudgetMs < hook.timeoutSeconds * 1000, "the budget ends before the API server gives up");
+    const watched: string[] = hook.namespaceSelector.matchExpressions[0].values;
+    assert.deepEqual(new Set(watched), config.namespaces);
+    assert.ok(!watched.includes(namespace) && !watched.includes("kube-system"), "never its own namespace");
+    assert.match(hook.matchConditions[0].expression, /e\.name == 'JOBID'/);
   });
 
   function assertGrants(account: string, verbs: string[]): void {

@@ -13,7 +13,10 @@ import { memoryLedger } from "../handler/measure/ledger.js";
 import { silentLogger } from "../handler/log.js";
 import { createDeliver } from "../handler/optune.js";
 import { interpretEvent } from "../handler/measure/pod-event.js";
-import { mutatedEvent, seedPods } from "./support/mutations.js";
+import { admissionResponse } from "../handler/adjust/admission.js";
+import { createAdmitter } from "../handler/adjust/admit.js";
+import { atCreate, applyBase64Patch } from "./support/admission.js";
+import { mutatedEvent, mutatedPod, seedPods } from "./support/mutations.js";
 import { startStack, type Stack } from "./support/stack.js";
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? "300");
@@ -149,6 +152,41 @@ describe(`properties of the pipeline (${RUNS} cases, seed ${SEED}, ${seeds.lengt
       if (outcomes[0]?.kind === "sent") sent++;
     }
     assert.ok(sent >= 3, `${sent} of ${seeds.length} seed pods measured`);
+  });
+});
+
+describe(`properties of an admission (${RUNS} cases)`, () => {
+  const ranges = { cpu: { min: 0.1, max: 3.5, step: 0.001 }, mem: { min: 67108864, max: 1073741824, step: 4096 } };
+  test("any pod at CREATE and any ADJUST: never throws, never blocks, and a patch always applies", async () => {
+    const adjustArb = fc.record({ cpu: fc.integer({ min: 100, max: 3500 }).map((m) => m / 1000), mem: fc.integer({ min: 16384, max: 262144 }).map((pages) => pages * 4096) });
+    await fc.assert(
+      fc.asyncProperty(mutatedPod(seeds), adjustArb, fc.boolean(), async (pod, settings, withState) => {
+        const object = atCreate(pod);
+        const name = (object as { spec?: { containers?: Array<{ name?: unknown }> } }).spec?.containers?.[0]?.name;
+        const components = { [typeof name === "string" ? name : "worker"]: { settings: { cpu: { value: settings.cpu }, mem: { value: settings.mem } } } };
+        let asked = 0;
+        const admit = createAdmitter({
+          criteria,
+          ranges,
+          budgetMs: 1000,
+          deliver: async (message) => {
+            if ((message.body as { event: string }).event !== "WHATS_NEXT") return { ok: true, attempts: 1 };
+            const command = asked++ === 0 ? { cmd: "ADJUST", param: withState ? { state: { application: { components } } } : { application: { components } } } : { cmd: "MEASURE" };
+            return { ok: true, attempts: 1, answer: JSON.stringify(command) };
+          },
+        });
+        const admission = await admit({ uid: "u", operation: "CREATE", resource: "/pods", namespace: "batch", dryRun: false, object });
+        const response = admissionResponse("u", { ...(admission.patch ? { patch: admission.patch } : {}) }) as { response: { allowed: boolean; patch?: string } };
+        assert.equal(response.response.allowed, true);
+        if (response.response.patch !== undefined) {
+          const patched = applyBase64Patch(object, response.response.patch) as { spec: { containers: Array<{ resources: { limits: Record<string, unknown>; requests: Record<string, unknown> } }> } };
+          const resources = patched.spec.containers.find((container) => (container as { name?: unknown }).name === name)?.resources;
+          assert.equal(resources?.limits.cpu, resources?.requests.cpu);
+          assert.equal(resources?.limits.memory, resources?.requests.memory);
+        }
+      }),
+      { numRuns: RUNS, seed: SEED },
+    );
   });
 });
 

@@ -2,6 +2,7 @@
 // non-negative integer or is left out: NaN, Infinity or a fraction never reaches Optune.
 import { isCount, isRecord, podAnnotation, podRef, podUid, text, type Container, type Pod, type TerminatedState } from "../pod.js";
 import { jobContainer } from "../job.js";
+import { settingsOf } from "../settings-annotation.js";
 import { parseTimestamp, type FinishedRun, type RunTime } from "./termination.js";
 
 export interface Metric {
@@ -50,6 +51,9 @@ function annotations(pod: Pod, run: FinishedRun): Record<string, string | number
   const uid = podUid(pod);
   if (uid !== undefined) result.uid = uid;
   if (run.restarts !== undefined) result.restarts = run.restarts;
+  // What the run ran with, when Optune's settings were applied at admission: Optune pairs it with the run time.
+  const settings = settingsOf(pod);
+  if (settings !== undefined) result.settings = settings;
   return result;
 }
 

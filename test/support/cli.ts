@@ -40,7 +40,7 @@ export function listening(child: ChildProcess): Promise<number> {
     let buffered = "";
     child.stderr?.on("data", (chunk: Buffer) => {
       buffered += chunk.toString();
-      const match = /"msg":"listening","port":(\d+)/.exec(buffered);
+      const match = /"msg":"(?:webhook )?listening","port":(\d+)/.exec(buffered);
       if (match) resolve(Number(match[1]));
     });
     child.once("exit", (code) => reject(new Error(`exited with ${code} before listening: ${buffered}`)));

@@ -1,0 +1,120 @@
+// `servo-k8s-multijob webhook`: the mutating admission webhook over HTTPS (the API server calls
+// webhooks only over HTTPS). POST /mutate takes an AdmissionReview and answers one; the TLS pair
+// is read again when cert-manager renews the mounted Secret, so new connections use the new pair.
+import { readFileSync } from "node:fs";
+import type http from "node:http";
+import https from "node:https";
+import type { AddressInfo } from "node:net";
+import { ConfigError, type Config } from "../config.js";
+import { createEdge, drain, reply, SERVER_TIMEOUTS, type ServerTimeouts } from "../http-edge.js";
+import { createLogger, type Logger } from "../log.js";
+import { connectOptune } from "../optune.js";
+import { watchFiles } from "../secret-files.js";
+import { admissionResponse, decodeAdmissionReview, NotAdmissionReview } from "./admission.js";
+import { createAdmitter, type Admission } from "./admit.js";
+
+export interface WebhookIo {
+  /** Where {"url","message"} lines of a dry run go (stdout). */
+  readonly print: (line: string) => void;
+  readonly logLine?: (line: string) => void;
+  /** How often the TLS files are checked for a new pair (default 10 s). */
+  readonly tlsPollMs?: number;
+  readonly timeouts?: ServerTimeouts;
+}
+
+export interface RunningWebhook {
+  readonly port: number;
+  readonly url: string;
+  readonly log: Logger;
+  /** Stops accepting, lets admissions in flight finish (each is bounded by OPTUNE_ADJUST_BUDGET). Idempotent. */
+  stop(reason: string): Promise<void>;
+}
+
+export async function startWebhook(config: Config, io: WebhookIo): Promise<RunningWebhook> {
+  const log = createLogger(config.logLevel, io.logLine);
+  const { certFile, keyFile } = config.webhook;
+  const pair = readPair(certFile, keyFile);
+  const inFlight = new AbortController();
+  const optune = connectOptune(config, { print: io.print, log, signal: inFlight.signal });
+  const admit = createAdmitter({ criteria: config, ranges: config.ranges, budgetMs: config.adjustBudgetMs, deliver: optune.deliver });
+
+  const edge = createEdge({
+    log,
+    path: "/mutate",
+    hint: "POST AdmissionReviews to /mutate",
+    post: async (_request, response, body) => {
+      const started = performance.now();
+      let request;
+      try {
+        request = decodeAdmissionReview(JSON.parse(body.toString("utf8")));
+      } catch (error) {
+        if (!(error instanceof NotAdmissionReview || error instanceof SyntaxError)) throw error;
+        log.warn("not an AdmissionReview", { error: error.message });
+        return reply(response, 400, { error: `not an AdmissionReview: ${error.message}` });
+      }
+      const admission = await admit(request);
+      logAdmission(log, admission, { uid: request.uid, elapsedMs: Math.round((performance.now() - started) * 100) / 100 });
+      return reply(response, 200, admissionResponse(request.uid, { ...(admission.patch ? { patch: admission.patch } : {}), ...(admission.warning ? { warnings: [admission.warning] } : {}) }));
+    },
+  });
+  let server: https.Server;
+  try {
+    server = https.createServer({ ...pair, ...(io.timeouts ?? SERVER_TIMEOUTS) }, edge.listener as http.RequestListener);
+  } catch (error) {
+    throw new ConfigError("WEBHOOK_TLS_CERT_FILE", `and WEBHOOK_TLS_KEY_FILE do not hold a usable certificate and key: ${(error as Error).message}`);
+  }
+
+  // cert-manager renews the Secret in place; a half-written pair is refused and the last good one kept.
+  const stopWatching = watchFiles(
+    [certFile, keyFile],
+    () => {
+      try {
+        server.setSecureContext(readPair(certFile, keyFile));
+        log.info("TLS certificate read again", { certFile });
+      } catch (error) {
+        log.warn("cannot use the new TLS pair yet; keeping the previous one", { error: (error as Error).message });
+      }
+    },
+    io.tlsPollMs,
+  );
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(config.webhook.port, () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  log.info("webhook listening", { port, dryRun: config.dryRun, namespaces: [...config.namespaces], appId: config.appIdSpec, budgetMs: config.adjustBudgetMs, certFile });
+
+  let stopping: Promise<void> | undefined;
+  const stop = (reason: string) =>
+    (stopping ??= (async () => {
+      log.info("stopping", { reason, withinMs: config.shutdownTimeoutMs });
+      // Each admission still in flight when the time is up is answered "allowed, unchanged": a pod never waits on us.
+      const finish = await drain(server, edge.idle(), edge.idle, config.shutdownTimeoutMs - 500, () => inFlight.abort());
+      await finish();
+      stopWatching();
+      optune.close();
+      log.info("stopped", { reason });
+    })());
+
+  return { port, url: `https://127.0.0.1:${port}/mutate`, log, stop };
+}
+
+function readPair(certFile: string, keyFile: string): { cert: Buffer; key: Buffer } {
+  const read = (variable: string, file: string) => {
+    try {
+      return readFileSync(file);
+    } catch (error) {
+      throw new ConfigError(variable, `names a file that cannot be read: ${(error as Error).message}`);
+    }
+  };
+  return { cert: read("WEBHOOK_TLS_CERT_FILE", certFile), key: read("WEBHOOK_TLS_KEY_FILE", keyFile) };
+}
+
+/** One line per admission: info when Optune was asked, warn when it failed us, debug when skipped. */
+function logAdmission(log: Logger, admission: Admission, fields: Readonly<Record<string, unknown>>): void {
+  const level = admission.result === "optune-error" ? "warn" : admission.result === "skipped" ? "debug" : "info";
+  if (!log.enabled(level)) return;
+  const { patch: _patch, ...rest } = admission;
+  log[level]("pod admitted", { ...fields, ...rest });
+}
