@@ -1,22 +1,24 @@
-# servo-k8s-multijob: one image for Knative Serving and OpenFaaS (lang: dockerfile).
+# servo-k8s-multijob: one image for Knative Serving, OpenFaaS (lang: dockerfile) and the admission
+# webhook. On Node.js 24, the active LTS; CI runs the tests on the same major.
 
 # Build stage: compile the TypeScript with the dev dependencies.
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json tsconfig.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY handler ./handler
 RUN npm run build
 
-# Runtime stage: production dependencies and the compiled handler only, as a non-root user.
-FROM node:20-bookworm-slim
+# Runtime stage: production dependencies and the compiled handler only.
+FROM node:24-bookworm-slim
 ENV NODE_ENV=production PORT=8080
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist/handler ./dist/handler
-USER node
-EXPOSE 8080
+# The image's node user, by number: runAsNonRoot can only check a numeric user.
+USER 1000:1000
+EXPOSE 8080 8443
 # The command is the argument: `serve` (the function) by default, `webhook` for the admission webhook.
 ENTRYPOINT ["node", "dist/handler/cli.js"]
 CMD ["serve"]

@@ -1,62 +1,183 @@
 #!/usr/bin/env node
-// The command line: `serve` (the function, the default), `webhook` (the admission webhook),
-// `invoke` and `admit` (the same on files, no server), `sweep`, and `demo` (the whole loop
-// against a local Optune stand-in).
+// The command line. Servers: `serve` (the function, the default) and `webhook` (the admission
+// webhook). On files, no server: `invoke` and `admit`. Against a cluster: `sweep`. For a
+// deployment: `manifests`. On a laptop: `demo`. Every command answers --help.
+import { readFileSync } from "node:fs";
 import { constants } from "node:os";
-import { parseArgs } from "node:util";
+import { parseArgs, type ParseArgsConfig } from "node:util";
 import { ConfigError, loadConfig, type Config } from "./config.js";
-
-const USAGE = `usage: servo-k8s-multijob [serve]                     run the HTTP function on $PORT (default 8080)
-       servo-k8s-multijob webhook                      run the admission webhook (HTTPS) on $WEBHOOK_PORT (default 8443)
-       servo-k8s-multijob invoke [--dry-run] FILE...   handle CloudEvent/Pod JSON files in-process
-       servo-k8s-multijob admit [--dry-run] FILE...    admit AdmissionReview/Pod JSON files in-process
-       servo-k8s-multijob sweep [--dry-run]            report finished jobs the events missed (needs the Kubernetes API)
-       servo-k8s-multijob demo [FILE...]               replay example events against a local Optune receiver
-
-Configuration comes from the environment (OPTUNE_URL, OPTUNE_ACCOUNT, OPTUNE_AUTH_TOKEN, POD_NAMESPACES,
-OPTUNE_APP_ID, ...); see README.md. Without OPTUNE_ACCOUNT and OPTUNE_URL nothing is sent: every message
-is printed to stdout as {"url": ..., "message": ...}.
-`;
+import { MANIFEST_FLAGS } from "./deploy/flags.js";
 
 const out = (line: string) => process.stdout.write(line);
 const err = (line: string) => process.stderr.write(line);
 
-async function main(argv: readonly string[]): Promise<number> {
-  const [command = "serve", ...rest] = argv;
-  switch (command) {
-    case "serve":
-      return serve(rest);
-    case "webhook":
-      return webhook(rest);
-    case "admit":
-      return admitCommand(rest);
-    case "invoke":
-      return invokeCommand(rest);
-    case "sweep":
-      return sweepCommand(rest);
-    case "demo": {
+type Options = NonNullable<ParseArgsConfig["options"]>;
+type Values = Record<string, string | boolean | string[] | undefined>;
+
+interface Command {
+  /** The synopsis after the program name, and what it does in one line. */
+  readonly synopsis: string;
+  readonly summary: string;
+  /** More lines for `COMMAND --help`. */
+  readonly details: string;
+  readonly options: Options;
+  readonly positionals: "none" | "files" | "any";
+  run(values: Values, positionals: string[]): Promise<number>;
+}
+
+const CONFIGURATION = `Configuration comes from the environment (OPTUNE_URL, OPTUNE_ACCOUNT, OPTUNE_AUTH_TOKEN, POD_NAMESPACES,
+OPTUNE_APP_ID, ...); see README.md. Without OPTUNE_ACCOUNT and OPTUNE_URL nothing is sent: every message
+is printed to stdout as {"url": ..., "message": ...}.`;
+
+const COMMANDS: Readonly<Record<string, Command>> = {
+  serve: {
+    synopsis: "serve",
+    summary: "run the function: CloudEvents over HTTP on $PORT (default 8080)",
+    details: "Stops on SIGTERM or SIGINT within SHUTDOWN_TIMEOUT (25 s); a second signal stops it at once.",
+    options: {},
+    positionals: "none",
+    run: () => runUntilSignalled(async (config) => (await import("./measure/lifecycle.js")).startFunction(config, { print: out })),
+  },
+  webhook: {
+    synopsis: "webhook",
+    summary: "run the admission webhook: AdmissionReviews over HTTPS on $WEBHOOK_PORT (default 8443)",
+    details: "Reads its certificate and key from WEBHOOK_TLS_CERT_FILE and WEBHOOK_TLS_KEY_FILE, again when they change.",
+    options: {},
+    positionals: "none",
+    run: () => runUntilSignalled(async (config) => (await import("./adjust/webhook.js")).startWebhook(config, { print: out })),
+  },
+  invoke: {
+    synopsis: "invoke [--send] [--cluster] [--to URL] FILE...",
+    summary: "handle CloudEvents, Pods or Lists of Pods from files (- is stdin), JSON or YAML",
+    details: `In-process by default, and dry: each message Optune would get is printed, nothing is sent.
+  --send       deliver the messages to Optune (OPTUNE_URL, OPTUNE_ACCOUNT)
+  --cluster    use the Kubernetes cluster of your kubeconfig for claims, as the function does;
+               without it invoke never touches a cluster
+  --to URL     send the events to a running function instead, over HTTP in binary mode as an
+               ApiServerSource does, and print its answers (like func invoke)
+  --dry-run    the default; kept for scripts
+Exit codes: 0 handled, 1 a delivery failed (or a function answered other than 2xx), 2 bad input
+(nothing is sent then).`,
+    options: { send: { type: "boolean" }, cluster: { type: "boolean" }, to: { type: "string" }, "dry-run": { type: "boolean" } },
+    positionals: "files",
+    async run(values, files) {
+      const invoke = await import("./measure/invoke.js");
+      const io = { stdout: out, stderr: err, stdin: readStdin };
+      if (typeof values.to === "string") {
+        if (values.send === true || values.cluster === true) return usageError("invoke", "--to sends the events to a running function: it delivers and claims there, so --send and --cluster do not apply");
+        if (!/^https?:\/\/\S+$/.test(values.to)) return usageError("invoke", `--to must be an http:// or https:// URL, got ${JSON.stringify(values.to)}`);
+        return invoke.invokeRemote(files, values.to, io);
+      }
+      if (values.send === true && values["dry-run"] === true) return usageError("invoke", "--send and --dry-run contradict each other");
+      const config = loadConfig(process.env, { dryRun: values.send !== true, kubernetes: values.cluster === true });
+      return invoke.invoke(files, config, io);
+    },
+  },
+  admit: {
+    synopsis: "admit [--dry-run] FILE...",
+    summary: "run the webhook's admission on AdmissionReviews or Pods from files, in-process",
+    details: `Prints one JSON line per file: the result, the settings applied and the JSON Patch.
+  --dry-run    print the Optune messages instead of sending them (WHATS_NEXT is then taken as MEASURE)
+Exit codes: 0 admitted, 1 Optune failed for a pod (the webhook would admit it unchanged), 2 bad input.`,
+    options: { "dry-run": { type: "boolean" } },
+    positionals: "files",
+    async run(values, files) {
+      const { admitFiles } = await import("./adjust/admit-files.js");
+      return admitFiles(files, loadConfig(process.env, { dryRun: values["dry-run"] === true }), { stdout: out, stderr: err });
+    },
+  },
+  sweep: {
+    synopsis: "sweep [--dry-run]",
+    summary: "report finished jobs the events missed (needs the Kubernetes API)",
+    details: `Lists the pods of every namespace in POD_NAMESPACES in the cluster of your kubeconfig.
+  --dry-run    print what would be reported; write nothing
+Exit codes: 0 done, 1 a delivery failed, 2 no sweep possible with this configuration.`,
+    options: { "dry-run": { type: "boolean" } },
+    positionals: "none",
+    async run(values) {
+      const [{ createFunction }, { describeOutcome }, { retryAfterSeconds }] = await Promise.all([import("./measure/function.js"), import("./measure/invoke.js"), import("./measure/handle.js")]);
+      const fn = createFunction(loadConfig(process.env, { dryRun: values["dry-run"] === true }), { print: out, logLine: err, echo: true });
+      const outcome = await fn.handle({ kind: "sweep" });
+      fn.close();
+      err(`${describeOutcome(outcome)}\n`);
+      if (outcome.kind === "ignored") return 2;
+      return retryAfterSeconds(outcome) === undefined ? 0 : 1;
+    },
+  },
+  manifests: {
+    synopsis: "manifests [--namespace NS] [--watch NS,...] [--image IMAGE] [--account ACCOUNT] [--target knative|openfaas] [--broker] [--selector SELECTOR] [--webhook] ...",
+    summary: "print everything a deployment needs, for kubectl apply -f -",
+    details: `  --namespace NS          where the function runs, never a watched one (default optune-servo)
+  --watch NS,...          the namespaces whose job pods are measured: POD_NAMESPACES (default default)
+  --image IMAGE           the image (default docker.io/your-user/servo-k8s-multijob:<version>)
+  --account ACCOUNT       OPTUNE_ACCOUNT; without it the function runs dry (logs, sends nothing)
+  --token-secret NAME     the Secret with the Optune token, key "token" (default optune-auth-token)
+  --app-id PATH           OPTUNE_APP_ID (default spec/containers/0/env/[JOBID])
+  --target knative|openfaas   a Knative Service (default), or sources for a function on the OpenFaaS gateway
+  --broker                a Broker and a Trigger (retries, a dead-letter sink) instead of a direct sink
+  --selector SELECTOR     only pods with these labels reach the function, e.g. batch.kubernetes.io/job-name
+  --webhook               also the admission webhook that applies Optune's settings (needs cert-manager)
+Example: servo-k8s-multijob manifests --watch batch,etl --account acme.example.com | kubectl apply -f -`,
+    options: MANIFEST_FLAGS,
+    positionals: "none",
+    async run(values) {
+      const { printManifests } = await import("./deploy/print.js");
+      return printManifests(values, process.argv.slice(3), out, (message) => usageError("manifests", message));
+    },
+  },
+  demo: {
+    synopsis: "demo [FILE...]",
+    summary: "the whole loop on this machine, against a local stand-in for Optune",
+    details: "Starts the function and the webhook, adjusts a new pod through the webhook, replays the example events (or FILEs) and shows what Optune would have got.",
+    options: {},
+    positionals: "any",
+    async run(_values, files) {
       const { demo } = await import("./demo.js");
-      return demo(rest, out);
-    }
-    case "help":
-    case "--help":
-    case "-h":
-      out(USAGE);
-      return 0;
-    default:
-      err(`servo-k8s-multijob: unknown command "${command}"\n${USAGE}`);
-      return 2;
+      return demo(files, out);
+    },
+  },
+};
+
+function usage(): string {
+  const lines = Object.values(COMMANDS).map((command) => {
+    const short = command.synopsis.length > 48 ? `${command.synopsis.split(" ")[0]!} [OPTIONS]` : command.synopsis;
+    return `  servo-k8s-multijob ${short.padEnd(44)}  ${command.summary}`;
+  });
+  return `usage: servo-k8s-multijob COMMAND [OPTIONS]   (COMMAND --help for its options; --version)\n${lines.join("\n")}\n\n${CONFIGURATION}\n`;
+}
+
+function commandHelp(command: Command): string {
+  return `usage: servo-k8s-multijob ${command.synopsis}\n${command.summary}.\n\n${command.details}\n\n${CONFIGURATION}\n`;
+}
+
+/** The version in package.json, which the image ships beside dist/. */
+function version(): string {
+  const manifest = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+  return manifest.version;
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  const [first = "serve", ...rest] = argv;
+  if (first === "--version" || first === "-v" || first === "version") return out(`servo-k8s-multijob ${version()}\n`), 0;
+  if (first === "--help" || first === "-h" || first === "help") {
+    const topic = rest[0] === undefined ? undefined : COMMANDS[rest[0]];
+    out(topic === undefined ? usage() : commandHelp(topic));
+    return 0;
   }
-}
-
-async function serve(args: readonly string[]): Promise<number> {
-  if (args.length > 0) return usageError(`serve takes no arguments, got ${args.join(" ")}`);
-  return runUntilSignalled(async (config) => (await import("./measure/lifecycle.js")).startFunction(config, { print: out }));
-}
-
-async function webhook(args: readonly string[]): Promise<number> {
-  if (args.length > 0) return usageError(`webhook takes no arguments, got ${args.join(" ")}`);
-  return runUntilSignalled(async (config) => (await import("./adjust/webhook.js")).startWebhook(config, { print: out }));
+  const command = COMMANDS[first];
+  if (command === undefined) {
+    err(`servo-k8s-multijob: unknown command "${first}"\n${usage()}`);
+    return 2;
+  }
+  if (rest.includes("--help") || rest.includes("-h")) return out(commandHelp(command)), 0;
+  let parsed;
+  try {
+    parsed = parseArgs({ args: [...rest], options: command.options, allowPositionals: command.positionals !== "none", strict: true });
+  } catch (error) {
+    return usageError(first, (error as Error).message);
+  }
+  if (command.positionals === "files" && parsed.positionals.length === 0) return usageError(first, `${first} needs at least one FILE (or - for stdin)`);
+  return command.run(parsed.values as Values, parsed.positionals);
 }
 
 /** Starts a server, runs it until the first signal, stops it within SHUTDOWN_TIMEOUT. */
@@ -89,45 +210,18 @@ function untilSignalled(shutdownTimeoutMs: number): Promise<NodeJS.Signals> {
   });
 }
 
-/** The `--dry-run` flag and the positional arguments of invoke and sweep; a usage error is a string. */
-function dryRunArgs(args: readonly string[], allowPositionals: boolean): { dryRun: boolean; files: string[] } | string {
-  try {
-    const parsed = parseArgs({ args: [...args], options: { "dry-run": { type: "boolean" } }, allowPositionals });
-    return { dryRun: parsed.values["dry-run"] === true, files: parsed.positionals };
-  } catch (error) {
-    return (error as Error).message;
-  }
+function readStdin(): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = "";
+    process.stdin.setEncoding("utf8");
+    process.stdin.on("data", (chunk: string) => (text += chunk));
+    process.stdin.once("end", () => resolve(text));
+    process.stdin.once("error", reject);
+  });
 }
 
-async function invokeCommand(args: readonly string[]): Promise<number> {
-  const parsed = dryRunArgs(args, true);
-  if (typeof parsed === "string") return usageError(parsed);
-  if (parsed.files.length === 0) return usageError("invoke needs at least one FILE");
-  const { invoke } = await import("./measure/invoke.js");
-  return invoke(parsed.files, loadConfig(process.env, { dryRun: parsed.dryRun }), { stdout: out, stderr: err });
-}
-
-async function admitCommand(args: readonly string[]): Promise<number> {
-  const parsed = dryRunArgs(args, true);
-  if (typeof parsed === "string") return usageError(parsed);
-  if (parsed.files.length === 0) return usageError("admit needs at least one FILE");
-  const { admitFiles } = await import("./adjust/admit-files.js");
-  return admitFiles(parsed.files, loadConfig(process.env, { dryRun: parsed.dryRun }), { stdout: out, stderr: err });
-}
-
-async function sweepCommand(args: readonly string[]): Promise<number> {
-  const parsed = dryRunArgs(args, false);
-  if (typeof parsed === "string") return usageError(parsed);
-  const [{ createFunction }, { describeOutcome }, { retryAfterSeconds }] = await Promise.all([import("./measure/function.js"), import("./measure/invoke.js"), import("./measure/handle.js")]);
-  const fn = createFunction(loadConfig(process.env, { dryRun: parsed.dryRun }), { print: out, logLine: err, echo: true });
-  const outcome = await fn.handle({ kind: "sweep" });
-  err(`${describeOutcome(outcome)}\n`);
-  if (outcome.kind === "ignored") return 2;
-  return retryAfterSeconds(outcome) === undefined ? 0 : 1;
-}
-
-function usageError(message: string): number {
-  err(`servo-k8s-multijob: ${message}\n${USAGE}`);
+function usageError(name: string, message: string): number {
+  err(`servo-k8s-multijob ${name}: ${message}\nusage: servo-k8s-multijob ${COMMANDS[name]?.synopsis ?? name} (${name} --help for more)\n`);
   return 2;
 }
 

@@ -102,6 +102,8 @@ export interface LoadOptions {
   readonly readFile?: (path: string) => string;
   /** Whether a file exists (to find a kubeconfig). */
   readonly exists?: (path: string) => boolean;
+  /** Look for a Kubernetes configuration (in-cluster, KUBECONFIG, ~/.kube/config); `invoke` does only with --cluster. */
+  readonly kubernetes?: boolean;
 }
 
 /** Reads the configuration from `env`; throws ConfigError. */
@@ -124,7 +126,7 @@ export function loadConfig(env: Env, options: LoadOptions = {}): Config {
   const claimTtlMs = seconds(relevant, "OPTUNE_CLAIM_TTL", "120");
   const maxInFlight = Number(relevant.OPTUNE_MAX_INFLIGHT ?? "64");
   if (maxInFlight < 1 || maxInFlight > 10_000) throw new ConfigError("OPTUNE_MAX_INFLIGHT", `must be between 1 and 10000, got ${JSON.stringify(relevant.OPTUNE_MAX_INFLIGHT)}`);
-  const kubeconfig = findKubeconfig(env, options.exists);
+  const kubeconfig = options.kubernetes === false ? undefined : findKubeconfig(env, options.exists);
   const dedupe = dedupeMode(relevant.OPTUNE_DEDUPE, kubeconfig, dryRun);
   if (dedupe === "annotation" && claimTtlMs <= sendDeadlineMs) {
     throw new ConfigError("OPTUNE_CLAIM_TTL", `must be longer than OPTUNE_SEND_DEADLINE (${sendDeadlineMs / 1000} s): a claim must outlive the delivery it guards`);

@@ -30,7 +30,7 @@ const NEW_SETTINGS = { cpu: 1.5, mem: 536870912 };
 
 export async function demo(paths: readonly string[], out: (line: string) => void): Promise<number> {
   const files = paths.length > 0 ? paths : await exampleFiles();
-  const loaded = await Promise.all(files.map(readEventFile));
+  const loaded = await Promise.all(files.map((file) => readEventFile(file)));
   const events: FileEvent[] = [];
   for (const result of loaded) {
     if ("problem" in result) {

@@ -1,14 +1,16 @@
 // The command line, run as a separate process exactly as a user runs it.
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import https from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { startReceiver, type Receiver } from "../handler/optune-receiver.js";
 import { jobPod } from "./support/pods.js";
-import { collect, listening, runCli, startCli } from "./support/cli.js";
-import { podEvent } from "./support/stack.js";
+import { collect, listening, REPOSITORY, runCli, startCli } from "./support/cli.js";
+import { startFakeApiServer } from "./support/fake-apiserver.js";
+import { podAnnotation } from "../handler/pod.js";
+import { podEvent, startStack } from "./support/stack.js";
 import { admissionReview, atCreate, makeCertificate } from "./support/admission.js";
 
 const SUCCEEDED = "example/events/01-succeeded-job.json";
@@ -50,9 +52,18 @@ describe("servo-k8s-multijob invoke", () => {
     );
   });
 
-  test("without --dry-run, sends to OPTUNE_URL and prints what it sent", async () => {
+  test("without --send nothing is sent, even with an account in the environment", async () => {
     receiver.requests.length = 0;
-    const run = await runCli(["invoke", SUCCEEDED], { OPTUNE_URL: receiver.template, OPTUNE_ACCOUNT: "acme.example.com", OPTUNE_AUTH_TOKEN: "t" });
+    const run = await runCli(["invoke", SUCCEEDED], { OPTUNE_URL: receiver.template, OPTUNE_ACCOUNT: "acme.example.com" });
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, SUCCEEDED_LINE.replace("https://us-central1-optune-saas-collect.cloudfunctions.net", receiver.url));
+    assert.match(run.stderr, /: printed, not sent \(dry run\): default\/nightly-thumbnails-x7k2p/);
+    assert.equal(receiver.requests.length, 0);
+  });
+
+  test("--send delivers to OPTUNE_URL and prints what it sent", async () => {
+    receiver.requests.length = 0;
+    const run = await runCli(["invoke", "--send", SUCCEEDED], { OPTUNE_URL: receiver.template, OPTUNE_ACCOUNT: "acme.example.com", OPTUNE_AUTH_TOKEN: "t" });
     assert.equal(run.code, 0, run.stderr);
     assert.equal(run.stdout, SUCCEEDED_LINE.replace("https://us-central1-optune-saas-collect.cloudfunctions.net", receiver.url));
     assert.match(run.stderr, /: sent: default\/nightly-thumbnails-x7k2p/);
@@ -73,7 +84,7 @@ describe("servo-k8s-multijob invoke", () => {
     for (let i = 0; i < 6000; i++) deep = `[${deep}]`;
     const odd = JSON.stringify(jobPod({ namespace: "default", uid: "deep", resources: { limits: "@DEEP@" } })).replace('"@DEEP@"', deep);
     const run = await runCli(
-      ["invoke", SUCCEEDED, file("name-object.json", { ...jobPod({ namespace: "default" }), metadata: { name: { toString: 1 }, namespace: ["default"] } }), file("deep.json", odd), file("surrogate.json", jobPod({ namespace: "default", jobId: "\ud800" }))],
+      ["invoke", "--send", SUCCEEDED, file("name-object.json", { ...jobPod({ namespace: "default" }), metadata: { name: { toString: 1 }, namespace: ["default"] } }), file("deep.json", odd), file("surrogate.json", jobPod({ namespace: "default", jobId: "\ud800" }))],
       { OPTUNE_URL: receiver.template, OPTUNE_ACCOUNT: "acme" },
     );
     assert.equal(run.code, 0, run.stderr);
@@ -84,7 +95,7 @@ describe("servo-k8s-multijob invoke", () => {
 
   test("a failed delivery exits 1 and says so", async () => {
     receiver.respond = () => ({ status: 503, body: "{}" });
-    const run = await runCli(["invoke", SUCCEEDED], { OPTUNE_URL: receiver.template, OPTUNE_ACCOUNT: "acme", OPTUNE_SEND_DEADLINE: "0.2" });
+    const run = await runCli(["invoke", "--send", SUCCEEDED], { OPTUNE_URL: receiver.template, OPTUNE_ACCOUNT: "acme", OPTUNE_SEND_DEADLINE: "0.2" });
     receiver.respond = () => ({ status: 200, body: "{}" });
     assert.equal(run.code, 1);
     assert.equal(run.stdout, "");
@@ -97,13 +108,13 @@ describe("servo-k8s-multijob invoke", () => {
     const notEvent = file("thing.json", { hello: "world" });
     const noType = file("no-type.json", { specversion: "1.0", id: "1", source: "s" });
     const notPodData = file("no-pod.json", { ...podEvent(jobPod()), data: "pod" });
-    const run = await runCli(["invoke", SUCCEEDED, notJson, notEvent, noType, notPodData, join(scratch, "missing.json")], { OPTUNE_URL: receiver.template, OPTUNE_ACCOUNT: "a" });
+    const run = await runCli(["invoke", "--send", SUCCEEDED, notJson, notEvent, noType, notPodData, join(scratch, "missing.json")], { OPTUNE_URL: receiver.template, OPTUNE_ACCOUNT: "a" });
     assert.equal(run.code, 2);
     assert.equal(run.stdout, "");
     assert.equal(receiver.requests.length, 0);
     const lines = run.stderr.trim().split("\n");
-    assert.match(lines[0]!, /broken\.json: not valid JSON: /);
-    assert.match(lines[1]!, /thing\.json: neither a CloudEvent \(no "specversion"\) nor a Pod \(no "kind": "Pod"\)/);
+    assert.match(lines[0]!, /broken\.json: neither JSON nor YAML: /);
+    assert.match(lines[1]!, /thing\.json: neither a CloudEvent \(no "specversion"\) nor a Pod or a List of Pods/);
     assert.match(lines[2]!, /no-type\.json: missing required CloudEvent attribute "type"/);
     assert.match(lines[3]!, /no-pod\.json: the data of a dev\.knative\.apiserver\.resource\.update event must be a JSON object/);
     assert.match(lines[4]!, /missing\.json: cannot read: ENOENT/);
@@ -113,6 +124,84 @@ describe("servo-k8s-multijob invoke", () => {
     const run = await runCli(["invoke"]);
     assert.equal(run.code, 2);
     assert.match(run.stderr, /invoke needs at least one FILE/);
+  });
+
+  test("kubectl's output: a List of Pods as JSON, YAML, and - for stdin", async () => {
+    const pods = [jobPod({ namespace: "default", uid: "l1", name: "l1" }), jobPod({ namespace: "default", uid: "l2", name: "l2", running: true })];
+    const list = { apiVersion: "v1", kind: "List", items: pods, metadata: { resourceVersion: "" } };
+    const { stringify } = await import("yaml");
+    const json = await runCli(["invoke", file("list.json", list)]);
+    const yaml = await runCli(["invoke", file("list.yaml", stringify(list))]);
+    const podYaml = await runCli(["invoke", file("pod.yaml", stringify(pods[0]))]);
+    for (const run of [json, yaml]) {
+      assert.equal(run.code, 0, run.stderr);
+      assert.deepEqual(run.stderr.trim().split("\n").map((line) => line.split(": ")[1]), ["printed, not sent (dry run)", "ignored"]);
+    }
+    assert.equal(podYaml.code, 0, podYaml.stderr);
+    const child = startCli(["invoke", "-"], {});
+    child.stdin?.end(JSON.stringify(pods[0]));
+    const stdin = await collect(child);
+    assert.equal(stdin.code, 0, stdin.stderr);
+    assert.match(stdin.stderr, /^\(stdin\): printed, not sent \(dry run\): default\/l1/);
+  });
+
+  test("the cluster of your kubeconfig is used only with --cluster", async () => {
+    const api = await startFakeApiServer();
+    try {
+      const pod = api.create(jobPod({ namespace: "default", uid: "uid-cluster", name: "in-cluster" }));
+      const podFile = file("cluster-pod.json", pod);
+      const env = { KUBECONFIG: api.kubeconfig, OPTUNE_URL: receiver.template, OPTUNE_ACCOUNT: "acme" };
+      assert.equal((await runCli(["invoke", "--send", podFile], env)).code, 0);
+      assert.equal(api.requests.length, 0, "no call to the cluster without --cluster");
+      receiver.requests.length = 0;
+      const claimed = await runCli(["invoke", "--send", "--cluster", podFile], env);
+      assert.equal(claimed.code, 0, claimed.stderr);
+      assert.deepEqual(api.requests.map((request) => `${request.verb} ${request.status}`), ["patch 200", "patch 200"]);
+      assert.match(podAnnotation(api.get("default", "in-cluster")!, "optune.ai/measurement") ?? "", /"state":"sent"/);
+    } finally {
+      await api.close();
+    }
+  });
+
+  test("--to URL sends the events to a running function in binary mode and prints its answers", async () => {
+    const stack = await startStack({ POD_NAMESPACES: "default", OPTUNE_ACCOUNT: "acme", LOG_LEVEL: "error" });
+    try {
+      const run = await runCli(["invoke", "--to", stack.fn.url, SUCCEEDED, "example/events/06-not-a-job.json"]);
+      assert.equal(run.code, 0, run.stderr);
+      const answers = run.stdout.trim().split("\n").map((line) => JSON.parse(line) as { outcome: string });
+      assert.deepEqual(answers.map((answer) => answer.outcome), ["sent", "ignored"]);
+      assert.match(run.stderr, /01-succeeded-job\.json: HTTP 200\n/);
+      assert.equal(stack.measurements().length, 1);
+      assert.equal(stack.measurements()[0]?.headers["idempotency-key"], "30cbc97d-0fef-4928-a683-6886a260cd0b");
+      const refused = await runCli(["invoke", "--to", stack.fn.url, "--send", SUCCEEDED]);
+      assert.equal(refused.code, 2);
+    } finally {
+      await stack.close();
+    }
+  });
+});
+
+describe("--help and --version", () => {
+  for (const command of ["serve", "webhook", "invoke", "admit", "sweep", "manifests", "demo"]) {
+    test(`${command} --help: its usage, exit 0`, async () => {
+      const run = await runCli([command, "--help"]);
+      assert.equal(run.code, 0, run.stderr);
+      assert.match(run.stdout, new RegExp(`^usage: servo-k8s-multijob ${command}`));
+    });
+  }
+
+  test("--help lists every command; --version prints the package's", async () => {
+    const help = await runCli(["--help"]);
+    assert.equal(help.code, 0);
+    for (const command of ["serve", "webhook", "invoke", "admit", "sweep", "manifests", "demo"]) assert.match(help.stdout, new RegExp(`servo-k8s-multijob ${command}`));
+    const version = await runCli(["--version"]);
+    assert.equal(version.stdout, `servo-k8s-multijob ${JSON.parse(readFileSync(join(REPOSITORY, "package.json"), "utf8")).version}\n`);
+  });
+
+  test("an unknown flag is a usage error naming the command", async () => {
+    const run = await runCli(["invoke", "--frobnicate", SUCCEEDED]);
+    assert.equal(run.code, 2);
+    assert.match(run.stderr, /^servo-k8s-multijob invoke: Unknown option '--frobnicate'/);
   });
 });
 

@@ -1,11 +1,15 @@
-// `servo-k8s-multijob invoke [--dry-run] FILE...`: the same handler, in-process, on events read
-// from files. Every file is read and checked before anything is sent, so bad input sends nothing.
+// `servo-k8s-multijob invoke [--send] [--cluster] [--to URL] FILE...`: events read from files (or
+// `-`, stdin) handled by the same function, in-process, or sent to a running function over HTTP as
+// an ApiServerSource sends them (--to, the `func invoke` habit). A file holds a structured
+// CloudEvent, a JSON array of them, a Pod, or a List of Pods (`kubectl get pods -o json`), as JSON
+// or YAML (`-o yaml`). Every file is read and checked before anything is sent or handled, so bad
+// input sends nothing and exits 2.
 import { readFile } from "node:fs/promises";
-import { MalformedEvent, structuredEvent, type CloudEvent } from "./cloudevent.js";
 import type { Config } from "../config.js";
+import { isRecord } from "../pod.js";
+import { MalformedEvent, structuredEvent, toBinaryRequest, type CloudEvent } from "./cloudevent.js";
 import { createFunction } from "./function.js";
 import type { Outcome } from "./handle.js";
-import { isRecord } from "../pod.js";
 import { interpretEvent, type PodEvent } from "./pod-event.js";
 
 export interface FileEvent {
@@ -17,65 +21,120 @@ export interface FileEvent {
 export interface InvokeIo {
   readonly stdout: (line: string) => void;
   readonly stderr: (line: string) => void;
+  /** Standard input, for the file "-". */
+  readonly stdin?: () => Promise<string>;
 }
 
 /** Exit codes: 0 all handled, 1 a delivery failed (the server would answer 503), 2 bad input. */
 export async function invoke(files: readonly string[], config: Config, io: InvokeIo): Promise<number> {
-  const loaded = await Promise.all(files.map(readEventFile));
-  const problems = loaded.filter((result): result is { problem: string } => "problem" in result);
-  if (problems.length > 0) {
-    for (const { problem } of problems) io.stderr(`${problem}\n`);
-    return 2;
-  }
-
+  const events = await readAll(files, io);
+  if (events === undefined) return 2;
   const fn = createFunction(config, { print: io.stdout, logLine: io.stderr, echo: true });
   let failed = false;
-  for (const { file, podEvent } of loaded.flatMap((result) => ("events" in result ? result.events : []))) {
-    let outcome: Outcome;
-    try {
-      outcome = await fn.handle(podEvent);
-    } catch (error) {
-      // A defect of ours, not of the input: say so for this event and go on with the others.
-      outcome = { kind: "failed", pod: "?", error: `internal error: ${(error as Error).message}`, retryAfterSeconds: 0 };
+  try {
+    for (const { file, podEvent } of events) {
+      let outcome: Outcome;
+      try {
+        outcome = await fn.handle(podEvent);
+      } catch (error) {
+        // A defect of ours, not of the input: say so for this event and go on with the others.
+        outcome = { kind: "failed", pod: "?", error: `internal error: ${(error as Error).message}`, retryAfterSeconds: 0 };
+      }
+      failed ||= outcome.kind === "failed" || outcome.kind === "undeliverable";
+      io.stderr(`${file}: ${describeOutcome(outcome)}\n`);
     }
-    failed ||= outcome.kind === "failed" || outcome.kind === "undeliverable";
-    io.stderr(`${file}: ${describeOutcome(outcome)}\n`);
+  } finally {
+    fn.close();
   }
   return failed ? 1 : 0;
 }
 
-/** A file holds a structured CloudEvent, a JSON array of them, or a bare Pod (taken as an update). */
-export async function readEventFile(file: string): Promise<{ events: FileEvent[] } | { problem: string }> {
+/** `--to URL`: each event POSTed in binary mode to a running function; its answer printed. Exit 1 when one is not 2xx. */
+export async function invokeRemote(files: readonly string[], url: string, io: InvokeIo): Promise<number> {
+  const events = await readAll(files, io);
+  if (events === undefined) return 2;
+  const { default: fetch } = await import("node-fetch");
+  let failed = false;
+  for (const { file, event } of events) {
+    const { headers, body } = toBinaryRequest(event);
+    try {
+      const response = await fetch(url, { method: "POST", headers, body, signal: AbortSignal.timeout(60_000) as never });
+      const text = (await response.text()).trim();
+      io.stdout(`${text}\n`);
+      io.stderr(`${file}: HTTP ${response.status}${response.headers.get("retry-after") === null ? "" : ` (Retry-After ${response.headers.get("retry-after")} s)`}\n`);
+      failed ||= !response.ok;
+    } catch (error) {
+      io.stderr(`${file}: cannot reach ${url}: ${(error as Error).message}\n`);
+      failed = true;
+    }
+  }
+  return failed ? 1 : 0;
+}
+
+/** Every file read and checked; undefined (problems printed) when any is bad. */
+async function readAll(files: readonly string[], io: InvokeIo): Promise<FileEvent[] | undefined> {
+  const loaded = await Promise.all(files.map((file) => readEventFile(file, io.stdin)));
+  const problems = loaded.filter((result): result is { problem: string } => "problem" in result);
+  for (const { problem } of problems) io.stderr(`${problem}\n`);
+  return problems.length > 0 ? undefined : loaded.flatMap((result) => ("events" in result ? result.events : []));
+}
+
+export async function readEventFile(file: string, stdin?: () => Promise<string>): Promise<{ events: FileEvent[] } | { problem: string }> {
+  const name = file === "-" ? "(stdin)" : file;
   let text: string;
   try {
-    text = await readFile(file, "utf8");
+    text = file === "-" && stdin !== undefined ? await stdin() : await readFile(file, "utf8");
   } catch (error) {
-    return { problem: `${file}: cannot read: ${(error as Error).message}` };
+    return { problem: `${name}: cannot read: ${(error as Error).message}` };
   }
-  let value: unknown;
+  let values: unknown[];
   try {
-    value = JSON.parse(text);
+    values = await parseDocuments(text);
   } catch (error) {
-    return { problem: `${file}: not valid JSON: ${(error as Error).message}` };
+    return { problem: `${name}: neither JSON nor YAML: ${(error as Error).message.split("\n")[0]}` };
   }
   try {
-    const events = fileEvents(value, file);
-    return { events: events.map((event) => ({ file, event, podEvent: interpretEvent(event) })) };
+    const events = values.flatMap((value) => fileEvents(value, name));
+    return { events: events.map((event) => ({ file: name, event, podEvent: interpretEvent(event) })) };
   } catch (error) {
-    if (error instanceof MalformedEvent) return { problem: `${file}: ${error.message}` };
+    if (error instanceof MalformedEvent) return { problem: `${name}: ${error.message}` };
     throw error;
+  }
+}
+
+/** JSON, else YAML (one or more documents, as kubectl prints them). The YAML parser is loaded only then. */
+async function parseDocuments(text: string): Promise<unknown[]> {
+  try {
+    return [JSON.parse(text)];
+  } catch (jsonError) {
+    const { parseAllDocuments } = await import("yaml");
+    const documents = parseAllDocuments(text);
+    const list = Array.isArray(documents) ? documents : [documents];
+    const broken = list.find((document) => document.errors.length > 0);
+    if (broken !== undefined || list.length === 0) throw new Error(broken?.errors[0]?.message ?? (jsonError as Error).message);
+    return list.map((document) => document.toJS() as unknown).filter((value) => value !== null);
   }
 }
 
 function fileEvents(value: unknown, file: string): CloudEvent[] {
   if (Array.isArray(value)) return value.map((item, index) => structuredEvent(item, `event ${index}: `));
-  if (isRecord(value) && value.specversion === undefined && value.kind === "Pod") {
-    return [{ specversion: "1.0", id: `file:${file}`, source: "servo-k8s-multijob/invoke", type: "dev.knative.apiserver.resource.update", data: value }];
-  }
   if (isRecord(value) && value.specversion === undefined) {
-    throw new MalformedEvent('neither a CloudEvent (no "specversion") nor a Pod (no "kind": "Pod")');
+    if (value.kind === "Pod") return [podUpdate(value, file)];
+    // kubectl get pods -o json|yaml: a List (its items carry kind Pod), or the API's PodList (they do not).
+    if ((value.kind === "List" || value.kind === "PodList") && Array.isArray(value.items)) {
+      return value.items.map((item, index) => {
+        if (!isRecord(item) || (item.kind !== undefined && item.kind !== "Pod")) throw new MalformedEvent(`item ${index} of the ${value.kind} is not a Pod`);
+        return podUpdate({ kind: "Pod", ...item }, `${file}#${index}`);
+      });
+    }
+    throw new MalformedEvent('neither a CloudEvent (no "specversion") nor a Pod or a List of Pods (no "kind": "Pod"/"List")');
   }
   return [structuredEvent(value)];
+}
+
+/** A bare Pod is taken as an update, as an ApiServerSource would send it. */
+function podUpdate(pod: Record<string, unknown>, file: string): CloudEvent {
+  return { specversion: "1.0", id: `file:${file}`, source: "servo-k8s-multijob/invoke", type: "dev.knative.apiserver.resource.update", datacontenttype: "application/json", data: pod };
 }
 
 export function describeOutcome(outcome: Outcome): string {

@@ -23,7 +23,7 @@ export function runCli(args: readonly string[], env: Record<string, string> = {}
 const HOME = mkdtempSync(join(tmpdir(), "servo-home-"));
 
 export function startCli(args: readonly string[], env: Record<string, string> = {}): ChildProcess {
-  return spawn(process.execPath, [CLI, ...args], { cwd: REPOSITORY, env: { PATH: process.env.PATH ?? "", HOME, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  return spawn(process.execPath, [CLI, ...args], { cwd: REPOSITORY, env: { PATH: process.env.PATH ?? "", HOME, ...env }, stdio: ["pipe", "pipe", "pipe"] });
 }
 
 export function collect(child: ChildProcess): Promise<Run> {

@@ -1,0 +1,13 @@
+// The `manifests` command's flags, shared by the command line and the tests that regenerate example/.
+export const MANIFEST_FLAGS = {
+  namespace: { type: "string" },
+  watch: { type: "string" },
+  image: { type: "string" },
+  account: { type: "string" },
+  "token-secret": { type: "string" },
+  "app-id": { type: "string" },
+  target: { type: "string" },
+  broker: { type: "boolean" },
+  selector: { type: "string" },
+  webhook: { type: "boolean" },
+} as const;

@@ -1,0 +1,330 @@
+// `servo-k8s-multijob manifests`: everything a deployment needs, from options that mirror the
+// configuration, as Kubernetes objects (pure: options in, documents out; the CLI prints them as
+// YAML for `kubectl apply -f -`). Per watched namespace: the event source with its sink in the
+// function's namespace, and the Roles and RoleBindings for the function and for the source, bound
+// to the right subjects. The function never runs in a namespace it watches.
+import { DEFAULT_APP_ID } from "../config.js";
+
+export type Target = "knative" | "openfaas";
+
+export interface ManifestOptions {
+  /** Where the function (and the webhook, the Broker) runs. */
+  readonly namespace: string;
+  /** POD_NAMESPACES. */
+  readonly watch: readonly string[];
+  readonly image: string;
+  /** OPTUNE_ACCOUNT; without it the function runs dry (prints what it would send). */
+  readonly account?: string;
+  /** The Secret (key `token`) in the function's namespace that holds OPTUNE_AUTH_TOKEN. */
+  readonly tokenSecret: string;
+  readonly appId: string;
+  readonly target: Target;
+  /** Broker + Trigger (retries, dead letters) instead of a direct sink. */
+  readonly broker: boolean;
+  /** A label selector for the pods the source watches, e.g. "batch.kubernetes.io/job-name". */
+  readonly selector?: string;
+  /** Also the admission webhook (needs cert-manager). */
+  readonly webhook: boolean;
+}
+
+export const DEFAULT_OPTIONS: ManifestOptions = {
+  namespace: "optune-servo",
+  watch: ["default"],
+  image: "docker.io/your-user/servo-k8s-multijob:0.2.0",
+  tokenSecret: "optune-auth-token",
+  appId: DEFAULT_APP_ID,
+  target: "knative",
+  broker: false,
+  webhook: false,
+};
+
+export type Manifest = { readonly apiVersion: string; readonly kind: string; readonly metadata: { readonly name: string; readonly namespace?: string } & Record<string, unknown> } & Record<string, unknown>;
+
+/** A document and the comment printed above it. */
+export interface Documented {
+  readonly comment: string;
+  readonly manifest: Manifest;
+}
+
+export const FUNCTION = "servo-k8s-multijob";
+export const SOURCE = "job-pods";
+export const SOURCE_ACCOUNT = "servo-k8s-multijob-source";
+export const WEBHOOK = "servo-k8s-multijob-webhook";
+export const DEAD_LETTERS = "servo-dead-letters";
+export const OPENFAAS_GATEWAY = "http://gateway.openfaas.svc.cluster.local:8080";
+/** The function's image runs as this user (the node user of the official image), never root. */
+export const RUN_AS_USER = 1000;
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/** Why these options cannot make a working deployment, or undefined. */
+export function optionsProblem(options: ManifestOptions): string | undefined {
+  if (!DNS_LABEL.test(options.namespace)) return `--namespace ${JSON.stringify(options.namespace)} is not a namespace name`;
+  if (options.watch.length === 0) return "--watch names no namespace";
+  for (const namespace of options.watch) if (!DNS_LABEL.test(namespace)) return `--watch: ${JSON.stringify(namespace)} is not a namespace name`;
+  if (options.watch.includes(options.namespace)) {
+    return `--namespace ${options.namespace} is also watched: the function would watch its own pods (each of its starts and stops would wake it and say HELLO/GOODBYE); run it in a namespace of its own`;
+  }
+  if (new Set(options.watch).size !== options.watch.length) return "--watch names a namespace twice";
+  if (options.image.trim() === "" || /\s/.test(options.image)) return "--image must be an image reference without spaces";
+  if (!DNS_LABEL.test(options.tokenSecret)) return `--token-secret ${JSON.stringify(options.tokenSecret)} is not a Secret name`;
+  if (options.selector !== undefined && parseSelector(options.selector) === undefined) return `--selector ${JSON.stringify(options.selector)} is not a label selector (e.g. "batch.kubernetes.io/job-name" or "team=ml,tier!=test")`;
+  return undefined;
+}
+
+/** The configuration the function and the webhook get, as env entries (checked by loadConfig in the tests). */
+export function functionEnv(options: ManifestOptions): object[] {
+  return [
+    { name: "POD_NAMESPACES", value: options.watch.join(",") },
+    { name: "OPTUNE_APP_ID", value: options.appId },
+    ...(options.account === undefined
+      ? []
+      : [
+          { name: "OPTUNE_ACCOUNT", value: options.account },
+          { name: "OPTUNE_AUTH_TOKEN", valueFrom: { secretKeyRef: { name: options.tokenSecret, key: "token" } } },
+        ]),
+  ];
+}
+
+const securityContext = { runAsNonRoot: true, runAsUser: RUN_AS_USER, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] }, seccompProfile: { type: "RuntimeDefault" } };
+const resources = { requests: { cpu: "50m", memory: "64Mi" }, limits: { memory: "256Mi" } };
+
+export function manifests(options: ManifestOptions): Documented[] {
+  const problem = optionsProblem(options);
+  if (problem !== undefined) throw new Error(problem);
+  const { namespace } = options;
+  const documents: Documented[] = [];
+  const add = (comment: string, manifest: Manifest) => documents.push({ comment, manifest });
+  const knative = options.target === "knative";
+  const sink = knative
+    ? { ref: { apiVersion: "serving.knative.dev/v1", kind: "Service", name: FUNCTION, namespace } }
+    : { uri: `${OPENFAAS_GATEWAY}/function/${FUNCTION}` };
+
+  if (knative || options.broker || options.webhook) {
+    add(`The namespace of the servo itself: never one it watches.`, { apiVersion: "v1", kind: "Namespace", metadata: { name: namespace } });
+  }
+  if (knative) {
+    add("The function's identity: it claims pods (get, patch) and sweeps them (list) in the watched namespaces.", {
+      apiVersion: "v1",
+      kind: "ServiceAccount",
+      metadata: { name: FUNCTION, namespace },
+    });
+    add(
+      options.account === undefined
+        ? "The function. No --account was given, so it runs dry: it logs what it would send and sends nothing."
+        : `The function. It reads the Optune token from the Secret ${options.tokenSecret} (key token) in ${namespace}.`,
+      {
+        apiVersion: "serving.knative.dev/v1",
+        kind: "Service",
+        metadata: { name: FUNCTION, namespace },
+        spec: {
+          template: {
+            spec: {
+              serviceAccountName: FUNCTION,
+              containers: [
+                {
+                  name: "function",
+                  image: options.image,
+                  ports: [{ containerPort: 8080 }],
+                  env: functionEnv(options),
+                  readinessProbe: { httpGet: { path: "/readyz", port: 8080 } },
+                  livenessProbe: { httpGet: { path: "/healthz", port: 8080 } },
+                  resources,
+                  securityContext,
+                },
+              ],
+            },
+          },
+        },
+      },
+    );
+    add("The sweep: every 5 minutes the function lists the watched namespaces for finished jobs the events missed.", {
+      apiVersion: "sources.knative.dev/v1",
+      kind: "PingSource",
+      metadata: { name: "servo-sweep", namespace },
+      spec: { schedule: "*/5 * * * *", contentType: "application/json", data: '{"sweep": true}', sink: { ref: { apiVersion: "serving.knative.dev/v1", kind: "Service", name: FUNCTION } } },
+    });
+  }
+  if (options.broker) {
+    add("The Broker the sources send to: a Trigger then retries through an Optune outage.", { apiVersion: "eventing.knative.dev/v1", kind: "Broker", metadata: { name: SOURCE, namespace } });
+    add("Delivers every pod event to the function; 10 retries, exponential from 1 s (about 17 minutes), then the dead-letter sink.", {
+      apiVersion: "eventing.knative.dev/v1",
+      kind: "Trigger",
+      metadata: { name: FUNCTION, namespace },
+      spec: {
+        broker: SOURCE,
+        subscriber: knative ? { ref: { apiVersion: "serving.knative.dev/v1", kind: "Service", name: FUNCTION } } : { uri: `${OPENFAAS_GATEWAY}/function/${FUNCTION}` },
+        delivery: { retry: 10, backoffPolicy: "exponential", backoffDelay: "PT1S", deadLetterSink: { ref: { apiVersion: "v1", kind: "Service", name: DEAD_LETTERS } } },
+      },
+    });
+    add(`Keeps what could not be delivered, in its log: kubectl -n ${namespace} logs deploy/${DEAD_LETTERS}`, {
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      metadata: { name: DEAD_LETTERS, namespace, labels: { "app.kubernetes.io/name": DEAD_LETTERS } },
+      spec: {
+        replicas: 1,
+        selector: { matchLabels: { "app.kubernetes.io/name": DEAD_LETTERS } },
+        template: {
+          metadata: { labels: { "app.kubernetes.io/name": DEAD_LETTERS } },
+          spec: {
+            automountServiceAccountToken: false,
+            containers: [{ name: "event-display", image: "gcr.io/knative-releases/knative.dev/eventing/cmd/event_display", ports: [{ containerPort: 8080 }], resources, securityContext: { ...securityContext, runAsUser: 65532 } }],
+          },
+        },
+      },
+    });
+    add("", { apiVersion: "v1", kind: "Service", metadata: { name: DEAD_LETTERS, namespace }, spec: { selector: { "app.kubernetes.io/name": DEAD_LETTERS }, ports: [{ port: 80, targetPort: 8080 }] } });
+  }
+
+  for (const watched of options.watch) {
+    if (knative) {
+      add(`In ${watched}: what the function may do with pods. Get (re-reading after a conflict), list (the sweep), patch (its claim annotation).`, role(FUNCTION, watched, ["get", "list", "patch"]));
+      add(`Bound to the function's ServiceAccount, which lives in ${namespace}.`, roleBinding(FUNCTION, watched, FUNCTION, namespace));
+    }
+    add(`In ${watched}: the event source's identity. It reads and watches pods there.`, { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: SOURCE_ACCOUNT, namespace: watched } });
+    add("", role(SOURCE_ACCOUNT, watched, ["get", "list", "watch"]));
+    add("", roleBinding(SOURCE_ACCOUNT, watched, SOURCE_ACCOUNT, watched));
+    add(
+      `In ${watched}: every pod change as a CloudEvent with the whole Pod (mode Resource), sent to ${options.broker ? `the Broker in ${namespace}` : knative ? `the function in ${namespace}` : "the function on the OpenFaaS gateway"}.`,
+      {
+        apiVersion: "sources.knative.dev/v1",
+        kind: "ApiServerSource",
+        metadata: { name: SOURCE, namespace: watched },
+        spec: {
+          mode: "Resource",
+          resources: [{ apiVersion: "v1", kind: "Pod", ...(options.selector === undefined ? {} : { selector: parseSelector(options.selector) }) }],
+          serviceAccountName: SOURCE_ACCOUNT,
+          sink: options.broker ? { ref: { apiVersion: "eventing.knative.dev/v1", kind: "Broker", name: SOURCE, namespace } } : sink,
+        },
+      },
+    );
+  }
+  if (options.webhook) documents.push(...webhookManifests(options));
+  return documents;
+}
+
+function role(name: string, namespace: string, verbs: string[]): Manifest {
+  return { apiVersion: "rbac.authorization.k8s.io/v1", kind: "Role", metadata: { name, namespace }, rules: [{ apiGroups: [""], resources: ["pods"], verbs }] };
+}
+
+function roleBinding(name: string, namespace: string, account: string, accountNamespace: string): Manifest {
+  return {
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "RoleBinding",
+    metadata: { name, namespace },
+    subjects: [{ kind: "ServiceAccount", name: account, namespace: accountNamespace }],
+    roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name },
+  };
+}
+
+/** The admission webhook: a Deployment behind a Service, its cert-manager certificate, and the MutatingWebhookConfiguration. */
+function webhookManifests(options: ManifestOptions): Documented[] {
+  const { namespace } = options;
+  const labels = { "app.kubernetes.io/name": WEBHOOK };
+  const envVar = /^spec\/containers\/0\/env\/\[([^,\]]+)\]$/.exec(options.appId)?.[1];
+  const documents: Documented[] = [
+    { comment: "The admission webhook's identity: it calls no Kubernetes API.", manifest: { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: WEBHOOK, namespace }, automountServiceAccountToken: false } },
+    { comment: "cert-manager makes the webhook's certificate and renews it in place.", manifest: { apiVersion: "cert-manager.io/v1", kind: "Issuer", metadata: { name: WEBHOOK, namespace }, spec: { selfSigned: {} } } },
+    {
+      comment: "",
+      manifest: {
+        apiVersion: "cert-manager.io/v1",
+        kind: "Certificate",
+        metadata: { name: WEBHOOK, namespace },
+        spec: { secretName: `${WEBHOOK}-tls`, dnsNames: [`${WEBHOOK}.${namespace}.svc`], issuerRef: { name: WEBHOOK, kind: "Issuer" }, privateKey: { rotationPolicy: "Always" } },
+      },
+    },
+    {
+      comment: "The webhook: a Deployment, since the API server calls webhooks only over HTTPS and a Service scaled to zero could not answer within timeoutSeconds.",
+      manifest: {
+        apiVersion: "apps/v1",
+        kind: "Deployment",
+        metadata: { name: WEBHOOK, namespace, labels },
+        spec: {
+          replicas: 2,
+          selector: { matchLabels: labels },
+          template: {
+            metadata: { labels },
+            spec: {
+              serviceAccountName: WEBHOOK,
+              automountServiceAccountToken: false,
+              securityContext: { runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } },
+              containers: [
+                {
+                  name: "webhook",
+                  image: options.image,
+                  args: ["webhook"],
+                  ports: [{ name: "https", containerPort: 8443 }],
+                  env: [...functionEnv(options), { name: "OPTUNE_ADJUST_BUDGET", value: "5" }],
+                  readinessProbe: { httpGet: { scheme: "HTTPS", path: "/readyz", port: "https" } },
+                  livenessProbe: { httpGet: { scheme: "HTTPS", path: "/healthz", port: "https" } },
+                  volumeMounts: [{ name: "tls", mountPath: "/etc/webhook/tls", readOnly: true }],
+                  resources,
+                  securityContext,
+                },
+              ],
+              volumes: [{ name: "tls", secret: { secretName: `${WEBHOOK}-tls` } }],
+            },
+          },
+        },
+      },
+    },
+    { comment: "", manifest: { apiVersion: "policy/v1", kind: "PodDisruptionBudget", metadata: { name: WEBHOOK, namespace }, spec: { minAvailable: 1, selector: { matchLabels: labels } } } },
+    { comment: "", manifest: { apiVersion: "v1", kind: "Service", metadata: { name: WEBHOOK, namespace }, spec: { selector: labels, ports: [{ name: "https", port: 443, targetPort: "https" }] } } },
+    {
+      comment:
+        "Never blocks a pod (failurePolicy Ignore); only CREATE of pods in the watched namespaces, never its own." +
+        (envVar === undefined ? "" : ` matchConditions needs Kubernetes >= 1.30 (beta, on by default, in 1.28-1.29); delete it on older clusters.`),
+      manifest: {
+        apiVersion: "admissionregistration.k8s.io/v1",
+        kind: "MutatingWebhookConfiguration",
+        metadata: { name: FUNCTION, annotations: { "cert-manager.io/inject-ca-from": `${namespace}/${WEBHOOK}` } },
+        webhooks: [
+          {
+            name: "jobs.servo-k8s-multijob.optune.ai",
+            admissionReviewVersions: ["v1"],
+            sideEffects: "NoneOnDryRun",
+            failurePolicy: "Ignore",
+            timeoutSeconds: 10,
+            reinvocationPolicy: "Never",
+            clientConfig: { service: { name: WEBHOOK, namespace, path: "/mutate", port: 443 } },
+            rules: [{ operations: ["CREATE"], apiGroups: [""], apiVersions: ["v1"], resources: ["pods"], scope: "Namespaced" }],
+            namespaceSelector: { matchExpressions: [{ key: "kubernetes.io/metadata.name", operator: "In", values: [...options.watch] }] },
+            // Only pods whose first container has the app-id env var reach the webhook at all.
+            ...(envVar === undefined ? {} : { matchConditions: [{ name: "has-app-id", expression: `object.spec.containers[0].?env.orValue([]).exists(e, e.name == '${envVar}')` }] }),
+          },
+        ],
+      },
+    },
+  ];
+  return documents;
+}
+
+type Selector = { matchLabels?: Record<string, string>; matchExpressions?: Array<{ key: string; operator: string; values?: string[] }> };
+
+const LABEL_KEY = /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$/;
+
+/** "k", "!k", "k=v", "k==v", "k!=v", "k in (a,b)", "k notin (a,b)", joined by commas (all must hold). */
+export function parseSelector(text: string): Selector | undefined {
+  const matchLabels: Record<string, string> = {};
+  const matchExpressions: Array<{ key: string; operator: string; values?: string[] }> = [];
+  for (const term of text.match(/[^,(]+(\([^)]*\))?/g) ?? []) {
+    const item = term.trim().replace(/^,/, "").trim();
+    let match: RegExpExecArray | null;
+    if ((match = /^(\S+)\s+(in|notin)\s+\(([^)]*)\)$/.exec(item))) {
+      const values = match[3]!.split(",").map((value) => value.trim());
+      if (!LABEL_KEY.test(match[1]!) || !values.every((value) => LABEL_VALUE.test(value))) return undefined;
+      matchExpressions.push({ key: match[1]!, operator: match[2] === "in" ? "In" : "NotIn", values });
+    } else if ((match = /^([^=!\s]+)\s*(==|=|!=)\s*(\S*)$/.exec(item))) {
+      if (!LABEL_KEY.test(match[1]!) || !LABEL_VALUE.test(match[3]!)) return undefined;
+      if (match[2] === "!=") matchExpressions.push({ key: match[1]!, operator: "NotIn", values: [match[3]!] });
+      else matchLabels[match[1]!] = match[3]!;
+    } else if ((match = /^(!?)(\S+)$/.exec(item))) {
+      if (!LABEL_KEY.test(match[2]!)) return undefined;
+      matchExpressions.push({ key: match[2]!, operator: match[1] === "!" ? "DoesNotExist" : "Exists" });
+    } else return undefined;
+  }
+  if (Object.keys(matchLabels).length === 0 && matchExpressions.length === 0) return undefined;
+  return { ...(Object.keys(matchLabels).length > 0 ? { matchLabels } : {}), ...(matchExpressions.length > 0 ? { matchExpressions } : {}) };
+}

@@ -1,0 +1,254 @@
+// `servo-k8s-multijob manifests`: every document it prints is valid against the published schemas
+// (kubernetes-models, @kubernetes-models/knative and cert-manager, offline), and fits together the
+// way a schema cannot check: sinks resolve, RBAC subjects exist, the env is a valid configuration,
+// the function never watches itself. The files in example/ are exactly what it prints.
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, test } from "node:test";
+import { parseAllDocuments } from "yaml";
+import { Namespace, Service as CoreService, ServiceAccount } from "kubernetes-models/v1";
+import { Deployment } from "kubernetes-models/apps/v1";
+import { PodDisruptionBudget } from "kubernetes-models/policy/v1";
+import { Role, RoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v1";
+import { MutatingWebhookConfiguration } from "kubernetes-models/admissionregistration.k8s.io/v1";
+import { Service as KnativeService } from "@kubernetes-models/knative/serving.knative.dev/v1/Service";
+import { ApiServerSource } from "@kubernetes-models/knative/sources.knative.dev/v1/ApiServerSource";
+import { PingSource } from "@kubernetes-models/knative/sources.knative.dev/v1/PingSource";
+import { Broker } from "@kubernetes-models/knative/eventing.knative.dev/v1/Broker";
+import { Trigger } from "@kubernetes-models/knative/eventing.knative.dev/v1/Trigger";
+import { Certificate } from "@kubernetes-models/cert-manager/cert-manager.io/v1/Certificate";
+import { Issuer } from "@kubernetes-models/cert-manager/cert-manager.io/v1/Issuer";
+import { KNOWN_VARIABLES, loadConfig } from "../handler/config.js";
+import { DEFAULT_OPTIONS, manifests, optionsProblem, parseSelector, SOURCE_ACCOUNT, type Manifest, type ManifestOptions } from "../handler/deploy/manifests.js";
+import { EXAMPLES, exampleOptions, renderExample } from "./support/examples.js";
+import { REPOSITORY, runCli } from "./support/cli.js";
+
+type Model = new (data: never) => { validate(): void };
+const MODELS: Record<string, Model> = {
+  "v1/Namespace": Namespace,
+  "v1/ServiceAccount": ServiceAccount,
+  "v1/Service": CoreService,
+  "apps/v1/Deployment": Deployment,
+  "policy/v1/PodDisruptionBudget": PodDisruptionBudget,
+  "rbac.authorization.k8s.io/v1/Role": Role,
+  "rbac.authorization.k8s.io/v1/RoleBinding": RoleBinding,
+  "admissionregistration.k8s.io/v1/MutatingWebhookConfiguration": MutatingWebhookConfiguration,
+  "serving.knative.dev/v1/Service": KnativeService,
+  "sources.knative.dev/v1/ApiServerSource": ApiServerSource,
+  "sources.knative.dev/v1/PingSource": PingSource,
+  "eventing.knative.dev/v1/Broker": Broker,
+  "eventing.knative.dev/v1/Trigger": Trigger,
+  "cert-manager.io/v1/Certificate": Certificate,
+  "cert-manager.io/v1/Issuer": Issuer,
+};
+
+const VARIANTS: ReadonlyArray<Partial<ManifestOptions>> = [
+  {},
+  { account: "acme.example.com" },
+  { watch: ["batch", "etl", "ml"], account: "acme.example.com", selector: "batch.kubernetes.io/job-name" },
+  { broker: true, account: "acme.example.com" },
+  { webhook: true, account: "acme.example.com", watch: ["batch", "etl"] },
+  { target: "openfaas" },
+  { target: "openfaas", broker: true, webhook: true, account: "acme.example.com", namespace: "openfaas-servo" },
+  { namespace: "servo", appId: "metadata/labels/app-id", selector: "team=ml,tier!=test,env in (prod,stage)", webhook: true },
+];
+
+const build = (variant: Partial<ManifestOptions>) => manifests({ ...DEFAULT_OPTIONS, ...variant }).map((documented) => documented.manifest);
+const find = (docs: readonly Manifest[], apiVersion: string, kind: string, name: string, namespace?: string) =>
+  docs.find((doc) => doc.apiVersion === apiVersion && doc.kind === kind && doc.metadata.name === name && doc.metadata.namespace === namespace);
+const spec = (doc: Manifest) => doc.spec as any;
+
+/** Where a Knative Destination points must exist: a `ref` to an object in the output (defaulting to `from`'s namespace), or a URI on the gateway. */
+function assertResolves(docs: readonly Manifest[], destination: any, from: string, what: string): void {
+  if (destination.uri !== undefined) {
+    assert.match(destination.uri, /^http:\/\/gateway\.openfaas\.svc\.cluster\.local:8080\/function\/servo-k8s-multijob$/, what);
+    return;
+  }
+  const { apiVersion, kind, name, namespace = from } = destination.ref;
+  assert.ok(find(docs, apiVersion, kind, name, namespace), `${what}: ${kind} ${namespace}/${name} is not in the output`);
+}
+
+function containersOf(doc: Manifest): any[] {
+  if (doc.kind === "Deployment" || (doc.kind === "Service" && doc.apiVersion === "serving.knative.dev/v1")) return spec(doc).template.spec.containers;
+  return [];
+}
+
+describe("manifests: every document is valid against the published schemas", () => {
+  for (const variant of VARIANTS) {
+    test(JSON.stringify(variant), () => {
+      for (const doc of build(variant)) {
+        const model = MODELS[`${doc.apiVersion}/${doc.kind}`];
+        assert.ok(model, `no schema for ${doc.apiVersion} ${doc.kind}`);
+        assert.doesNotThrow(() => new model(structuredClone(doc) as never).validate(), `${doc.kind} ${doc.metadata.namespace}/${doc.metadata.name}`);
+      }
+    });
+  }
+
+  test("the validation bites: a wrong type is refused", () => {
+    const [service] = build({}).filter((doc) => doc.kind === "Service");
+    const broken = structuredClone(service) as any;
+    broken.spec.template.spec.containers[0].ports[0].containerPort = "8080";
+    assert.throws(() => new KnativeService(broken as never).validate());
+  });
+});
+
+describe("manifests: the documents fit together", () => {
+  for (const variant of VARIANTS) {
+    const options = { ...DEFAULT_OPTIONS, ...variant };
+    const docs = build(variant);
+    const of = (kind: string) => docs.filter((doc) => doc.kind === kind);
+
+    test(`${JSON.stringify(variant)}: sinks resolve; one source per watched namespace, all named job-pods, sending to the function's namespace`, () => {
+      const sources = of("ApiServerSource");
+      assert.deepEqual(sources.map((source) => source.metadata.namespace).sort(), [...options.watch].sort());
+      for (const source of sources) {
+        assert.equal(source.metadata.name, "job-pods", "the same name with or without a Broker, so one replaces the other");
+        assert.equal(spec(source).mode, "Resource");
+        assertResolves(docs, spec(source).sink, source.metadata.namespace!, `the source in ${source.metadata.namespace}`);
+        if (spec(source).sink.ref !== undefined) assert.equal(spec(source).sink.ref.namespace, options.namespace);
+      }
+      for (const ping of of("PingSource")) assertResolves(docs, spec(ping).sink, ping.metadata.namespace!, "the sweep");
+      for (const trigger of of("Trigger")) {
+        assert.ok(find(docs, "eventing.knative.dev/v1", "Broker", spec(trigger).broker, trigger.metadata.namespace));
+        assertResolves(docs, spec(trigger).subscriber, trigger.metadata.namespace!, "the Trigger's subscriber");
+        assertResolves(docs, spec(trigger).delivery.deadLetterSink, trigger.metadata.namespace!, "the dead-letter sink");
+        assert.ok(spec(trigger).delivery.retry >= 5);
+      }
+    });
+
+    test(`${JSON.stringify(variant)}: every RoleBinding binds an account that exists to a Role that exists; each source may get, list and watch; the function may get, list and patch`, () => {
+      for (const binding of of("RoleBinding")) {
+        const subjects = binding.subjects as Array<{ kind: string; name: string; namespace: string }>;
+        for (const subject of subjects) assert.ok(find(docs, "v1", "ServiceAccount", subject.name, subject.namespace), `ServiceAccount ${subject.namespace}/${subject.name}`);
+        assert.ok(find(docs, "rbac.authorization.k8s.io/v1", "Role", (binding.roleRef as { name: string }).name, binding.metadata.namespace));
+      }
+      const grants = (account: string, accountNamespace: string, namespace: string) => {
+        const binding = of("RoleBinding").find((doc) => doc.metadata.namespace === namespace && (doc.subjects as any[]).some((s) => s.name === account && s.namespace === accountNamespace));
+        const role = binding && find(docs, "rbac.authorization.k8s.io/v1", "Role", (binding.roleRef as { name: string }).name, namespace);
+        return (role?.rules as Array<{ verbs: string[] }> | undefined)?.[0]?.verbs;
+      };
+      for (const source of of("ApiServerSource")) {
+        assert.deepEqual(grants(spec(source).serviceAccountName, source.metadata.namespace!, source.metadata.namespace!), ["get", "list", "watch"]);
+        assert.equal(spec(source).serviceAccountName, SOURCE_ACCOUNT);
+      }
+      const fn = of("Service").find((doc) => doc.apiVersion === "serving.knative.dev/v1" && doc.metadata.name === "servo-k8s-multijob");
+      if (fn !== undefined) {
+        for (const watched of options.watch) assert.deepEqual(grants(spec(fn).template.spec.serviceAccountName, options.namespace, watched), ["get", "list", "patch"]);
+      }
+    });
+
+    test(`${JSON.stringify(variant)}: the env is what the function reads, and a valid configuration watching exactly --watch; never its own namespace`, () => {
+      for (const container of [...of("Deployment"), ...of("Service")].flatMap(containersOf)) {
+        if (container.env === undefined) continue;
+        const env: Record<string, string> = {};
+        for (const variable of container.env) {
+          assert.ok(KNOWN_VARIABLES.includes(variable.name), `the function does not read ${variable.name}`);
+          env[variable.name] = variable.value ?? "token-from-a-secret";
+          if (variable.valueFrom !== undefined) assert.deepEqual(variable.valueFrom, { secretKeyRef: { name: options.tokenSecret, key: "token" } });
+        }
+        const config = loadConfig(env, { kubernetes: false });
+        assert.deepEqual([...config.namespaces], [...options.watch]);
+        assert.ok(!config.namespaces.has(options.namespace));
+        assert.equal(config.dryRun, options.account === undefined);
+      }
+    });
+
+    test(`${JSON.stringify(variant)}: secure defaults on every container: non-root, read-only root, no privilege escalation, no capabilities, RuntimeDefault seccomp, requests and a memory limit`, () => {
+      for (const doc of [...of("Deployment"), ...of("Service")]) {
+        for (const container of containersOf(doc)) {
+          const context = container.securityContext;
+          const podContext = doc.kind === "Deployment" ? spec(doc).template.spec.securityContext ?? {} : {};
+          assert.equal(context.runAsNonRoot ?? podContext.runAsNonRoot, true);
+          assert.equal(context.readOnlyRootFilesystem, true);
+          assert.equal(context.allowPrivilegeEscalation, false);
+          assert.deepEqual(context.capabilities, { drop: ["ALL"] });
+          assert.equal((context.seccompProfile ?? podContext.seccompProfile)?.type, "RuntimeDefault");
+          assert.ok(container.resources.requests.cpu && container.resources.requests.memory && container.resources.limits.memory, `${doc.metadata.name} resources`);
+        }
+      }
+    });
+
+    if (options.webhook) {
+      test(`${JSON.stringify(variant)}: the webhook never blocks, is reached over HTTPS with a certificate for its Service, and leaves its own namespace alone`, () => {
+        const [configuration] = of("MutatingWebhookConfiguration");
+        const hook = (configuration!.webhooks as any[])[0];
+        assert.deepEqual([hook.admissionReviewVersions, hook.sideEffects, hook.failurePolicy, hook.timeoutSeconds, hook.reinvocationPolicy], [["v1"], "NoneOnDryRun", "Ignore", 10, "Never"]);
+        assert.deepEqual(hook.rules, [{ operations: ["CREATE"], apiGroups: [""], apiVersions: ["v1"], resources: ["pods"], scope: "Namespaced" }]);
+        const { name, namespace, path, port } = hook.clientConfig.service;
+        assert.deepEqual([path, port], ["/mutate", 443]);
+        const service = find(docs, "v1", "Service", name, namespace)!;
+        const deployment = of("Deployment").find((doc) => doc.metadata.name === name)!;
+        const container = containersOf(deployment)[0];
+        assert.deepEqual(container.args, ["webhook"]);
+        const https = container.ports.find((p: { name: string }) => p.name === spec(service).ports[0].targetPort);
+        assert.deepEqual([spec(service).ports[0].port, https.containerPort], [443, 8443]);
+        assert.equal(spec(deployment).replicas, 2);
+        assert.equal(container.readinessProbe.httpGet.scheme, "HTTPS");
+        const pdb = find(docs, "policy/v1", "PodDisruptionBudget", name, namespace)!;
+        assert.deepEqual(spec(pdb).selector.matchLabels, spec(deployment).selector.matchLabels);
+        const [certificateNamespace, certificateName] = (configuration!.metadata.annotations as Record<string, string>)["cert-manager.io/inject-ca-from"]!.split("/");
+        const certificate = find(docs, "cert-manager.io/v1", "Certificate", certificateName!, certificateNamespace)!;
+        assert.deepEqual(spec(certificate).dnsNames, [`${name}.${namespace}.svc`]);
+        assert.ok(find(docs, "cert-manager.io/v1", "Issuer", spec(certificate).issuerRef.name, certificateNamespace));
+        const volume = spec(deployment).template.spec.volumes.find((v: { name: string }) => v.name === container.volumeMounts[0].name);
+        assert.equal(volume.secret.secretName, spec(certificate).secretName);
+        assert.equal(container.volumeMounts[0].mountPath, "/etc/webhook/tls");
+        const watched: string[] = hook.namespaceSelector.matchExpressions[0].values;
+        assert.deepEqual(watched, [...options.watch]);
+        assert.ok(!watched.includes(namespace) && !watched.includes("kube-system"));
+        const budget = loadConfig(Object.fromEntries(container.env.map((e: { name: string; value?: string }) => [e.name, e.value ?? "t"])), { kubernetes: false }).adjustBudgetMs;
+        assert.ok(budget < hook.timeoutSeconds * 1000);
+        if (options.appId === DEFAULT_OPTIONS.appId) assert.equal(hook.matchConditions[0].expression, "object.spec.containers[0].?env.orValue([]).exists(e, e.name == 'JOBID')");
+        else assert.equal(hook.matchConditions, undefined, "no CEL filter for an app id that is not a container env var");
+      });
+    }
+  }
+});
+
+describe("manifests: example/ is what the generator prints", () => {
+  for (const { file, args } of EXAMPLES) {
+    test(`${file} = manifests ${args.join(" ")}`, async () => {
+      assert.equal(readFileSync(join(REPOSITORY, file), "utf8"), await renderExample(args), `regenerate with npm run examples`);
+      const parsed = parseAllDocuments(readFileSync(join(REPOSITORY, file), "utf8"));
+      assert.deepEqual(parsed.map((doc) => doc.toJS()), manifests(exampleOptions(args)).map((documented) => documented.manifest));
+    });
+  }
+});
+
+describe("manifests: options that cannot work are refused", () => {
+  for (const [variant, message] of [
+    [{ namespace: "default" }, /^--namespace default is also watched: the function would watch its own pods/],
+    [{ watch: ["batch", "optune-servo"] }, /is also watched/],
+    [{ watch: ["Batch"] }, /^--watch: "Batch" is not a namespace name$/],
+    [{ watch: ["batch", "batch"] }, /names a namespace twice/],
+    [{ selector: "a b c" }, /^--selector "a b c" is not a label selector/],
+    [{ image: "my image" }, /^--image must be an image reference without spaces$/],
+  ] as const) {
+    test(JSON.stringify(variant), () => {
+      assert.match(optionsProblem({ ...DEFAULT_OPTIONS, ...variant }) ?? "", message);
+    });
+  }
+
+  test("from the command line: exit 2 and the reason", async () => {
+    const run = await runCli(["manifests", "--namespace", "default"]);
+    assert.equal(run.code, 2);
+    assert.match(run.stderr, /^servo-k8s-multijob manifests: --namespace default is also watched/);
+    const bad = await runCli(["manifests", "--account", "two words"]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /^servo-k8s-multijob manifests: --account must be a non-empty account name without spaces/);
+  });
+
+  test("label selectors as kubectl writes them", () => {
+    assert.deepEqual(parseSelector("batch.kubernetes.io/job-name"), { matchExpressions: [{ key: "batch.kubernetes.io/job-name", operator: "Exists" }] });
+    assert.deepEqual(parseSelector("team=ml,tier!=test,!legacy,env in (prod, stage)"), {
+      matchLabels: { team: "ml" },
+      matchExpressions: [
+        { key: "tier", operator: "NotIn", values: ["test"] },
+        { key: "legacy", operator: "DoesNotExist" },
+        { key: "env", operator: "In", values: ["prod", "stage"] },
+      ],
+    });
+    for (const bad of ["", "=x", "a=b c", "env in prod"]) assert.equal(parseSelector(bad), undefined, bad);
+  });
+});
