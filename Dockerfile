@@ -15,10 +15,11 @@ ENV NODE_ENV=production PORT=8080
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
-COPY --from=build /app/dist/handler ./dist/handler
+# The bundle (esbuild, at build time) of the command and all it imports but node_modules.
+COPY --from=build /app/dist/handler/servo.cjs ./dist/handler/servo.cjs
 # The image's node user, by number: runAsNonRoot can only check a numeric user.
 USER 1000:1000
 EXPOSE 8080 8443
 # The command is the argument: `serve` (the function) by default, `webhook` for the admission webhook.
-ENTRYPOINT ["node", "dist/handler/cli.js"]
+ENTRYPOINT ["node", "dist/handler/servo.cjs"]
 CMD ["serve"]

@@ -117,6 +117,7 @@ Exit codes: 0 done, 1 a delivery failed, 2 no sweep possible with this configura
   --broker                a Broker and a Trigger (retries, a dead-letter sink) instead of a direct sink
   --selector SELECTOR     only pods with these labels reach the function, e.g. batch.kubernetes.io/job-name
   --webhook               also the admission webhook that applies Optune's settings (needs cert-manager)
+  --pod-monitor           PodMonitors for prometheus-operator (the pods carry prometheus.io/* annotations anyway)
 Example: servo-k8s-multijob manifests --watch batch,etl --account acme.example.com | kubectl apply -f -`,
     options: MANIFEST_FLAGS,
     positionals: "none",

@@ -13,7 +13,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import fetch from "node-fetch";
 import { parseCpu, parseMemory } from "./adjust/quantity.js";
 import { toBinaryRequest } from "./measure/cloudevent.js";
 import { readEventFile, type FileEvent } from "./measure/invoke.js";
@@ -22,7 +21,7 @@ import { isRecord, podRef, podUid } from "./pod.js";
 
 export const EXAMPLE_EVENTS = fileURLToPath(new URL("../../example/events/", import.meta.url));
 const NEW_POD_REVIEW = fileURLToPath(new URL("../../example/admission/review.json", import.meta.url));
-const CLI = fileURLToPath(new URL("./cli.js", import.meta.url));
+const CLI = fileURLToPath(new URL("./servo.cjs", import.meta.url));
 const ACCOUNT = "demo-account";
 /** The stand-in tunes this app: DESCRIBE, then ADJUST, then MEASURE. Every other app is only measured. */
 const TUNED_APP = "resize-images";

@@ -46,21 +46,23 @@ export function createEdge(options: EdgeOptions): Edge {
   let active = 0;
   const waiters: Array<() => void> = [];
 
+  const settled = () => {
+    if (--active === 0) for (const resolve of waiters.splice(0)) resolve();
+  };
   const listener: http.RequestListener = (request, response) => {
     active++;
-    route(request, response)
-      .catch((error: Error) => {
-        if (error instanceof ClientGone) return log.debug("client went away before its request ended", { url: clip(request.url ?? "") });
-        log.error("request failed", { error: error.stack ?? error.message });
-        if (!response.headersSent) reply(response, 500, { error: "internal error" });
-      })
-      .finally(() => {
-        if (--active === 0) for (const resolve of waiters.splice(0)) resolve();
-      });
+    route(request, response).then(settled, (error: Error) => {
+      settled();
+      if (error instanceof ClientGone) return log.debug("client went away before its request ended", { url: clip(request.url ?? "") });
+      log.error("request failed", { error: error.stack ?? error.message });
+      if (!response.headersSent) reply(response, 500, { error: "internal error" });
+    });
   };
 
   async function route(request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
-    const path = (request.url ?? "/").split("?", 1)[0] ?? "/";
+    const url = request.url ?? "/";
+    const query = url.indexOf("?");
+    const path = query === -1 ? url : url.slice(0, query);
     const method = request.method ?? "GET";
     const get = HEALTH_PATHS.has(path) ? () => reply(response, 200, { status: "ok" }) : options.get?.[path];
     if (get !== undefined) {
@@ -95,6 +97,7 @@ function readBody(request: http.IncomingMessage, limit: number): Promise<Buffer>
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    let ended = false;
     const onData = (chunk: Buffer) => {
       size += chunk.length;
       if (size > limit) {
@@ -102,16 +105,27 @@ function readBody(request: http.IncomingMessage, limit: number): Promise<Buffer>
         reject(new BodyTooLarge());
       } else chunks.push(chunk);
     };
+    const gone = () => {
+      if (!ended) reject(new ClientGone()); // an Error only when it is one: every request closes
+    };
     request.on("data", onData);
-    request.once("end", () => resolve(Buffer.concat(chunks, size)));
-    request.once("error", () => reject(new ClientGone()));
-    request.once("close", () => reject(new ClientGone())); // no effect once "end" resolved it
+    request.once("end", () => {
+      ended = true;
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+    });
+    request.once("error", gone);
+    request.once("close", gone);
   });
 }
 
-export function reply(response: http.ServerResponse, status: number, body: unknown, headers: Readonly<Record<string, string>> = {}): void {
-  const text = `${JSON.stringify(body)}\n`;
-  response.writeHead(status, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(text), ...headers });
+export function reply(response: http.ServerResponse, status: number, body: unknown, headers?: Readonly<Record<string, string>>): void {
+  replyText(response, status, `${JSON.stringify(body)}\n`, headers);
+}
+
+/** An answer already written as JSON text. */
+export function replyText(response: http.ServerResponse, status: number, text: string, headers?: Readonly<Record<string, string>>): void {
+  const head = { "Content-Type": "application/json", "Content-Length": String(Buffer.byteLength(text)) };
+  response.writeHead(status, headers === undefined ? head : { ...head, ...headers });
   response.end(text);
 }
 
@@ -138,4 +152,22 @@ export async function drain(server: http.Server, work: Promise<unknown>, idle: (
     server.closeAllConnections();
     await closed;
   };
+}
+
+/**
+ * Runs `work` once: when the server has answered its first request, or after `ms`, whichever comes
+ * first (a cold start answers its first event before anything else). The function returned runs it
+ * now if it has not run yet (at shutdown).
+ */
+export function afterFirstRequest(server: http.Server, work: () => void, ms = 1000): () => void {
+  let done = false;
+  const now = () => {
+    if (done) return;
+    done = true;
+    clearTimeout(timer);
+    work();
+  };
+  const timer = setTimeout(now, ms).unref();
+  server.once("request", (_request: http.IncomingMessage, response: http.ServerResponse) => response.once("finish", () => setImmediate(now)));
+  return now;
 }

@@ -3,10 +3,10 @@
 // by the first event that needs the API; events that are not about finished jobs never touch it.
 import { existsSync } from "node:fs";
 import http from "node:http";
-import https from "node:https";
 import { homedir } from "node:os";
 import { delimiter, join } from "node:path";
 import type { Logger } from "./log.js";
+import { noMetrics, statusClass, type Metrics } from "./metrics.js";
 import type { Pod } from "./pod.js";
 
 export type KubeconfigSource = { readonly kind: "in-cluster" } | { readonly kind: "files"; readonly paths: readonly string[] };
@@ -48,6 +48,7 @@ export interface ConnectOptions {
   readonly timeoutMs: number;
   /** Aborted when the function must stop: calls in flight end at once. */
   readonly signal?: AbortSignal;
+  readonly metrics?: Metrics;
 }
 
 export interface PodPage {
@@ -73,7 +74,7 @@ export function loadKubernetesClient(): Promise<typeof import("@kubernetes/clien
 export function connectKubernetes(source: KubeconfigSource, options: ConnectOptions): PodApi {
   let connecting: Promise<Connection> | undefined;
   const connection = () => (connecting ??= connect(source, options));
-  return {
+  return measured(options.metrics ?? noMetrics, {
     async read(namespace, name) {
       const { api, wire, call } = await connection();
       try {
@@ -108,6 +109,27 @@ export function connectKubernetes(source: KubeconfigSource, options: ConnectOpti
         throw refused(error, "patch", namespace, `pods/${name}`, options.timeoutMs);
       }
     },
+  });
+}
+
+/** Each call timed and counted by verb and status class (a read that finds nothing was a 404). */
+function measured(metrics: Metrics, api: PodApi): PodApi {
+  const time = async <T>(verb: KubernetesError["verb"], call: () => Promise<T>, found: (result: T) => boolean = () => true): Promise<T> => {
+    const started = performance.now();
+    try {
+      const result = await call();
+      metrics.kubernetesRequest(verb, found(result) ? "2xx" : "4xx", (performance.now() - started) / 1000);
+      return result;
+    } catch (error) {
+      const status = error instanceof KubernetesError ? error.status : undefined;
+      metrics.kubernetesRequest(verb, statusClass(status, /no answer within/.test(String((error as Error).message)) ? "timeout" : "error"), (performance.now() - started) / 1000);
+      throw error;
+    }
+  };
+  return {
+    read: (namespace, name) => time("get", () => api.read(namespace, name), (pod) => pod !== undefined),
+    list: (namespace, page) => time("list", () => api.list(namespace, page)),
+    patch: (namespace, name, patch) => time("patch", () => api.patch(namespace, name, patch)),
   };
 }
 
@@ -125,6 +147,7 @@ interface Connection {
 
 async function connect(source: KubeconfigSource, options: ConnectOptions): Promise<Connection> {
   const client = await loadKubernetesClient();
+  const { default: https } = await import("node:https"); // loaded with the client, not at start
   // Not exported from the package root; it is the serializer the client itself uses.
   const { ObjectSerializer } = await import("@kubernetes/client-node/dist/gen/models/ObjectSerializer.js");
   const config = new client.KubeConfig();

@@ -5,10 +5,9 @@
 // is read up to a bound, redacted of the token, logged as an excerpt, and never handed back to
 // the event source.
 import http from "node:http";
-import https from "node:https";
-import type { RequestInit, Response } from "node-fetch";
 import type { Config } from "./config.js";
 import type { Logger } from "./log.js";
+import { noMetrics, statusClass, type Metrics } from "./metrics.js";
 import { tokenSource } from "./secret-files.js";
 
 export interface OutboundMessage {
@@ -103,16 +102,19 @@ export interface SenderOptions {
   readonly sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   readonly random?: () => number;
   readonly now?: () => number;
+  readonly metrics?: Metrics;
 }
 
 export type Post = (url: string, body: string, headers: Readonly<Record<string, string>>, options?: { readonly wantAnswer?: boolean; readonly deadlineMs?: number }) => Promise<DeliveryResult>;
 
-// Loaded on the first delivery, not at start: the server listens ~30 ms sooner on a cold start.
-let nodeFetch: Promise<typeof import("node-fetch")> | undefined;
-
-// One keep-alive pool per process: deliveries to the same host reuse connections.
-const agents = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) };
-const agentFor = (url: URL): http.Agent => (url.protocol === "http:" ? agents.http : agents.https);
+// One keep-alive pool per process: deliveries to the same host reuse connections. node:https (TLS)
+// is loaded on the first https delivery, not at start.
+const httpAgent = new http.Agent({ keepAlive: true });
+let httpsAgent: Promise<{ agent: http.Agent; request: typeof http.request }> | undefined;
+const transport = async (url: URL) =>
+  url.protocol === "http:"
+    ? { agent: httpAgent, request: http.request }
+    : await (httpsAgent ??= import("node:https").then(({ default: https }) => ({ agent: new https.Agent({ keepAlive: true }), request: https.request })));
 
 const sleepFor = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
@@ -127,110 +129,150 @@ const sleepFor = (ms: number, signal?: AbortSignal) =>
 
 const SHUTTING_DOWN = "the function is shutting down";
 
+/** How one attempt ended. `text`: a 2xx's whole answer (when asked for and not longer than the bound), or an error's excerpt. */
+type Attempt =
+  | { readonly kind: "answered"; readonly status: number; readonly retryAfter: string | undefined; readonly text: string | undefined }
+  | { readonly kind: "timeout" | "stopped" }
+  | { readonly kind: "network" | "permanent"; readonly message: string };
+
+/**
+ * One POST with node:http, within `timeoutMs`. A 2xx is delivered at its status line: its body is
+ * read only when asked for (a command), else drained, and never more than a bound is kept; a body
+ * still coming at the timeout is cut off. An error's body is kept as an excerpt for the log.
+ */
+async function attempt(url: string, body: string, headers: Readonly<Record<string, string>>, timeoutMs: number, stopping: AbortSignal | undefined, wantAnswer: boolean): Promise<Attempt> {
+  let target: URL;
+  let client: Awaited<ReturnType<typeof transport>>;
+  try {
+    target = new URL(url);
+    client = await transport(target);
+  } catch (error) {
+    return { kind: "permanent", message: (error as Error).message };
+  }
+  return new Promise<Attempt>((resolve) => {
+    let settled: Attempt | undefined;
+    let status = 0;
+    let retryAfter: string | undefined;
+    let request: http.ClientRequest;
+    const finish = (outcome: Attempt) => {
+      if (settled !== undefined) return;
+      settled = outcome;
+      stopping?.removeEventListener("abort", onStop);
+      resolve(outcome);
+    };
+    const close = () => {
+      clearTimeout(timer);
+      request.destroy();
+    };
+    // One timer for the whole exchange: the answer's status line, then whatever body is read.
+    const timer = setTimeout(() => {
+      finish(status >= 200 && status < 300 ? { kind: "answered", status, retryAfter, text: undefined } : status > 0 ? { kind: "answered", status, retryAfter, text: "" } : { kind: "timeout" });
+      close();
+    }, timeoutMs);
+    const onStop = () => {
+      finish({ kind: "stopped" });
+      close();
+    };
+    try {
+      request = client.request(target, { method: "POST", agent: client.agent, headers: { ...headers, "Content-Length": String(Buffer.byteLength(body)) } });
+    } catch (error) {
+      clearTimeout(timer);
+      return resolve({ kind: "permanent", message: (error as Error).message });
+    }
+    stopping?.addEventListener("abort", onStop, { once: true });
+    request.once("error", (error) => {
+      clearTimeout(timer);
+      finish({ kind: "network", message: error.message });
+    });
+    request.once("response", (response) => {
+      status = response.statusCode ?? 0;
+      const header = response.headers["retry-after"];
+      retryAfter = Array.isArray(header) ? header[0] : header;
+      const ok = status >= 200 && status < 300;
+      // The status line is the answer: once it says 2xx, the message is delivered, whatever the body does.
+      if (ok && !wantAnswer) finish({ kind: "answered", status, retryAfter, text: undefined });
+      const limit = ok ? MAX_ANSWER_BYTES : MAX_EXCERPT_BYTES;
+      const chunks: Buffer[] = [];
+      let size = 0;
+      response.on("data", (chunk: Buffer) => {
+        size += chunk.length;
+        if (ok && !wantAnswer) return void (size > MAX_EXCERPT_BYTES && close());
+        if (size <= limit) return void chunks.push(chunk);
+        // More than a command or an excerpt: keep what is needed and drop the connection.
+        chunks.push(chunk.subarray(0, limit - (size - chunk.length)));
+        finish({ kind: "answered", status, retryAfter, text: ok ? undefined : Buffer.concat(chunks).toString("utf8") });
+        close();
+      });
+      response.once("end", () => {
+        clearTimeout(timer);
+        finish({ kind: "answered", status, retryAfter, text: Buffer.concat(chunks).toString("utf8") });
+      });
+      response.once("error", () => finish({ kind: "answered", status, retryAfter, text: ok ? undefined : Buffer.concat(chunks).toString("utf8") }));
+    });
+    request.end(body);
+  });
+}
+
 /** POSTs JSON with retries; resolves (never rejects) with the outcome. */
 export function createPost(options: SenderOptions): Post {
   const sleep = options.sleep ?? sleepFor;
   const random = options.random ?? Math.random;
   const now = options.now ?? Date.now;
   const { signal: stopping, log } = options;
+  const metrics = options.metrics ?? noMetrics;
 
   return async (url, body, headers, { wantAnswer = false, deadlineMs = options.deadlineMs } = {}) => {
-    const { default: fetch } = await (nodeFetch ??= import("node-fetch"));
     const deadline = now() + Math.min(deadlineMs, options.deadlineMs);
     const token = options.token();
-    for (let attempt = 1; ; attempt++) {
-      if (stopping?.aborted) return { ok: false, error: SHUTTING_DOWN, attempts: attempt - 1, retryAfterSeconds: 1 };
+    const requestHeaders = { "Content-Type": "application/json", ...(token === undefined ? {} : { Authorization: `Bearer ${token}` }), ...headers };
+    for (let number = 1; ; number++) {
+      if (stopping?.aborted) return { ok: false, error: SHUTTING_DOWN, attempts: number - 1, retryAfterSeconds: 1 };
       const remaining = deadline - now();
-      const timeout = AbortSignal.timeout(Math.max(1, Math.ceil(Math.min(options.timeoutMs, remaining))));
-      const init: RequestInit = {
-        method: "POST",
-        headers: { "Content-Type": "application/json", ...(token === undefined ? {} : { Authorization: `Bearer ${token}` }), ...headers },
-        body,
-        agent: agentFor,
-        redirect: "manual",
-        signal: (stopping === undefined ? timeout : AbortSignal.any([timeout, stopping])) as RequestInit["signal"],
-      };
+      const started = performance.now();
+      const outcome = await attempt(url, body, requestHeaders, Math.max(1, Math.ceil(Math.min(options.timeoutMs, remaining))), stopping, wantAnswer);
+      if (outcome.kind !== "stopped" && outcome.kind !== "permanent") {
+        metrics.optuneAttempt(outcome.kind === "answered" ? statusClass(outcome.status) : outcome.kind === "timeout" ? "timeout" : "error", (performance.now() - started) / 1000);
+      }
       let failure: string;
       let status: number | undefined;
       let hintMs: number | undefined;
-      try {
-        const response = await fetch(url, init);
-        status = response.status;
-        // The status line is the answer: once it says 2xx, the message is delivered, whatever the body does.
-        if (response.ok) return { ok: true, attempts: attempt, ...(await answerOf(response, wantAnswer)) };
-        failure = `Optune answered ${response.status} ${http.STATUS_CODES[response.status] ?? ""}`.trimEnd();
-        const text = await boundedText(response, MAX_EXCERPT_BYTES).catch(() => "");
-        log.warn("optune answered an error", { url, attempt, status: response.status, answer: redact(text, token) });
-        if (!RETRYABLE_STATUS.has(response.status)) return { ok: false, error: failure, attempts: attempt, status };
-        hintMs = retryAfterMs(response.headers.get("retry-after"), now());
-      } catch (error) {
-        const kind = classify(error);
-        if (kind === "permanent") {
-          const message = redact((error as Error).message ?? String(error), token);
-          log.error("cannot build the request to Optune; it will not be retried", { url, error: message });
-          return { ok: false, error: `cannot build the request to Optune: ${message}`, attempts: attempt, permanent: true };
+      switch (outcome.kind) {
+        case "answered": {
+          status = outcome.status;
+          if (status >= 200 && status < 300) return { ok: true, attempts: number, ...(wantAnswer && outcome.text !== undefined ? { answer: outcome.text } : {}) };
+          failure = `Optune answered ${status} ${http.STATUS_CODES[status] ?? ""}`.trimEnd();
+          log.warn("optune answered an error", { url, attempt: number, status, answer: redact(outcome.text ?? "", token) });
+          if (!RETRYABLE_STATUS.has(status)) return { ok: false, error: failure, attempts: number, status };
+          hintMs = retryAfterMs(outcome.retryAfter, now());
+          break;
         }
-        if (stopping?.aborted) return { ok: false, error: SHUTTING_DOWN, attempts: attempt, retryAfterSeconds: 1 };
-        failure = kind === "timeout" ? `no answer from Optune within ${options.timeoutMs} ms` : `cannot reach Optune: ${redact((error as Error).message, token)}`;
+        case "permanent": {
+          const message = redact(outcome.message, token);
+          log.error("cannot build the request to Optune; it will not be retried", { url, error: message });
+          return { ok: false, error: `cannot build the request to Optune: ${message}`, attempts: number, permanent: true };
+        }
+        case "stopped":
+          return { ok: false, error: SHUTTING_DOWN, attempts: number, retryAfterSeconds: 1 };
+        case "timeout":
+          failure = `no answer from Optune within ${options.timeoutMs} ms`;
+          break;
+        case "network":
+          failure = `cannot reach Optune: ${redact(outcome.message, token)}`;
+          break;
       }
       // Never sooner than the backoff: a Retry-After of 0 or in the past must not become a storm.
-      const waitMs = Math.max(backoffMs(attempt, random()), hintMs ?? 0);
+      const waitMs = Math.max(backoffMs(number, random()), hintMs ?? 0);
       const left = deadline - now();
       if (waitMs >= left) {
-        log.warn("optune delivery gave up", { url, attempts: attempt, error: failure });
-        return { ok: false, error: failure, attempts: attempt, retryAfterSeconds: retryAfterSeconds(waitMs), ...(status === undefined ? {} : { status }) };
+        log.warn("optune delivery gave up", { url, attempts: number, error: failure });
+        return { ok: false, error: failure, attempts: number, retryAfterSeconds: retryAfterSeconds(waitMs), ...(status === undefined ? {} : { status }) };
       }
-      log.warn("optune delivery attempt failed, retrying", { url, attempt, error: failure, retryInMs: Math.round(waitMs) });
+      log.warn("optune delivery attempt failed, retrying", { url, attempt: number, error: failure, retryInMs: Math.round(waitMs) });
+      metrics.optuneRetry();
       await sleep(waitMs, stopping);
+      if (stopping?.aborted) return { ok: false, error: SHUTTING_DOWN, attempts: number, retryAfterSeconds: 1 };
     }
   };
-}
-
-/** The answer's body when asked for (bounded; a body that fails or is cut off counts as none); else it is drained in the background. */
-async function answerOf(response: Response, wantAnswer: boolean): Promise<{ answer?: string }> {
-  if (!wantAnswer) {
-    void boundedText(response, MAX_EXCERPT_BYTES).catch(() => undefined);
-    return {};
-  }
-  try {
-    const text = await boundedText(response, MAX_ANSWER_BYTES, true);
-    return { answer: text };
-  } catch {
-    return {};
-  }
-}
-
-class AnswerTooLong extends Error {}
-
-/**
- * At most `limit` bytes of the body, as text; beyond that the connection is dropped. With
- * `strict`, a body longer than the limit is an error rather than cut.
- */
-async function boundedText(response: Response, limit: number, strict = false): Promise<string> {
-  const stream = response.body;
-  if (stream === null) return "";
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of stream) {
-    const bytes = chunk as Buffer;
-    chunks.push(bytes);
-    size += bytes.length;
-    if (size > limit) {
-      (stream as NodeJS.ReadableStream & { destroy(): void }).destroy();
-      if (strict) throw new AnswerTooLong();
-      break;
-    }
-  }
-  return Buffer.concat(chunks, size).subarray(0, limit).toString("utf8");
-}
-
-/** A timeout, a network failure worth retrying, or a request we could not even build. */
-function classify(error: unknown): "timeout" | "network" | "permanent" {
-  const err = error as { name?: string; type?: string };
-  if (err.name === "AbortError" || err.name === "TimeoutError") return "timeout";
-  // node-fetch wraps every socket-level failure in a FetchError; a TypeError is a request we built wrong.
-  if (err.name === "FetchError" || err.type === "system") return "network";
-  return error instanceof TypeError ? "permanent" : "network";
 }
 
 export interface DeliverOptions {
@@ -242,6 +284,13 @@ export interface DeliverOptions {
   readonly print: (line: string) => void;
   readonly echo?: boolean;
   readonly post: Post;
+  readonly metrics?: Metrics;
+}
+
+/** Which kind of message a body is, for the messages metric. */
+function messageKind(body: object): string {
+  const event = (body as { event?: unknown }).event;
+  return event === "MEASUREMENT" ? "measurement" : event === "HELLO" || event === "GOODBYE" ? "lifecycle" : "adjust";
 }
 
 /** Header values must be visible ASCII; a pod uid that is not (a hand-written pod) is not sent as a key. */
@@ -252,8 +301,10 @@ export function createDeliver(options: DeliverOptions): Deliver {
   return async (message) => {
     const url = targetUrl(options.optuneUrl, options.account, message.appId);
     const line = () => options.print(`${JSON.stringify({ url, message: message.body })}\n`);
+    const metrics = options.metrics ?? noMetrics;
     if (options.dryRun) {
       line();
+      metrics.message(messageKind(message.body), "printed");
       return { ok: true, attempts: 0, dryRun: true };
     }
     const key = message.idempotencyKey;
@@ -263,6 +314,7 @@ export function createDeliver(options: DeliverOptions): Deliver {
       ...(message.deadlineMs === undefined ? {} : { deadlineMs: message.deadlineMs }),
     });
     if (result.ok && options.echo === true) line();
+    metrics.message(messageKind(message.body), result.ok ? "sent" : "failed");
     return result;
   };
 }
@@ -273,6 +325,7 @@ export interface OptuneIo {
   readonly log: Logger;
   /** Aborted when the process must stop: deliveries in flight end at once. */
   readonly signal?: AbortSignal;
+  readonly metrics?: Metrics;
 }
 
 export interface OptuneClient {
@@ -294,7 +347,8 @@ export function connectOptune(config: Config, io: OptuneIo): OptuneClient {
       dryRun: config.dryRun,
       print: io.print,
       ...(io.echo === undefined ? {} : { echo: io.echo }),
-      post: createPost({ token: token.current, timeoutMs: Math.min(config.sendTimeoutMs, deadlineMs), deadlineMs, log: io.log, ...(signal === undefined ? {} : { signal }) }),
+      ...(io.metrics === undefined ? {} : { metrics: io.metrics }),
+      post: createPost({ token: token.current, timeoutMs: Math.min(config.sendTimeoutMs, deadlineMs), deadlineMs, log: io.log, ...(signal === undefined ? {} : { signal }), ...(io.metrics === undefined ? {} : { metrics: io.metrics }) }),
     });
   return { deliver: deliverWithin(config.sendDeadlineMs, io.signal), deliverWithin: (deadlineMs) => deliverWithin(deadlineMs), close: token.stop };
 }

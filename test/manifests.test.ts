@@ -19,6 +19,7 @@ import { Broker } from "@kubernetes-models/knative/eventing.knative.dev/v1/Broke
 import { Trigger } from "@kubernetes-models/knative/eventing.knative.dev/v1/Trigger";
 import { Certificate } from "@kubernetes-models/cert-manager/cert-manager.io/v1/Certificate";
 import { Issuer } from "@kubernetes-models/cert-manager/cert-manager.io/v1/Issuer";
+import { PodMonitor } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PodMonitor";
 import { KNOWN_VARIABLES, loadConfig } from "../handler/config.js";
 import { DEFAULT_OPTIONS, manifests, optionsProblem, parseSelector, SOURCE_ACCOUNT, type Manifest, type ManifestOptions } from "../handler/deploy/manifests.js";
 import { EXAMPLES, exampleOptions, renderExample } from "./support/examples.js";
@@ -41,6 +42,7 @@ const MODELS: Record<string, Model> = {
   "eventing.knative.dev/v1/Trigger": Trigger,
   "cert-manager.io/v1/Certificate": Certificate,
   "cert-manager.io/v1/Issuer": Issuer,
+  "monitoring.coreos.com/v1/PodMonitor": PodMonitor,
 };
 
 const VARIANTS: ReadonlyArray<Partial<ManifestOptions>> = [
@@ -52,6 +54,8 @@ const VARIANTS: ReadonlyArray<Partial<ManifestOptions>> = [
   { target: "openfaas" },
   { target: "openfaas", broker: true, webhook: true, account: "acme.example.com", namespace: "openfaas-servo" },
   { namespace: "servo", appId: "metadata/labels/app-id", selector: "team=ml,tier!=test,env in (prod,stage)", webhook: true },
+  { podMonitor: true, webhook: true, account: "acme.example.com" },
+  { podMonitor: true, target: "openfaas" },
 ];
 
 const build = (variant: Partial<ManifestOptions>) => manifests({ ...DEFAULT_OPTIONS, ...variant }).map((documented) => documented.manifest);
@@ -203,6 +207,36 @@ describe("manifests: the documents fit together", () => {
         else assert.equal(hook.matchConditions, undefined, "no CEL filter for an app id that is not a container env var");
       });
     }
+  }
+});
+
+describe("manifests: Prometheus can scrape every server", () => {
+  for (const variant of VARIANTS.filter((v) => v.podMonitor === true)) {
+    test(JSON.stringify(variant), () => {
+      const docs = build(variant);
+      for (const monitor of docs.filter((doc) => doc.kind === "PodMonitor")) {
+        const { selector, podMetricsEndpoints, namespaceSelector } = spec(monitor);
+        const [endpoint] = podMetricsEndpoints;
+        assert.equal(endpoint.path, "/metrics");
+        if (namespaceSelector !== undefined) {
+          assert.deepEqual([namespaceSelector.matchNames, selector.matchLabels, endpoint.targetPort], [["openfaas-fn"], { faas_function: "servo-k8s-multijob" }, 8080]);
+          continue;
+        }
+        // The pods it selects, in its namespace, have a port of that name.
+        const pods = docs.filter((doc) => doc.metadata.namespace === monitor.metadata.namespace && (doc.kind === "Deployment" || doc.apiVersion === "serving.knative.dev/v1"));
+        const selected = pods.filter((doc) =>
+          doc.kind === "Deployment"
+            ? Object.entries(selector.matchLabels).every(([key, wanted]) => spec(doc).template.metadata.labels?.[key] === wanted)
+            : selector.matchLabels["serving.knative.dev/service"] === doc.metadata.name,
+        );
+        assert.equal(selected.length, 1, `${monitor.metadata.name} selects one workload`);
+        assert.ok(containersOf(selected[0]!)[0].ports.some((port: { name?: string }) => port.name === endpoint.port), `port ${endpoint.port}`);
+      }
+      for (const doc of docs.filter((d) => d.kind === "Deployment" || d.apiVersion === "serving.knative.dev/v1")) {
+        if (doc.metadata.name === "servo-dead-letters") continue;
+        assert.equal(spec(doc).template.metadata.annotations["prometheus.io/scrape"], "true", `${doc.metadata.name} carries the scrape annotations`);
+      }
+    });
   }
 });
 

@@ -1,11 +1,16 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { assessPod } from "../handler/measure/assess.js";
+import { assessPod as assessLazily } from "../handler/measure/assess.js";
 import { parseAppIdPath } from "../handler/app-id.js";
 import { estDuration } from "../handler/measure/measurement.js";
 import type { Pod } from "../handler/pod.js";
 import { jobPod } from "./support/pods.js";
 
+/** The assessment with its MEASUREMENT built (the function builds it only when it sends it). */
+const assessPod = (...args: Parameters<typeof assessLazily>) => {
+  const assessment = assessLazily(...args);
+  return assessment.kind === "report" ? { ...assessment, message: assessment.message() } : assessment;
+};
 const criteria = { namespaces: new Set(["batch"]), appIdPath: parseAppIdPath("spec/containers/0/env/[JOBID]"), appIdSpec: "spec/containers/0/env/[JOBID]" };
 
 describe("the MEASUREMENT for a finished job", () => {

@@ -64,7 +64,7 @@ describe("Dockerfile", () => {
       assert.ok(!existsSync(join(image, "node_modules", "cloudevents")), "no dev dependencies in the image");
 
       const command = [...(JSON.parse(args("ENTRYPOINT")[0]!) as string[]), ...(JSON.parse(args("CMD")[0]!) as string[])];
-      assert.deepEqual(command, ["node", "dist/handler/cli.js", "serve"]);
+      assert.deepEqual(command, ["node", "dist/handler/servo.cjs", "serve"]);
       const child = spawn(process.execPath, command.slice(1), { cwd: image, env: { PATH: process.env.PATH ?? "", PORT: "0" }, stdio: ["ignore", "pipe", "pipe"] });
       const done = collect(child);
       const port = await listening(child);

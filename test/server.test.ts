@@ -235,9 +235,10 @@ describe("lifecycle", () => {
     assert.equal(response.status, 200);
     assert.equal(stack.receiver.requests.length, 0);
     const lines = stack.stdout.map((line) => JSON.parse(line) as { url: string; message: { event: string } });
+    // HELLO waits until the first event is answered: a cold start answers the event that woke it first.
     assert.deepEqual(lines.map((line) => [line.url, line.message.event]), [
-      ["https://us-central1-optune-saas-collect.cloudfunctions.net/metrics/{acct}/_global_/servo", "HELLO"],
       ["https://us-central1-optune-saas-collect.cloudfunctions.net/metrics/{acct}/resize-images/servo", "MEASUREMENT"],
+      ["https://us-central1-optune-saas-collect.cloudfunctions.net/metrics/{acct}/_global_/servo", "HELLO"],
       ["https://us-central1-optune-saas-collect.cloudfunctions.net/metrics/{acct}/_global_/servo", "GOODBYE"],
     ]);
   });

@@ -6,7 +6,8 @@ import type http from "node:http";
 import https from "node:https";
 import type { AddressInfo } from "node:net";
 import { ConfigError, type Config } from "../config.js";
-import { createEdge, drain, reply, SERVER_TIMEOUTS, type ServerTimeouts } from "../http-edge.js";
+import { afterFirstRequest, createEdge, drain, reply, SERVER_TIMEOUTS, type ServerTimeouts } from "../http-edge.js";
+import { createMetrics, metricsEndpoint } from "../metrics.js";
 import { createLogger, type Logger } from "../log.js";
 import { connectOptune } from "../optune.js";
 import { watchFiles } from "../secret-files.js";
@@ -35,13 +36,15 @@ export async function startWebhook(config: Config, io: WebhookIo): Promise<Runni
   const { certFile, keyFile } = config.webhook;
   const pair = readPair(certFile, keyFile);
   const inFlight = new AbortController();
-  const optune = connectOptune(config, { print: io.print, log, signal: inFlight.signal });
+  const metrics = createMetrics();
+  const optune = connectOptune(config, { print: io.print, log, signal: inFlight.signal, metrics });
   const admit = createAdmitter({ criteria: config, ranges: config.ranges, budgetMs: config.adjustBudgetMs, deliver: optune.deliver });
 
   const edge = createEdge({
     log,
     path: "/mutate",
     hint: "POST AdmissionReviews to /mutate",
+    get: { "/metrics": metricsEndpoint(metrics) },
     post: async (_request, response, body) => {
       const started = performance.now();
       let request;
@@ -53,6 +56,7 @@ export async function startWebhook(config: Config, io: WebhookIo): Promise<Runni
         return reply(response, 400, { error: `not an AdmissionReview: ${error.message}` });
       }
       const admission = await admit(request);
+      metrics.admission(admission.result);
       logAdmission(log, admission, { uid: request.uid, elapsedMs: Math.round((performance.now() - started) * 100) / 100 });
       return reply(response, 200, admissionResponse(request.uid, { ...(admission.patch ? { patch: admission.patch } : {}), ...(admission.warning ? { warnings: [admission.warning] } : {}) }));
     },
@@ -83,6 +87,7 @@ export async function startWebhook(config: Config, io: WebhookIo): Promise<Runni
     server.listen(config.webhook.port, () => resolve());
   });
   const { port } = server.address() as AddressInfo;
+  afterFirstRequest(server, () => void metrics.load().catch((error: Error) => log.error("cannot load prom-client", { error: error.message })));
   log.info("webhook listening", { port, dryRun: config.dryRun, namespaces: [...config.namespaces], appId: config.appIdSpec, budgetMs: config.adjustBudgetMs, certFile });
 
   let stopping: Promise<void> | undefined;

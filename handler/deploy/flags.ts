@@ -10,4 +10,5 @@ export const MANIFEST_FLAGS = {
   broker: { type: "boolean" },
   selector: { type: "string" },
   webhook: { type: "boolean" },
+  "pod-monitor": { type: "boolean" },
 } as const;

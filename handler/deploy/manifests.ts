@@ -25,6 +25,8 @@ export interface ManifestOptions {
   readonly selector?: string;
   /** Also the admission webhook (needs cert-manager). */
   readonly webhook: boolean;
+  /** PodMonitors, for Prometheus run by prometheus-operator (the pods carry prometheus.io/* annotations anyway). */
+  readonly podMonitor?: boolean;
 }
 
 export const DEFAULT_OPTIONS: ManifestOptions = {
@@ -52,6 +54,10 @@ export const SOURCE_ACCOUNT = "servo-k8s-multijob-source";
 export const WEBHOOK = "servo-k8s-multijob-webhook";
 export const DEAD_LETTERS = "servo-dead-letters";
 export const OPENFAAS_GATEWAY = "http://gateway.openfaas.svc.cluster.local:8080";
+/** Where OpenFaaS runs its functions (faas-netes' default). */
+export const OPENFAAS_FUNCTIONS = "openfaas-fn";
+/** For Prometheus' kubernetes-pods scrape config. */
+const scrapeAnnotations = (port: number, scheme = "http") => ({ "prometheus.io/scrape": "true", "prometheus.io/port": String(port), "prometheus.io/path": "/metrics", ...(scheme === "https" ? { "prometheus.io/scheme": "https" } : {}) });
 /** The function's image runs as this user (the node user of the official image), never root. */
 export const RUN_AS_USER = 1000;
 
@@ -100,7 +106,7 @@ export function manifests(options: ManifestOptions): Documented[] {
     ? { ref: { apiVersion: "serving.knative.dev/v1", kind: "Service", name: FUNCTION, namespace } }
     : { uri: `${OPENFAAS_GATEWAY}/function/${FUNCTION}` };
 
-  if (knative || options.broker || options.webhook) {
+  if (knative || options.broker || options.webhook || options.podMonitor === true) {
     add(`The namespace of the servo itself: never one it watches.`, { apiVersion: "v1", kind: "Namespace", metadata: { name: namespace } });
   }
   if (knative) {
@@ -119,13 +125,15 @@ export function manifests(options: ManifestOptions): Documented[] {
         metadata: { name: FUNCTION, namespace },
         spec: {
           template: {
+            metadata: { annotations: scrapeAnnotations(8080) },
             spec: {
               serviceAccountName: FUNCTION,
               containers: [
                 {
                   name: "function",
                   image: options.image,
-                  ports: [{ containerPort: 8080 }],
+                  // Knative allows the names http1 and h2c; a PodMonitor needs a name.
+                  ports: [{ name: "http1", containerPort: 8080 }],
                   env: functionEnv(options),
                   readinessProbe: { httpGet: { path: "/readyz", port: 8080 } },
                   livenessProbe: { httpGet: { path: "/healthz", port: 8080 } },
@@ -200,6 +208,7 @@ export function manifests(options: ManifestOptions): Documented[] {
     );
   }
   if (options.webhook) documents.push(...webhookManifests(options));
+  if (options.podMonitor === true) documents.push(...podMonitors(options));
   return documents;
 }
 
@@ -244,7 +253,7 @@ function webhookManifests(options: ManifestOptions): Documented[] {
           replicas: 2,
           selector: { matchLabels: labels },
           template: {
-            metadata: { labels },
+            metadata: { labels, annotations: scrapeAnnotations(8443, "https") },
             spec: {
               serviceAccountName: WEBHOOK,
               automountServiceAccountToken: false,
@@ -297,6 +306,30 @@ function webhookManifests(options: ManifestOptions): Documented[] {
       },
     },
   ];
+  return documents;
+}
+
+/** For prometheus-operator: scrape GET /metrics of the function (and of the webhook, over HTTPS). */
+function podMonitors(options: ManifestOptions): Documented[] {
+  const { namespace } = options;
+  const monitor = (name: string, spec: object): Manifest => ({ apiVersion: "monitoring.coreos.com/v1", kind: "PodMonitor", metadata: { name, namespace }, spec });
+  const documents: Documented[] = [
+    options.target === "knative"
+      ? {
+          comment: "prometheus-operator: scrape the function's /metrics (counters restart with each instance; use rate() and increase()).",
+          manifest: monitor(FUNCTION, { selector: { matchLabels: { "serving.knative.dev/service": FUNCTION } }, podMetricsEndpoints: [{ port: "http1", path: "/metrics" }] }),
+        }
+      : {
+          comment: `prometheus-operator: scrape the function's /metrics in ${OPENFAAS_FUNCTIONS}.`,
+          manifest: monitor(FUNCTION, { namespaceSelector: { matchNames: [OPENFAAS_FUNCTIONS] }, selector: { matchLabels: { faas_function: FUNCTION } }, podMetricsEndpoints: [{ targetPort: 8080, path: "/metrics" }] }),
+        },
+  ];
+  if (options.webhook) {
+    documents.push({
+      comment: "The webhook's /metrics, on its HTTPS port (its certificate is for the Service, so not verified here).",
+      manifest: monitor(WEBHOOK, { selector: { matchLabels: { "app.kubernetes.io/name": WEBHOOK } }, podMetricsEndpoints: [{ port: "https", scheme: "https", path: "/metrics", tlsConfig: { insecureSkipVerify: true } }] }),
+    });
+  }
   return documents;
 }
 

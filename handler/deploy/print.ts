@@ -22,6 +22,7 @@ export function optionsFrom(values: Values): ManifestOptions | string {
     broker: values.broker === true,
     ...(text("selector") === undefined ? {} : { selector: text("selector")! }),
     webhook: values.webhook === true,
+    ...(values["pod-monitor"] === true ? { podMonitor: true } : {}),
   };
   const problem = optionsProblem(options);
   if (problem !== undefined) return problem;
@@ -44,6 +45,7 @@ export async function renderManifests(options: ManifestOptions, command: string)
     "Kubernetes >= 1.28",
     options.target === "knative" ? "Knative Serving and Eventing >= 1.12" : "OpenFaaS and Knative Eventing >= 1.12",
     ...(options.webhook ? ["cert-manager >= 1.12"] : []),
+    ...(options.podMonitor === true ? ["prometheus-operator (PodMonitor)"] : []),
   ];
   const secret = options.account === undefined || (options.target === "openfaas" && !options.webhook)
     ? []

@@ -19,7 +19,8 @@ export type Assessment =
   | {
       readonly kind: "report";
       readonly appId: string;
-      readonly message: Measurement;
+      /** The MEASUREMENT, built only when it is to be sent (most events for a job come after it was). */
+      readonly message: () => Measurement;
       /** For logs: seconds the job container ran (absent when it never ran). */
       readonly runSeconds?: number;
       readonly exitCode?: number;
@@ -42,7 +43,7 @@ export function assessPod(pod: Pod, criteria: JobCriteria, deleted = false): Ass
   return {
     kind: "report",
     appId: job.appId,
-    message: measurement(pod, run, runTime),
+    message: () => measurement(pod, run, runTime),
     ...(runTime.kind === "ran" ? { runSeconds: runTime.seconds } : {}),
     ...(Number.isSafeInteger(exitCode) ? { exitCode: exitCode as number } : {}),
   };

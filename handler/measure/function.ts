@@ -7,6 +7,7 @@ import { createHandler, type Handler, type SweepSettings } from "./handle.js";
 import { connectKubernetes, refusalReporter, type PodApi } from "../kubernetes.js";
 import { annotationLedger, memoryLedger, type ReportLedger } from "./ledger.js";
 import { createLogger, type Logger } from "../log.js";
+import { noMetrics, type Metrics } from "../metrics.js";
 import { connectOptune, type Deliver } from "../optune.js";
 
 export interface FunctionIo {
@@ -20,6 +21,8 @@ export interface FunctionIo {
   readonly instanceId?: string;
   /** The Kubernetes API to use instead of connecting with the configuration's kubeconfig. */
   readonly pods?: PodApi;
+  /** Where the server counts what happens (the CLI's in-process commands count nothing). */
+  readonly metrics?: Metrics;
 }
 
 export interface ServoFunction {
@@ -46,16 +49,28 @@ export function goodbyeBudgetMs(config: Config): number {
 export function createFunction(config: Config, io: FunctionIo): ServoFunction {
   const log = createLogger(config.logLevel, io.logLine);
   const inFlight = new AbortController();
-  const optune = connectOptune(config, { print: io.print, log, signal: inFlight.signal, ...(io.echo === undefined ? {} : { echo: io.echo }) });
+  const metrics = io.metrics ?? noMetrics;
+  const optune = connectOptune(config, { print: io.print, log, signal: inFlight.signal, metrics, ...(io.echo === undefined ? {} : { echo: io.echo }) });
   const { deliver } = optune;
 
   const instanceId = io.instanceId ?? `${hostname()}-${randomBytes(3).toString("hex")}`;
-  const pods = io.pods ?? (config.kubeconfig === undefined ? undefined : connectKubernetes(config.kubeconfig, { timeoutMs: config.kubeApiTimeoutMs, signal: inFlight.signal }));
+  const pods = io.pods ?? (config.kubeconfig === undefined ? undefined : connectKubernetes(config.kubeconfig, { timeoutMs: config.kubeApiTimeoutMs, signal: inFlight.signal, metrics }));
   const refusals = refusalReporter(log);
   const memory = memoryLedger();
   const ledger: ReportLedger =
     config.dedupe === "annotation" && pods !== undefined
-      ? annotationLedger({ api: pods, memory, instance: instanceId, ttlMs: config.claimTtlMs, now: Date.now, onRefused: refusals.report })
+      ? annotationLedger({
+          api: pods,
+          memory,
+          instance: instanceId,
+          ttlMs: config.claimTtlMs,
+          now: Date.now,
+          onRefused: (error) => {
+            metrics.claim("refused");
+            refusals.report(error);
+          },
+          onLost: () => metrics.claim("lost"),
+        })
       : memory;
 
   const handle = createHandler({
@@ -67,6 +82,7 @@ export function createFunction(config: Config, io: FunctionIo): ServoFunction {
     sweep: sweepSettings(config, pods),
     onRefused: refusals.report,
     maxInFlight: config.maxInFlight,
+    metrics,
   });
   return {
     config,

@@ -5,6 +5,7 @@ import type { JobCriteria } from "../job.js";
 import { KubernetesError, type PodApi } from "../kubernetes.js";
 import type { ReportLedger } from "./ledger.js";
 import type { Logger } from "../log.js";
+import { noMetrics, type Metrics } from "../metrics.js";
 import type { Deliver } from "../optune.js";
 import { clip, podKey, podRef, podUid, type Pod } from "../pod.js";
 import type { PodEvent } from "./pod-event.js";
@@ -48,6 +49,7 @@ export interface HandlerDeps {
   readonly onRefused?: (error: KubernetesError) => void;
   /** Bound on pods being claimed and sent at once (OPTUNE_MAX_INFLIGHT); beyond it, events are deferred at once. */
   readonly maxInFlight?: number;
+  readonly metrics?: Metrics;
   readonly now?: () => number;
 }
 
@@ -70,6 +72,7 @@ export function createHandler(deps: HandlerDeps): Handler {
   // Events for the same pod handled at the same time share one claim-and-send.
   const inFlight = new Map<string, Promise<Outcome>>();
   const maxInFlight = deps.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
+  const metrics = deps.metrics ?? noMetrics;
 
   async function report(pod: Pod, deleted = false): Promise<Outcome> {
     const assessment = assessPod(pod, deps.criteria, deleted);
@@ -100,6 +103,7 @@ export function createHandler(deps: HandlerDeps): Handler {
     } catch (error) {
       return failed(ref, `cannot claim the pod: ${(error as Error).message}`, appId, retryHint(error));
     }
+    metrics.claim(claim.granted ? "won" : claim.retryAfterSeconds === undefined ? "already-reported" : "backing-off");
     if (!claim.granted) {
       return claim.retryAfterSeconds === undefined
         ? { kind: "already-reported", pod: ref, appId, reason: claim.reason }
@@ -107,7 +111,7 @@ export function createHandler(deps: HandlerDeps): Handler {
     }
 
     const uid = podUid(pod);
-    const result = await deps.deliver({ appId, body: assessment.message, ...(uid === undefined ? {} : { idempotencyKey: uid }) });
+    const result = await deps.deliver({ appId, body: assessment.message(), ...(uid === undefined ? {} : { idempotencyKey: uid }) });
     if (!result.ok) {
       const hint = result.permanent ? UNDELIVERABLE_RETRY_SECONDS : (result.retryAfterSeconds ?? DEFAULT_RETRY_AFTER_SECONDS);
       const retryAfter = await claim.release(hint).catch((error: Error) => {
@@ -117,6 +121,7 @@ export function createHandler(deps: HandlerDeps): Handler {
       return result.permanent ? { kind: "undeliverable", pod: ref, appId, error: result.error } : failed(ref, result.error, appId, retryAfter);
     }
     await claim.markSent().catch((error: Error) => deps.log.error("sent, but cannot record it", { pod: ref, error: error.message }));
+    metrics.job(assessment.runSeconds, assessment.exitCode);
     return {
       kind: "sent",
       pod: ref,
@@ -149,9 +154,11 @@ export function createHandler(deps: HandlerDeps): Handler {
     if ("unavailable" in deps.sweep) return { kind: "ignored", code: "no-sweep", reason: deps.sweep.unavailable, odd: true };
     try {
       const summary = await sweep({ api: deps.sweep.pods, namespaces: deps.criteria.namespaces, report, now, maxAgeMs: deps.sweep.maxAgeMs });
+      metrics.sweep({ reported: summary.reported, already_reported: summary.alreadyReported, failed: summary.failed, deferred: summary.deferred, too_old: summary.tooOld, ignored: summary.ignored });
       return { kind: "swept", ...summary };
     } catch (error) {
       if (error instanceof KubernetesError && error.status === 403) deps.onRefused?.(error);
+      metrics.sweep(undefined);
       return failed("(sweep)", `the sweep stopped: ${(error as Error).message}`, undefined, retryHint(error));
     }
   }

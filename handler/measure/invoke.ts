@@ -53,12 +53,11 @@ export async function invoke(files: readonly string[], config: Config, io: Invok
 export async function invokeRemote(files: readonly string[], url: string, io: InvokeIo): Promise<number> {
   const events = await readAll(files, io);
   if (events === undefined) return 2;
-  const { default: fetch } = await import("node-fetch");
   let failed = false;
   for (const { file, event } of events) {
     const { headers, body } = toBinaryRequest(event);
     try {
-      const response = await fetch(url, { method: "POST", headers, body, signal: AbortSignal.timeout(60_000) as never });
+      const response = await fetch(url, { method: "POST", headers, body, signal: AbortSignal.timeout(60_000) });
       const text = (await response.text()).trim();
       io.stdout(`${text}\n`);
       io.stderr(`${file}: HTTP ${response.status}${response.headers.get("retry-after") === null ? "" : ` (Retry-After ${response.headers.get("retry-after")} s)`}\n`);

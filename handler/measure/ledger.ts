@@ -64,6 +64,8 @@ export interface AnnotationLedgerDeps {
   readonly now: () => number;
   /** A 403: the claim falls back to the memory record. */
   readonly onRefused: (error: KubernetesError) => void;
+  /** Another instance wrote the pod first (409): counted as a claim lost. */
+  readonly onLost?: () => void;
 }
 
 /** Conflicts in a row before giving up (the event is then retried later). */
@@ -133,6 +135,7 @@ export function annotationLedger(deps: AnnotationLedgerDeps): ReportLedger {
         } catch (error) {
           if (!(error instanceof KubernetesError)) throw error;
           if (error.status === 409) {
+            deps.onLost?.();
             current = await api.read(namespace, name);
             if (current === undefined) return deletedBeforeClaim;
             continue;

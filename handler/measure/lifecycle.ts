@@ -5,7 +5,8 @@ import type { Config } from "../config.js";
 import { createFunction, goodbyeBudgetMs, type FunctionIo, type ServoFunction } from "./function.js";
 import { describeKubeconfig, loadKubernetesClient } from "../kubernetes.js";
 import { createOutcomeLog } from "./outcome-log.js";
-import { drain } from "../http-edge.js";
+import { afterFirstRequest, drain } from "../http-edge.js";
+import { createMetrics } from "../metrics.js";
 import { createHttpServer } from "./server.js";
 
 /** Lifecycle messages go to this app id. */
@@ -31,10 +32,11 @@ export interface RunningFunction extends ServoFunction {
 }
 
 export async function startFunction(config: Config, io: FunctionIo): Promise<RunningFunction> {
-  const fn = createFunction(config, io);
+  const metrics = createMetrics();
+  const fn = createFunction(config, { metrics, ...io });
   const { log, deliver } = fn;
   const outcomes = createOutcomeLog(log, config.appIdSpec);
-  const server = createHttpServer({ handle: fn.handle, log, outcomes });
+  const server = createHttpServer({ handle: fn.handle, log, outcomes, metrics });
 
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -51,18 +53,24 @@ export async function startFunction(config: Config, io: FunctionIo): Promise<Run
     kubeconfig: describeKubeconfig(config.kubeconfig),
     instance: fn.instanceId,
   });
-  // Load the Kubernetes client now, off the request path, so the first event that needs it waits less.
-  if (config.kubeconfig !== undefined) void loadKubernetesClient().catch((error: Error) => log.error("cannot load the Kubernetes client", { error: error.message }));
   if (config.dryRun) log.warn("dry run: OPTUNE_ACCOUNT and OPTUNE_URL are not set, so messages are printed to stdout, not sent");
 
-  const hello = deliver({ appId: GLOBAL_APP, body: helloMessage(config.account) }).then((result) => {
-    if (!result.ok) log.error("HELLO not delivered", { error: result.error });
+  // HELLO, and loading the heavy modules (prom-client, the Kubernetes client), wait until the first
+  // request is answered, or a second: a cold start answers the event that woke it first.
+  let hello: Promise<void> = Promise.resolve();
+  const warmUp = afterFirstRequest(server, () => {
+    hello = deliver({ appId: GLOBAL_APP, body: helloMessage(config.account) }).then((result) => {
+      if (!result.ok) log.error("HELLO not delivered", { error: result.error });
+    });
+    void metrics.load().catch((error: Error) => log.error("cannot load prom-client", { error: error.message }));
+    if (config.kubeconfig !== undefined) void loadKubernetesClient().catch((error: Error) => log.error("cannot load the Kubernetes client", { error: error.message }));
   });
 
   let stopping: Promise<void> | undefined;
   const stop = (reason: string) =>
     (stopping ??= (async () => {
       log.info("stopping", { reason, withinMs: config.shutdownTimeoutMs });
+      warmUp(); // a HELLO before the GOODBYE, even for an instance stopped at once
       // Leave GOODBYE its budget, and half a second to write the answers of what had to be cut short.
       const finish = await drain(server, Promise.all([server.idle(), hello]), server.idle, config.shutdownTimeoutMs - goodbyeBudgetMs(config) - 500, () => {
         log.warn("shutdown grace period over: ending the deliveries still in flight; their events are answered 503");

@@ -4,6 +4,7 @@
 import http from "node:http";
 import { createEdge, reply, SERVER_TIMEOUTS, type ServerTimeouts } from "../http-edge.js";
 import type { Logger } from "../log.js";
+import { eventClass, metricsEndpoint, noMetrics, type MetricsRegistry } from "../metrics.js";
 import { MAX_RETRY_AFTER_SECONDS } from "../optune.js";
 import { decodeHttpRequest, MalformedEvent, type CloudEvent } from "./cloudevent.js";
 import { retryAfterSeconds, type Handler, type Outcome } from "./handle.js";
@@ -17,10 +18,20 @@ export interface ServerDeps {
   readonly maxBodyBytes?: number;
   /** SERVER_TIMEOUTS, unless a test needs them shorter. */
   readonly timeouts?: ServerTimeouts;
+  /** Counts every event, and serves GET /metrics. */
+  readonly metrics?: MetricsRegistry;
 }
 
 export function createHttpServer(deps: ServerDeps): http.Server & { readonly idle: () => Promise<void> } {
-  const edge = createEdge({ log: deps.log, path: "/", hint: "POST CloudEvents to /", post: receive, ...(deps.maxBodyBytes === undefined ? {} : { maxBodyBytes: deps.maxBodyBytes }) });
+  const metrics = deps.metrics ?? noMetrics;
+  const edge = createEdge({
+    log: deps.log,
+    path: "/",
+    hint: "POST CloudEvents to /",
+    post: receive,
+    ...(deps.metrics === undefined ? {} : { get: { "/metrics": metricsEndpoint(deps.metrics) } }),
+    ...(deps.maxBodyBytes === undefined ? {} : { maxBodyBytes: deps.maxBodyBytes }),
+  });
   const server = http.createServer(deps.timeouts ?? SERVER_TIMEOUTS, edge.listener);
 
   async function receive(request: http.IncomingMessage, response: http.ServerResponse, body: Buffer): Promise<void> {
@@ -31,6 +42,7 @@ export function createHttpServer(deps: ServerDeps): http.Server & { readonly idl
     } catch (error) {
       if (!(error instanceof MalformedEvent)) throw error;
       deps.log.warn("malformed event rejected", { error: error.message, ceId: request.headers["ce-id"] });
+      metrics.event(typeof request.headers["ce-type"] === "string" ? eventClass(request.headers["ce-type"]) : "other", "malformed");
       return reply(response, 400, { error: error.message });
     }
     if (!decoded.batch) {
@@ -42,9 +54,11 @@ export function createHttpServer(deps: ServerDeps): http.Server & { readonly idl
       } catch (error) {
         if (!(error instanceof MalformedEvent)) throw error;
         deps.log.warn("malformed event rejected", { error: error.message, ceId: event.id, ceType: event.type });
+        metrics.event(eventClass(event.type), "malformed");
         return reply(response, 400, { error: error.message });
       }
       const outcome = await deps.handle(podEvent);
+      metrics.event(eventClass(event.type), outcome.kind);
       deps.outcomes.record(outcome, { ceId: event.id, ceType: event.type, elapsedMs: round(performance.now() - started) });
       return answer(response, [outcome], false);
     }
@@ -54,6 +68,7 @@ export function createHttpServer(deps: ServerDeps): http.Server & { readonly idl
     for (const item of decoded.events) {
       const itemStarted = performance.now();
       const outcome = await handleItem(item);
+      metrics.event(item instanceof MalformedEvent ? "other" : eventClass(item.type), outcome.kind);
       deps.outcomes.record(outcome, item instanceof MalformedEvent ? {} : { ceId: item.id, ceType: item.type, elapsedMs: round(performance.now() - itemStarted) });
       outcomes.push(outcome);
     }

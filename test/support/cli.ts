@@ -6,7 +6,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const REPOSITORY = fileURLToPath(new URL("../../../", import.meta.url));
-export const CLI = fileURLToPath(new URL("../../handler/cli.js", import.meta.url));
+/** The command as it ships: the bundle that `npm run build` makes of handler/cli.ts and what it imports. */
+export const CLI = fileURLToPath(new URL("../../handler/servo.cjs", import.meta.url));
 
 export interface Run {
   readonly code: number | null;

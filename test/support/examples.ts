@@ -10,10 +10,10 @@ import { REPOSITORY } from "./cli.js";
 
 export const EXAMPLES: ReadonlyArray<{ readonly file: string; readonly args: readonly string[] }> = [
   { file: "example/knative/manifests.yaml", args: [] },
-  { file: "example/knative/batch-etl.yaml", args: ["--watch", "batch,etl", "--account", "acme.example.com", "--selector", "batch.kubernetes.io/job-name"] },
+  { file: "example/knative/batch-etl.yaml", args: ["--watch", "batch,etl", "--account", "acme.example.com", "--selector", "batch.kubernetes.io/job-name", "--pod-monitor"] },
   { file: "example/knative/broker.yaml", args: ["--account", "acme.example.com", "--broker"] },
   { file: "example/openfaas/manifests.yaml", args: ["--target", "openfaas"] },
-  { file: "example/webhook/manifests.yaml", args: ["--account", "acme.example.com", "--webhook"] },
+  { file: "example/webhook/manifests.yaml", args: ["--account", "acme.example.com", "--webhook", "--pod-monitor"] },
 ];
 
 export function exampleOptions(args: readonly string[]): ManifestOptions {

@@ -1,0 +1,167 @@
+// Prometheus metrics (GET /metrics), shared by both halves. prom-client is loaded off the start
+// path (like the Kubernetes client): what happens before it is there is kept and counted once it
+// is. Every label comes from a small fixed set: never an app id, a pod or a namespace name.
+import type http from "node:http";
+import type { Registry } from "prom-client";
+
+export const PREFIX = "servo_k8s_multijob_";
+
+/** What the halves and the edges report. No-ops until a registry is made (the CLI's in-process commands have none). */
+export interface Metrics {
+  /** An event handled: its CloudEvent type class (resource, reference, ping, other) and its outcome. */
+  event(typeClass: string, outcome: string): void;
+  /** A message to Optune: measurement, lifecycle or adjust; sent, failed, or printed (dry run). */
+  message(message: string, result: "sent" | "failed" | "printed"): void;
+  /** One attempt of a POST to Optune: its status class (2xx … 5xx, timeout, error) and duration. */
+  optuneAttempt(statusClass: string, seconds: number): void;
+  optuneRetry(): void;
+  /** A claim: won, lost (to another instance, 409), already_reported, backing_off, refused (403). */
+  claim(result: string): void;
+  kubernetesRequest(verb: string, statusClass: string, seconds: number): void;
+  /** A sweep that ran (with how many pods came to what) or failed. */
+  sweep(pods: Readonly<Record<string, number>> | undefined): void;
+  /** A measured job's run time (absent when it never ran) and exit code. */
+  job(seconds: number | undefined, exitCode: number | undefined): void;
+  admission(result: string): void;
+}
+
+export interface MetricsRegistry extends Metrics {
+  /** The Prometheus text exposition of everything. */
+  render(): Promise<{ readonly contentType: string; readonly text: string }>;
+  /** Starts loading prom-client (once); resolves when it is loaded. */
+  load(): Promise<void>;
+}
+
+const ignore = () => {};
+export const noMetrics: Metrics = { event: ignore, message: ignore, optuneAttempt: ignore, optuneRetry: ignore, claim: ignore, kubernetesRequest: ignore, sweep: ignore, job: ignore, admission: ignore };
+
+/** The HTTP status class of a status, or what happened instead. */
+export function statusClass(status: number | undefined, failure?: "timeout" | "error"): string {
+  if (status === undefined || status < 100 || status > 599) return failure ?? "error";
+  return `${Math.floor(status / 100)}xx`;
+}
+
+/** The class of a CloudEvent type, for the events metric. */
+export function eventClass(type: string): "resource" | "reference" | "ping" | "other" {
+  if (type.startsWith("dev.knative.apiserver.resource.")) return "resource";
+  if (type.startsWith("dev.knative.apiserver.ref.")) return "reference";
+  return type === "dev.knative.sources.ping" ? "ping" : "other";
+}
+
+const label = (value: string) => value.replaceAll("-", "_");
+/** Pending calls kept before prom-client is loaded: plenty for the milliseconds that takes. */
+const MAX_PENDING = 10_000;
+
+type Client = typeof import("prom-client");
+type Collectors = ReturnType<typeof collectors>;
+
+function collectors(client: Client, registry: Registry) {
+  const registers = [registry];
+  const counter = (name: string, help: string, labelNames: string[] = []) => new client.Counter({ name: PREFIX + name, help, labelNames, registers });
+  const histogram = (name: string, help: string, labelNames: string[], buckets: number[]) => new client.Histogram({ name: PREFIX + name, help, labelNames, buckets, registers });
+  return {
+    events: counter("events_total", "CloudEvents handled, by type class and outcome.", ["type", "outcome"]),
+    messages: counter("messages_total", "Messages to Optune, by message and result (printed: a dry run).", ["message", "result"]),
+    optune: histogram("optune_request_duration_seconds", "How long each attempt of a POST to Optune took.", [], [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]),
+    optuneAttempts: counter("optune_requests_total", "Attempts of POSTs to Optune, by HTTP status class (or timeout, error).", ["status_class"]),
+    retries: counter("optune_retries_total", "Attempts to Optune that are retried."),
+    claims: counter("claims_total", "Claims of finished jobs, by result.", ["result"]),
+    kubernetes: histogram("kubernetes_request_duration_seconds", "How long Kubernetes API requests took, by verb.", ["verb"], [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]),
+    kubernetesRequests: counter("kubernetes_requests_total", "Kubernetes API requests, by verb and HTTP status class (or timeout, error).", ["verb", "status_class"]),
+    sweeps: counter("sweeps_total", "Sweeps, by result (done, failed).", ["result"]),
+    sweepPods: counter("sweep_pods_total", "Pods the sweeps looked at, by what came of them.", ["result"]),
+    lastSweep: new client.Gauge({ name: `${PREFIX}last_successful_sweep_timestamp_seconds`, help: "When the last sweep that did not fail ended (Unix time).", registers }),
+    jobRun: histogram("job_run_seconds", "Run time of the measured jobs.", [], [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400]),
+    jobExits: counter("job_exits_total", "Measured jobs by exit code class (zero, nonzero, unknown).", ["exit"]),
+    admissions: counter("admissions_total", "Pods admitted by the webhook, by result.", ["result"]),
+  };
+}
+
+export function createMetrics(): MetricsRegistry {
+  let real: Collectors | undefined;
+  let registry: Registry | undefined;
+  let loading: Promise<void> | undefined;
+  const pending: Array<(collectors: Collectors) => void> = [];
+  const later = (record: (collectors: Collectors) => void) => {
+    if (pending.length < MAX_PENDING) pending.push(record);
+  };
+  const load = () =>
+    (loading ??= import("prom-client").then((client) => {
+      registry = new client.Registry();
+      client.collectDefaultMetrics({ register: registry });
+      real = collectors(client, registry);
+      for (const record of pending.splice(0)) record(real);
+    }));
+
+  return {
+    event(typeClass, outcome) {
+      if (real !== undefined) real.events.inc({ type: typeClass, outcome: label(outcome) });
+      else later((r) => r.events.inc({ type: typeClass, outcome: label(outcome) }));
+    },
+    message(message, result) {
+      if (real !== undefined) real.messages.inc({ message, result });
+      else later((r) => r.messages.inc({ message, result }));
+    },
+    optuneAttempt(status, seconds) {
+      const record = (r: Collectors) => {
+        r.optune.observe(seconds);
+        r.optuneAttempts.inc({ status_class: status });
+      };
+      if (real !== undefined) record(real);
+      else later(record);
+    },
+    optuneRetry() {
+      if (real !== undefined) real.retries.inc();
+      else later((r) => r.retries.inc());
+    },
+    claim(result) {
+      if (real !== undefined) real.claims.inc({ result: label(result) });
+      else later((r) => r.claims.inc({ result: label(result) }));
+    },
+    kubernetesRequest(verb, status, seconds) {
+      const record = (r: Collectors) => {
+        r.kubernetes.observe({ verb }, seconds);
+        r.kubernetesRequests.inc({ verb, status_class: status });
+      };
+      if (real !== undefined) record(real);
+      else later(record);
+    },
+    sweep(pods) {
+      const record = (r: Collectors) => {
+        r.sweeps.inc({ result: pods === undefined ? "failed" : "done" });
+        if (pods === undefined) return;
+        for (const [result, count] of Object.entries(pods)) if (count > 0) r.sweepPods.inc({ result: label(result) }, count);
+        r.lastSweep.setToCurrentTime();
+      };
+      if (real !== undefined) record(real);
+      else later(record);
+    },
+    job(seconds, exitCode) {
+      const exit = exitCode === undefined ? "unknown" : exitCode === 0 ? "zero" : "nonzero";
+      const record = (r: Collectors) => {
+        if (seconds !== undefined) r.jobRun.observe(seconds);
+        r.jobExits.inc({ exit });
+      };
+      if (real !== undefined) record(real);
+      else later(record);
+    },
+    admission(result) {
+      if (real !== undefined) real.admissions.inc({ result: label(result) });
+      else later((r) => r.admissions.inc({ result: label(result) }));
+    },
+    async render() {
+      await load();
+      return { contentType: registry!.contentType, text: await registry!.metrics() };
+    },
+    load,
+  };
+}
+
+/** GET /metrics: the Prometheus text format, for the servers' edge. */
+export function metricsEndpoint(registry: MetricsRegistry): (response: http.ServerResponse) => Promise<void> {
+  return async (response) => {
+    const { contentType, text } = await registry.render();
+    response.writeHead(200, { "Content-Type": contentType, "Content-Length": Buffer.byteLength(text) });
+    response.end(text);
+  };
+}
