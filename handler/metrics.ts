@@ -79,6 +79,9 @@ function collectors(client: Client, registry: Registry) {
 
 export function createMetrics(): MetricsRegistry {
   let real: Collectors | undefined;
+  // The per-event counters' label children, found once: on the hot path an event costs a Map lookup and an add.
+  const eventChildren = new Map<string, { inc(): void }>();
+  const claimChildren = new Map<string, { inc(): void }>();
   let registry: Registry | undefined;
   let loading: Promise<void> | undefined;
   const pending: Array<(collectors: Collectors) => void> = [];
@@ -95,8 +98,11 @@ export function createMetrics(): MetricsRegistry {
 
   return {
     event(typeClass, outcome) {
-      if (real !== undefined) real.events.inc({ type: typeClass, outcome: label(outcome) });
-      else later((r) => r.events.inc({ type: typeClass, outcome: label(outcome) }));
+      if (real === undefined) return later((r) => r.events.inc({ type: typeClass, outcome: label(outcome) }));
+      const key = `${typeClass} ${outcome}`;
+      let child = eventChildren.get(key);
+      if (child === undefined) eventChildren.set(key, (child = real.events.labels({ type: typeClass, outcome: label(outcome) })));
+      child.inc();
     },
     message(message, result) {
       if (real !== undefined) real.messages.inc({ message, result });
@@ -115,8 +121,10 @@ export function createMetrics(): MetricsRegistry {
       else later((r) => r.retries.inc());
     },
     claim(result) {
-      if (real !== undefined) real.claims.inc({ result: label(result) });
-      else later((r) => r.claims.inc({ result: label(result) }));
+      if (real === undefined) return later((r) => r.claims.inc({ result: label(result) }));
+      let child = claimChildren.get(result);
+      if (child === undefined) claimChildren.set(result, (child = real.claims.labels({ result: label(result) })));
+      child.inc();
     },
     kubernetesRequest(verb, status, seconds) {
       const record = (r: Collectors) => {
