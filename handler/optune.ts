@@ -128,6 +128,8 @@ const sleepFor = (ms: number, signal?: AbortSignal) =>
   });
 
 const SHUTTING_DOWN = "the function is shutting down";
+/** The least time worth giving an attempt: Optune answers in a few ms, a hung one never. */
+const MIN_ATTEMPT_MS = 100;
 
 /** How one attempt ended. `text`: a 2xx's whole answer (when asked for and not longer than the bound), or an error's excerpt. */
 type Attempt =
@@ -227,9 +229,9 @@ export function createPost(options: SenderOptions): Post {
     const requestHeaders = { "Content-Type": "application/json", ...(token === undefined ? {} : { Authorization: `Bearer ${token}` }), ...headers };
     for (let number = 1; ; number++) {
       if (stopping?.aborted) return { ok: false, error: SHUTTING_DOWN, attempts: number - 1, retryAfterSeconds: 1 };
-      const remaining = deadline - now();
+      const timeoutMs = Math.max(1, Math.ceil(Math.min(options.timeoutMs, deadline - now())));
       const started = performance.now();
-      const outcome = await attempt(url, body, requestHeaders, Math.max(1, Math.ceil(Math.min(options.timeoutMs, remaining))), stopping, wantAnswer);
+      const outcome = await attempt(url, body, requestHeaders, timeoutMs, stopping, wantAnswer);
       if (outcome.kind !== "stopped" && outcome.kind !== "permanent") {
         metrics.optuneAttempt(outcome.kind === "answered" ? statusClass(outcome.status) : outcome.kind === "timeout" ? "timeout" : "error", (performance.now() - started) / 1000);
       }
@@ -254,7 +256,7 @@ export function createPost(options: SenderOptions): Post {
         case "stopped":
           return { ok: false, error: SHUTTING_DOWN, attempts: number, retryAfterSeconds: 1 };
         case "timeout":
-          failure = `no answer from Optune within ${options.timeoutMs} ms`;
+          failure = `no answer from Optune within ${timeoutMs} ms`;
           break;
         case "network":
           failure = `cannot reach Optune: ${redact(outcome.message, token)}`;
@@ -263,7 +265,8 @@ export function createPost(options: SenderOptions): Post {
       // Never sooner than the backoff: a Retry-After of 0 or in the past must not become a storm.
       const waitMs = Math.max(backoffMs(number, random()), hintMs ?? 0);
       const left = deadline - now();
-      if (waitMs >= left) {
+      // A retry needs time for an answer too: one that could only time out is not made.
+      if (waitMs + Math.min(options.timeoutMs, MIN_ATTEMPT_MS) > left) {
         log.warn("optune delivery gave up", { url, attempts: number, error: failure });
         return { ok: false, error: failure, attempts: number, retryAfterSeconds: retryAfterSeconds(waitMs), ...(status === undefined ? {} : { status }) };
       }

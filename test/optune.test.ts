@@ -122,7 +122,7 @@ describe("POST with retries, against a local receiver", () => {
   test("a timeout is retried, then reported", async () => {
     receiver.requests.length = 0;
     receiver.respond = () => ({ status: 200, delayMs: 300 });
-    const { post } = fakeTime({ timeoutMs: 50, deadlineMs: 200 });
+    const { post } = fakeTime({ timeoutMs: 50, deadlineMs: 300 });
     const result = await post(`${receiver.url}/m/a`, "{}", {});
     assert.ok(!result.ok && result.error === "no answer from Optune within 50 ms");
     assert.ok(result.attempts >= 2);

@@ -94,6 +94,15 @@ describe("Optune's answers, as a table", () => {
     });
   }
 
+  test("no attempt is made that could only time out: the last real answer is reported", async () => {
+    script({ status: 503 });
+    const { post, waits } = fakeTime({ deadlineMs: 200 });
+    const result = await post(`${remote.url}/m/a`, "{}", {});
+    assert.equal(remote.seen.length, 1, "the retry would have had 12 ms left");
+    assert.deepEqual(waits, []);
+    assert.ok(!result.ok && result.error === "Optune answered 503 Service Unavailable", JSON.stringify(result));
+  });
+
   test("a storm is impossible: Retry-After 0 on every answer makes ~5 requests in 4 s, not thousands", async () => {
     script({ status: 503, headers: { "Retry-After": "0" } });
     const started = Date.now();

@@ -205,6 +205,25 @@ describe("lifecycle", () => {
     );
   });
 
+  test("HELLO waits for the first event's answer, or a second when none comes", async () => {
+    const quiet = await startStack(JOB_ENV);
+    try {
+      assert.equal(quiet.receiver.requests.length, 0, "nothing sent before the first request or the second is up");
+      await new Promise((resolve) => setTimeout(resolve, 1300));
+      assert.deepEqual(quiet.receiver.requests.map((request) => (request.body as { event: string }).event), ["HELLO"]);
+    } finally {
+      await quiet.close();
+    }
+    const woken = await startStack(JOB_ENV);
+    try {
+      await woken.send(podEvent(jobPod()));
+      while (woken.receiver.requests.length < 2) await new Promise((resolve) => setTimeout(resolve, 10));
+      assert.deepEqual(woken.receiver.requests.map((request) => (request.body as { event: string }).event), ["MEASUREMENT", "HELLO"]);
+    } finally {
+      await woken.close();
+    }
+  });
+
   test("stopping waits for the delivery in flight before GOODBYE", async () => {
     const stack = await startStack(JOB_ENV);
     const seen: Record<string, () => void> = {};
