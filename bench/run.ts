@@ -8,6 +8,7 @@
 import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import http from "node:http";
+import net from "node:net";
 import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 import { requestSource, type Mode, type Stream } from "./events.js";
@@ -86,8 +87,25 @@ function post(port: number, request: { headers: Record<string, string>; body: st
   });
 }
 
-let nextPort = 39100;
 let receiverPort = 0;
+
+/** A port nothing listens on now (the kernel picks it), for a server about to start. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once("error", reject);
+    probe.listen(0, "127.0.0.1", () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+/** Children still running when this process ends (a failed run) are stopped with it. */
+const children = new Set<ChildProcess>();
+process.on("exit", () => {
+  for (const child of children) child.kill("SIGKILL");
+});
 
 function startProcess(server: Server, port: number): ChildProcess {
   const env = { PATH: process.env.PATH ?? "", NODE_ENV: "production" };
@@ -100,12 +118,15 @@ function startProcess(server: Server, port: number): ChildProcess {
       ? { ...env, PORT: String(port), POD_NAMESPACES: "batch", OPTUNE_ACCOUNT: "bench", OPTUNE_URL: `http://127.0.0.1:${receiverPort}/metrics/{acct}/{app_id}/servo`, OPTUNE_DEDUPE: "memory", LOG_LEVEL: "info" }
       : { ...env, PORT: String(port) };
   const [file, ...args] = onCore(0, command);
-  return spawn(file!, args, { env: serverEnv, stdio: "ignore" });
+  const child = spawn(file!, args, { env: serverEnv, stdio: "ignore" });
+  children.add(child);
+  child.once("exit", () => children.delete(child));
+  return child;
 }
 
 /** Spawns a server and resolves at its first 2xx to a real event, with the milliseconds that took. */
 async function startServer(server: Server): Promise<{ child: ChildProcess; port: number; coldStartMs: number }> {
-  const port = nextPort++;
+  const port = await freePort();
   const event = requestSource("ignored", "binary", "cold")();
   const started = performance.now();
   const child = startProcess(server, port);
@@ -144,6 +165,7 @@ const median = (values: readonly number[]) => {
 async function main(): Promise<void> {
   const [receiverFile, ...receiverArgs] = onCore(1, [node, `${ROOT}dist/bench/receiver.js`]);
   const receiver = spawn(receiverFile!, receiverArgs, { stdio: ["ignore", "pipe", "inherit"] });
+  children.add(receiver);
   receiverPort = await new Promise<number>((resolve) => receiver.stdout!.once("data", (chunk: Buffer) => resolve((JSON.parse(chunk.toString()) as { port: number }).port)));
   process.stdout.write(`Benchmark${smoke ? " (smoke: too short to mean anything)" : ""}: ${SECONDS} s per run, ${ROUNDS} rounds, ${pinning ? "servers pinned to core 0, load to core 1" : "no pinning (taskset or a second core missing)"}; node ${process.version}\n`);
 

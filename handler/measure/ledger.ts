@@ -30,6 +30,7 @@ export type Claim =
   | { readonly granted: false; readonly reason: string; readonly retryAfterSeconds?: number };
 
 export const DEFAULT_MEMORY_CAPACITY = 10_000;
+const ALREADY_REPORTED: Claim = Object.freeze({ granted: false, reason: "already reported by this instance" });
 
 /**
  * Remembers the last `capacity` reported pods (by uid) in this process. A pod is marked only
@@ -41,7 +42,7 @@ export function memoryLedger(capacity = DEFAULT_MEMORY_CAPACITY): ReportLedger &
     size: () => reported.size,
     async claim(pod) {
       const key = podKey(pod);
-      if (reported.has(key)) return { granted: false, reason: "already reported by this instance" };
+      if (reported.has(key)) return ALREADY_REPORTED;
       return {
         granted: true,
         release: async (retryAfterSeconds) => retryAfterSeconds,

@@ -110,8 +110,13 @@ export function answerStatus(outcomes: readonly Outcome[]): { status: number; re
 
 function answer(response: http.ServerResponse, outcomes: readonly Outcome[], batch: boolean): void {
   const { status, retryAfter } = answerStatus(outcomes);
-  const summary = outcomes.map(({ kind, ...rest }) => ({ outcome: kind, ...rest }));
-  reply(response, status, batch ? { outcomes: summary } : (summary[0] ?? {}), retryAfter === undefined ? undefined : { "Retry-After": String(retryAfter) });
+  const summary = batch ? { outcomes: outcomes.map(described) } : described(outcomes[0]!);
+  reply(response, status, summary, retryAfter === undefined ? undefined : { "Retry-After": String(retryAfter) });
+}
+
+/** An outcome as the event source reads it: `outcome` names what happened. */
+function described({ kind, ...rest }: Outcome): object {
+  return { outcome: kind, ...rest };
 }
 
 function round(ms: number): number {
