@@ -1,4 +1,4 @@
-// The HTTP edge: CloudEvents in on POST /, an answer the event source understands out.
+// The function's HTTP server: CloudEvents in on POST /, an answer the event source understands out.
 // 2xx = done (sent, ignored or already reported); 503 + Retry-After = send it again later
 // (a direct ApiServerSource sink retries 502/503/504/429, never 500); 400 = malformed, never resend.
 import http from "node:http";
