@@ -44,7 +44,7 @@ const scrape = async (stack: Stack) => {
 describe("GET /metrics of the function", () => {
   let stack: Stack;
   before(async () => {
-    stack = await startStack({ POD_NAMESPACES: "batch", OPTUNE_ACCOUNT: "acme", OPTUNE_SEND_DEADLINE: "0.3", LOG_LEVEL: "error" });
+    stack = await startStack({ POD_NAMESPACES: "batch", OPTUNE_ACCOUNT: "acme", OPTUNE_SEND_DEADLINE: "1", LOG_LEVEL: "error" });
   });
   after(() => stack.close());
 
