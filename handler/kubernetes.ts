@@ -38,6 +38,8 @@ export class KubernetesError extends Error {
     message: string,
     /** The API server's Retry-After (429), in whole seconds. */
     readonly retryAfterSeconds?: number,
+    /** No answer within the time limit (or the function is stopping). */
+    readonly timedOut = false,
   ) {
     super(message);
   }
@@ -122,7 +124,8 @@ function measured(metrics: Metrics, api: PodApi): PodApi {
       return result;
     } catch (error) {
       const status = error instanceof KubernetesError ? error.status : undefined;
-      metrics.kubernetesRequest(verb, statusClass(status, /no answer within/.test(String((error as Error).message)) ? "timeout" : "error"), (performance.now() - started) / 1000);
+      const timedOut = error instanceof KubernetesError && error.timedOut;
+      metrics.kubernetesRequest(verb, statusClass(status, timedOut ? "timeout" : "error"), (performance.now() - started) / 1000);
       throw error;
     }
   };
@@ -192,8 +195,9 @@ function refused(error: unknown, verb: KubernetesError["verb"], namespace: strin
     return new KubernetesError(status, verb, namespace, `Kubernetes answered ${status} to ${verb} ${what} in namespace ${namespace}`, hint);
   }
   const name = (error as { name?: unknown }).name;
-  const reason = name === "AbortError" || name === "TimeoutError" ? `no answer within ${timeoutMs} ms (or the function is stopping)` : String((error as Error).message);
-  return new KubernetesError(undefined, verb, namespace, `cannot reach Kubernetes to ${verb} ${what} in namespace ${namespace}: ${reason}`);
+  const timedOut = name === "AbortError" || name === "TimeoutError";
+  const reason = timedOut ? `no answer within ${timeoutMs} ms (or the function is stopping)` : String((error as Error).message);
+  return new KubernetesError(undefined, verb, namespace, `cannot reach Kubernetes to ${verb} ${what} in namespace ${namespace}: ${reason}`, undefined, timedOut);
 }
 
 /** Retry-After of a 429 (delta-seconds only, as the API server sends it), 1–300 s. */
@@ -219,7 +223,7 @@ export function refusalReporter(log: Logger, now: () => number = Date.now): { re
       log.error("Kubernetes refused a call: the function's ServiceAccount lacks a permission", {
         missing: `${error.verb} pods`,
         namespace: error.namespace,
-        fix: "grant get, list and patch on pods in this namespace (example/svc-role.yaml)",
+        fix: "grant get, list and patch on pods in this namespace: `servo-k8s-multijob manifests` writes that Role",
         refusals: count,
       });
     },

@@ -148,6 +148,21 @@ describe("GET /metrics with claims in the pods", () => {
       await api.close();
     }
   });
+
+  test("a Kubernetes call that does not answer in time counts as a timeout, not an error", async () => {
+    const api = await startFakeApiServer();
+    const stack = await startStack({ POD_NAMESPACES: "batch", OPTUNE_ACCOUNT: "acme", KUBECONFIG: api.kubeconfig, OPTUNE_DEDUPE: "annotation", KUBE_API_TIMEOUT: "0.2", LOG_LEVEL: "error" });
+    try {
+      api.fault = ({ verb }) => (verb === "patch" ? "hang" : undefined);
+      assert.equal((await stack.send(podEvent(api.create(jobPod({ name: "k-hang", uid: "k-hang" }))))).status, 503);
+      const all = await scrape(stack);
+      assert.equal(value(all, "kubernetes_requests_total", { verb: "patch", status_class: "timeout" }), 1);
+      assert.equal(value(all, "kubernetes_requests_total", { verb: "patch", status_class: "error" }), 0);
+    } finally {
+      await stack.close();
+      await api.close();
+    }
+  });
 });
 
 describe("GET /metrics in a dry run, and of the webhook", () => {
