@@ -16,6 +16,7 @@ import { fileURLToPath } from "node:url";
 import { parseCpu, parseMemory } from "./adjust/quantity.js";
 import { toBinaryRequest } from "./measure/cloudevent.js";
 import { readEventFile, type FileEvent } from "./measure/invoke.js";
+import { podUpdateEvent } from "./measure/pod-event.js";
 import { startReceiver, type ReceivedRequest } from "./optune-receiver.js";
 import { isRecord, podRef, podUid } from "./pod.js";
 
@@ -117,8 +118,7 @@ async function adjustNewPod(webhookUrl: string, functionUrl: string, ca: string,
   const at = (ms: number) => new Date(Math.floor(ms / 1000) * 1000).toISOString().replace(".000Z", "Z");
   pod.metadata = { ...pod.metadata, name: `${pod.metadata.generateName}demo1`, uid: randomUUID(), creationTimestamp: at(finished - 80_000), resourceVersion: "1" };
   pod.status = { phase: "Succeeded", containerStatuses: [{ name: "worker", state: { terminated: { exitCode: 0, reason: "Completed", startedAt: at(finished - 73_000), finishedAt: at(finished) } } }] };
-  const event = { specversion: "1.0", id: randomUUID(), source: "servo-k8s-multijob/demo", type: "dev.knative.apiserver.resource.update", datacontenttype: "application/json", data: pod };
-  const { headers, body } = toBinaryRequest(event);
+  const { headers, body } = toBinaryRequest(podUpdateEvent(pod, randomUUID(), "servo-k8s-multijob/demo"));
   const response = await fetch(functionUrl, { method: "POST", headers, body });
   const outcome = (await response.json()) as { outcome?: string; runSeconds?: number };
   out(`   The pod ran ${outcome.runSeconds ?? "?"} s; its update event was answered ${response.status} ${outcome.outcome ?? ""}, with the settings in its MEASUREMENT.\n\n`);

@@ -2,13 +2,13 @@
 // path (like the Kubernetes client): what happens before it is there is kept and counted once it
 // is. Every label comes from a small fixed set: never an app id, a pod or a namespace name.
 import type http from "node:http";
-import type { Registry } from "prom-client";
+import type { Counter, Registry } from "prom-client";
 
 export const PREFIX = "servo_k8s_multijob_";
 
 /** What the halves and the edges report. No-ops until a registry is made (the CLI's in-process commands have none). */
 export interface Metrics {
-  /** An event handled: its CloudEvent type class (resource, reference, ping, other) and its outcome. */
+  /** An event handled: its CloudEvent type class (resource, reference, ping, other: pod-event.ts) and its outcome. */
   event(typeClass: string, outcome: string): void;
   /** A message to Optune: measurement, lifecycle or adjust; sent, failed, or printed (dry run). */
   message(message: string, result: "sent" | "failed" | "printed"): void;
@@ -41,14 +41,9 @@ export function statusClass(status: number | undefined, failure?: "timeout" | "e
   return `${Math.floor(status / 100)}xx`;
 }
 
-/** The class of a CloudEvent type, for the events metric. */
-export function eventClass(type: string): "resource" | "reference" | "ping" | "other" {
-  if (type.startsWith("dev.knative.apiserver.resource.")) return "resource";
-  if (type.startsWith("dev.knative.apiserver.ref.")) return "reference";
-  return type === "dev.knative.sources.ping" ? "ping" : "other";
-}
-
 const label = (value: string) => value.replaceAll("-", "_");
+/** Request durations, 5 ms to 10 s. */
+const REQUEST_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 /** Pending calls kept before prom-client is loaded: plenty for the milliseconds that takes. */
 const MAX_PENDING = 10_000;
 
@@ -62,11 +57,11 @@ function collectors(client: Client, registry: Registry) {
   return {
     events: counter("events_total", "CloudEvents handled, by type class and outcome.", ["type", "outcome"]),
     messages: counter("messages_total", "Messages to Optune, by message and result (printed: a dry run).", ["message", "result"]),
-    optune: histogram("optune_request_duration_seconds", "How long each attempt of a POST to Optune took.", [], [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]),
+    optune: histogram("optune_request_duration_seconds", "How long each attempt of a POST to Optune took.", [], REQUEST_BUCKETS),
     optuneAttempts: counter("optune_requests_total", "Attempts of POSTs to Optune, by HTTP status class (or timeout, error).", ["status_class"]),
     retries: counter("optune_retries_total", "Attempts to Optune that are retried."),
     claims: counter("claims_total", "Claims of finished jobs, by result.", ["result"]),
-    kubernetes: histogram("kubernetes_request_duration_seconds", "How long Kubernetes API requests took, by verb.", ["verb"], [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]),
+    kubernetes: histogram("kubernetes_request_duration_seconds", "How long Kubernetes API requests took, by verb.", ["verb"], REQUEST_BUCKETS),
     kubernetesRequests: counter("kubernetes_requests_total", "Kubernetes API requests, by verb and HTTP status class (or timeout, error).", ["verb", "status_class"]),
     sweeps: counter("sweeps_total", "Sweeps, by result (done, failed).", ["result"]),
     sweepPods: counter("sweep_pods_total", "Pods the sweeps looked at, by what came of them.", ["result"]),
@@ -79,84 +74,65 @@ function collectors(client: Client, registry: Registry) {
 
 export function createMetrics(): MetricsRegistry {
   let real: Collectors | undefined;
-  // The per-event counters' label children, found once: on the hot path an event costs a Map lookup and an add.
-  const eventChildren = new Map<string, { inc(): void }>();
-  const claimChildren = new Map<string, { inc(): void }>();
   let registry: Registry | undefined;
   let loading: Promise<void> | undefined;
   const pending: Array<(collectors: Collectors) => void> = [];
-  const later = (record: (collectors: Collectors) => void) => {
-    if (pending.length < MAX_PENDING) pending.push(record);
+  /** Records now, or once prom-client is loaded. */
+  const record = (update: (collectors: Collectors) => void) => {
+    if (real !== undefined) update(real);
+    else if (pending.length < MAX_PENDING) pending.push(update);
   };
   const load = () =>
     (loading ??= import("prom-client").then((client) => {
       registry = new client.Registry();
       client.collectDefaultMetrics({ register: registry });
       real = collectors(client, registry);
-      for (const record of pending.splice(0)) record(real);
+      for (const update of pending.splice(0)) update(real);
     }));
+  // The per-event counters' label children, found once: on the hot path an event costs a Map
+  // lookup and an add.
+  const cachedChildren = (counter: (r: Collectors) => Counter<string>) => {
+    const children = new Map<string, { inc(): void }>();
+    return (key: string, labels: () => Record<string, string>) => {
+      if (real === undefined) return record((r) => counter(r).inc(labels()));
+      let child = children.get(key);
+      if (child === undefined) children.set(key, (child = counter(real).labels(labels())));
+      child.inc();
+    };
+  };
+  const events = cachedChildren((r) => r.events);
+  const claims = cachedChildren((r) => r.claims);
 
   return {
-    event(typeClass, outcome) {
-      if (real === undefined) return later((r) => r.events.inc({ type: typeClass, outcome: label(outcome) }));
-      const key = `${typeClass} ${outcome}`;
-      let child = eventChildren.get(key);
-      if (child === undefined) eventChildren.set(key, (child = real.events.labels({ type: typeClass, outcome: label(outcome) })));
-      child.inc();
-    },
-    message(message, result) {
-      if (real !== undefined) real.messages.inc({ message, result });
-      else later((r) => r.messages.inc({ message, result }));
-    },
-    optuneAttempt(status, seconds) {
-      const record = (r: Collectors) => {
+    event: (typeClass, outcome) => events(`${typeClass} ${outcome}`, () => ({ type: typeClass, outcome: label(outcome) })),
+    claim: (result) => claims(result, () => ({ result: label(result) })),
+    message: (message, result) => record((r) => r.messages.inc({ message, result })),
+    optuneAttempt: (status, seconds) =>
+      record((r) => {
         r.optune.observe(seconds);
         r.optuneAttempts.inc({ status_class: status });
-      };
-      if (real !== undefined) record(real);
-      else later(record);
-    },
-    optuneRetry() {
-      if (real !== undefined) real.retries.inc();
-      else later((r) => r.retries.inc());
-    },
-    claim(result) {
-      if (real === undefined) return later((r) => r.claims.inc({ result: label(result) }));
-      let child = claimChildren.get(result);
-      if (child === undefined) claimChildren.set(result, (child = real.claims.labels({ result: label(result) })));
-      child.inc();
-    },
-    kubernetesRequest(verb, status, seconds) {
-      const record = (r: Collectors) => {
+      }),
+    optuneRetry: () => record((r) => r.retries.inc()),
+    kubernetesRequest: (verb, status, seconds) =>
+      record((r) => {
         r.kubernetes.observe({ verb }, seconds);
         r.kubernetesRequests.inc({ verb, status_class: status });
-      };
-      if (real !== undefined) record(real);
-      else later(record);
-    },
-    sweep(pods) {
-      const record = (r: Collectors) => {
+      }),
+    sweep: (pods) =>
+      record((r) => {
         r.sweeps.inc({ result: pods === undefined ? "failed" : "done" });
         if (pods === undefined) return;
         for (const [result, count] of Object.entries(pods)) if (count > 0) r.sweepPods.inc({ result: label(result) }, count);
         r.lastSweep.setToCurrentTime();
-      };
-      if (real !== undefined) record(real);
-      else later(record);
-    },
-    job(seconds, exitCode) {
+      }),
+    job: (seconds, exitCode) => {
       const exit = exitCode === undefined ? "unknown" : exitCode === 0 ? "zero" : "nonzero";
-      const record = (r: Collectors) => {
+      record((r) => {
         if (seconds !== undefined) r.jobRun.observe(seconds);
         r.jobExits.inc({ exit });
-      };
-      if (real !== undefined) record(real);
-      else later(record);
+      });
     },
-    admission(result) {
-      if (real !== undefined) real.admissions.inc({ result: label(result) });
-      else later((r) => r.admissions.inc({ result: label(result) }));
-    },
+    admission: (result) => record((r) => r.admissions.inc({ result: label(result) })),
     async render() {
       await load();
       return { contentType: registry!.contentType, text: await registry!.metrics() };

@@ -10,7 +10,7 @@ import { isRecord } from "../pod.js";
 import { MalformedEvent, structuredEvent, toBinaryRequest, type CloudEvent } from "./cloudevent.js";
 import { createFunction } from "./function.js";
 import type { Outcome } from "./handle.js";
-import { interpretEvent, type PodEvent } from "./pod-event.js";
+import { interpretEvent, podUpdateEvent, type PodEvent } from "./pod-event.js";
 
 export interface FileEvent {
   readonly file: string;
@@ -133,7 +133,7 @@ function fileEvents(value: unknown, file: string): CloudEvent[] {
 
 /** A bare Pod is taken as an update, as an ApiServerSource would send it. */
 function podUpdate(pod: Record<string, unknown>, file: string): CloudEvent {
-  return { specversion: "1.0", id: `file:${file}`, source: "servo-k8s-multijob/invoke", type: "dev.knative.apiserver.resource.update", datacontenttype: "application/json", data: pod };
+  return podUpdateEvent(pod, `file:${file}`, "servo-k8s-multijob/invoke");
 }
 
 export function describeOutcome(outcome: Outcome): string {

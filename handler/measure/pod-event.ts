@@ -39,6 +39,18 @@ export function interpretEvent(event: CloudEvent): PodEvent {
   return { kind: "other", type };
 }
 
+/** The class of a CloudEvent type, for the events metric (a small fixed set). */
+export function eventClass(type: string): "resource" | "reference" | "ping" | "other" {
+  if (type.startsWith(RESOURCE)) return "resource";
+  if (type.startsWith(REFERENCE)) return "reference";
+  return type === PING ? "ping" : "other";
+}
+
+/** A Pod as the update event an ApiServerSource in Resource mode sends about it. */
+export function podUpdateEvent(pod: object, id: string, source: string): CloudEvent {
+  return { specversion: "1.0", id, source, type: `${RESOURCE}update`, datacontenttype: "application/json", data: pod };
+}
+
 function podAction(suffix: string): PodAction | undefined {
   return suffix === "add" || suffix === "update" || suffix === "delete" ? suffix : undefined;
 }

@@ -4,12 +4,12 @@
 import http from "node:http";
 import { createEdge, reply, SERVER_TIMEOUTS, type ServerTimeouts } from "../http-edge.js";
 import type { Logger } from "../log.js";
-import { eventClass, metricsEndpoint, noMetrics, type MetricsRegistry } from "../metrics.js";
+import { metricsEndpoint, noMetrics, type MetricsRegistry } from "../metrics.js";
 import { MAX_RETRY_AFTER_SECONDS } from "../optune.js";
 import { decodeHttpRequest, MalformedEvent, type CloudEvent } from "./cloudevent.js";
 import { retryAfterSeconds, type Handler, type Outcome } from "./handle.js";
 import type { OutcomeLog } from "./outcome-log.js";
-import { interpretEvent } from "./pod-event.js";
+import { eventClass, interpretEvent } from "./pod-event.js";
 
 export interface ServerDeps {
   readonly handle: Handler;
@@ -45,34 +45,17 @@ export function createHttpServer(deps: ServerDeps): http.Server & { readonly idl
       metrics.event(typeof request.headers["ce-type"] === "string" ? eventClass(request.headers["ce-type"]) : "other", "malformed");
       return reply(response, 400, { error: error.message });
     }
-    if (!decoded.batch) {
-      const [event] = decoded.events;
-      if (event instanceof MalformedEvent || event === undefined) throw new Error("a single event decodes to one CloudEvent");
-      let podEvent;
-      try {
-        podEvent = interpretEvent(event);
-      } catch (error) {
-        if (!(error instanceof MalformedEvent)) throw error;
-        deps.log.warn("malformed event rejected", { error: error.message, ceId: event.id, ceType: event.type });
-        metrics.event(eventClass(event.type), "malformed");
-        return reply(response, 400, { error: error.message });
-      }
-      const outcome = await deps.handle(podEvent);
-      metrics.event(eventClass(event.type), outcome.kind);
-      deps.outcomes.record(outcome, { ceId: event.id, ceType: event.type, elapsedMs: round(performance.now() - started) });
-      return answer(response, [outcome], false);
-    }
-
-    // A batch: each item is handled on its own; one malformed item does not stop the others.
+    // Each event is handled on its own: in a batch, one malformed item does not stop the others.
     const outcomes: Outcome[] = [];
     for (const item of decoded.events) {
-      const itemStarted = performance.now();
+      const itemStarted = decoded.batch ? performance.now() : started;
       const outcome = await handleItem(item);
-      metrics.event(item instanceof MalformedEvent ? "other" : eventClass(item.type), outcome.kind);
-      deps.outcomes.record(outcome, item instanceof MalformedEvent ? {} : { ceId: item.id, ceType: item.type, elapsedMs: round(performance.now() - itemStarted) });
+      const malformed = item instanceof MalformedEvent;
+      metrics.event(malformed ? "other" : eventClass(item.type), outcome.kind);
+      deps.outcomes.record(outcome, malformed ? {} : { ceId: item.id, ceType: item.type, elapsedMs: round(performance.now() - itemStarted) });
       outcomes.push(outcome);
     }
-    return answer(response, outcomes, true);
+    return answer(response, outcomes, decoded.batch);
   }
 
   async function handleItem(item: CloudEvent | MalformedEvent): Promise<Outcome> {
