@@ -301,10 +301,10 @@ const HEADER_SAFE = /^[\x21-\x7e]{1,256}$/;
 
 /** The one place a message becomes a request: URL, body, headers; or a printed line in a dry run. */
 export function createDeliver(options: DeliverOptions): Deliver {
+  const metrics = options.metrics ?? noMetrics;
   return async (message) => {
     const url = targetUrl(options.optuneUrl, options.account, message.appId);
     const line = () => options.print(`${JSON.stringify({ url, message: message.body })}\n`);
-    const metrics = options.metrics ?? noMetrics;
     if (options.dryRun) {
       line();
       metrics.message(messageKind(message.body), "printed");

@@ -150,7 +150,7 @@ export function manifests(options: ManifestOptions): Documented[] {
       apiVersion: "sources.knative.dev/v1",
       kind: "PingSource",
       metadata: { name: "servo-sweep", namespace },
-      spec: { schedule: "*/5 * * * *", contentType: "application/json", data: '{"sweep": true}', sink: { ref: { apiVersion: "serving.knative.dev/v1", kind: "Service", name: FUNCTION } } },
+      spec: { schedule: "*/5 * * * *", contentType: "application/json", data: '{"sweep": true}', sink },
     });
   }
   if (options.broker) {
@@ -161,7 +161,7 @@ export function manifests(options: ManifestOptions): Documented[] {
       metadata: { name: FUNCTION, namespace },
       spec: {
         broker: SOURCE,
-        subscriber: knative ? { ref: { apiVersion: "serving.knative.dev/v1", kind: "Service", name: FUNCTION } } : { uri: `${OPENFAAS_GATEWAY}/function/${FUNCTION}` },
+        subscriber: sink,
         delivery: { retry: 10, backoffPolicy: "exponential", backoffDelay: "PT1S", deadLetterSink: { ref: { apiVersion: "v1", kind: "Service", name: DEAD_LETTERS } } },
       },
     });
