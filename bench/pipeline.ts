@@ -3,7 +3,6 @@
 // is not a job (AdmissionReview decoded, admitted, its answer written).
 import { decodeAdmissionReview, admissionResponse } from "../handler/adjust/admission.js";
 import { createAdmitter } from "../handler/adjust/admit.js";
-import { parseAppIdPath } from "../handler/app-id.js";
 import { loadConfig } from "../handler/config.js";
 import { silentLogger } from "../handler/log.js";
 import { decodeHttpRequest } from "../handler/measure/cloudevent.js";
@@ -13,11 +12,10 @@ import { interpretEvent } from "../handler/measure/pod-event.js";
 import { requestSource } from "./events.js";
 
 export async function pipelineCosts(iterations: number): Promise<{ ignoredEventMicros: number; nonJobAdmissionMicros: number }> {
-  const criteria = { namespaces: new Set(["batch"]), appIdPath: parseAppIdPath("spec/containers/0/env/[JOBID]"), appIdSpec: "spec/containers/0/env/[JOBID]" };
-  const deliver = async () => ({ ok: true as const, attempts: 1 });
-  const handle = createHandler({ criteria, ledger: memoryLedger(), deliver, log: silentLogger, sweep: { unavailable: "no" } });
   const config = loadConfig({ POD_NAMESPACES: "batch" }, { kubernetes: false });
-  const admit = createAdmitter({ criteria, ranges: config.ranges, budgetMs: 1000, deliver });
+  const deliver = async () => ({ ok: true as const, attempts: 1 });
+  const handle = createHandler({ criteria: config, ledger: memoryLedger(), deliver, log: silentLogger, sweep: { unavailable: "no" } });
+  const admit = createAdmitter({ criteria: config, ranges: config.ranges, budgetMs: 1000, deliver });
 
   // A pod without an app id, in a watched namespace: not a job, for both paths.
   const next = requestSource("ignored", "binary", "pipeline");
