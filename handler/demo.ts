@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { parseCpu, parseMemory } from "./adjust/quantity.js";
+import { parseCpu, parseMemory } from "./quantity.js";
 import { toBinaryRequest } from "./measure/cloudevent.js";
 import { readEventFile, type FileEvent } from "./measure/invoke.js";
 import { podUpdateEvent } from "./measure/pod-event.js";

@@ -5,7 +5,7 @@ import { describe, test } from "node:test";
 import { admissionResponse, decodeAdmissionReview, NotAdmissionReview } from "../handler/adjust/admission.js";
 import { commandLoop, MAX_QUESTIONS, parseCommand, type Exchange } from "../handler/adjust/command-loop.js";
 import { adjustmentPatch, pointer } from "../handler/adjust/patch.js";
-import { formatCpu, formatMemory, parseCpu, parseMemory } from "../handler/adjust/quantity.js";
+import { formatCpu, formatMemory, parseCpu, parseMemory } from "../handler/quantity.js";
 import { checkAdjust, description, type Ranges } from "../handler/adjust/settings.js";
 import type { DeliveryResult } from "../handler/optune.js";
 import type { Pod } from "../handler/pod.js";

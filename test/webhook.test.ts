@@ -9,7 +9,7 @@ import { after, before, beforeEach, describe, test } from "node:test";
 import { startWebhook, type RunningWebhook } from "../handler/adjust/webhook.js";
 import { loadConfig } from "../handler/config.js";
 import { startReceiver, type Receiver, type ReceivedRequest } from "../handler/optune-receiver.js";
-import { parseCpu, parseMemory } from "../handler/adjust/quantity.js";
+import { parseCpu, parseMemory } from "../handler/quantity.js";
 import { admissionReview, applyBase64Patch, atCreate, makeCertificate, presentedCertificate } from "./support/admission.js";
 import { seedPods } from "./support/mutations.js";
 import { jobPod } from "./support/pods.js";

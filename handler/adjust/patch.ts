@@ -2,7 +2,7 @@
 // the pod exactly as the API server holds it: a patch that does not apply rejects the pod even with
 // failurePolicy Ignore, so a missing parent is added whole, never assumed.
 import { isRecord, type Pod } from "../pod.js";
-import { formatCpu, formatMemory } from "./quantity.js";
+import { formatCpu, formatMemory } from "../quantity.js";
 import { SETTINGS_ANNOTATION, settingsValue, type ContainerSettings } from "../settings-annotation.js";
 
 export interface PatchOperation {

@@ -4,7 +4,7 @@ import type { SettingRange } from "../config.js";
 import { jobContainer } from "../job.js";
 import { clip, isRecord, text, type Container, type Pod } from "../pod.js";
 import type { ContainerSettings } from "../settings-annotation.js";
-import { parseCpu, parseMemory } from "./quantity.js";
+import { parseCpu, parseMemory } from "../quantity.js";
 
 export type SettingName = "cpu" | "mem";
 export type Ranges = Readonly<Record<SettingName, SettingRange>>;
