@@ -34,6 +34,8 @@ export const ENV_SCHEMA = {
     WEBHOOK_TLS_CERT_FILE: { type: "string", pattern: "\\S", description: "must be the path of the webhook's certificate (PEM)" },
     WEBHOOK_TLS_KEY_FILE: { type: "string", pattern: "\\S", description: "must be the path of the webhook's private key (PEM)" },
     OPTUNE_ADJUST_BUDGET: SECONDS,
+    OPTUNE_EVENT_AUDIENCE: { type: "string", pattern: "^[\\x21-\\x7e]{1,256}$", description: 'must be an OIDC audience of at most 256 visible ASCII characters, e.g. "serving.knative.dev/service/optune-servo/servo-k8s-multijob"' },
+    WEBHOOK_SHUTDOWN_DELAY: SECONDS,
     OPTUNE_CPU_RANGE: RANGE,
     OPTUNE_MEM_RANGE: RANGE,
   },

@@ -9,6 +9,7 @@ import validateEnv from "./config-validate.js";
 import type { JobCriteria } from "./job.js";
 import { findKubeconfig, type KubeconfigSource } from "./kubernetes.js";
 import type { LogLevel } from "./log.js";
+import { unprintable } from "./printable.js";
 
 export const DEFAULT_OPTUNE_URL = "https://us-central1-optune-saas-collect.cloudfunctions.net/metrics/{acct}/{app_id}/servo";
 export const DEFAULT_APP_ID = "spec/containers/0/env/[JOBID]";
@@ -51,6 +52,13 @@ export interface Config extends JobCriteria {
   readonly adjustBudgetMs: number;
   /** What Optune may set, per setting: cpu in cores, mem in bytes. */
   readonly ranges: { readonly cpu: SettingRange; readonly mem: SettingRange };
+  /**
+   * OPTUNE_EVENT_AUDIENCE: every event must carry a Knative OIDC token for this audience, checked
+   * with the API server (TokenReview); undefined: events are not authenticated.
+   */
+  readonly eventAudience: string | undefined;
+  /** After SIGTERM the webhook fails /readyz and keeps serving this long before it drains. */
+  readonly webhookShutdownDelayMs: number;
 }
 
 /** A tunable setting's range, as DESCRIPTION announces it and ADJUST must keep to. */
@@ -73,6 +81,7 @@ export const MAX_SECONDS = {
   SHUTDOWN_TIMEOUT: 3600,
   // Below the webhook's timeoutSeconds (10 in our manifests): past it the API server gives up on us.
   OPTUNE_ADJUST_BUDGET: 9,
+  WEBHOOK_SHUTDOWN_DELAY: 60,
 } as const;
 
 /** A token file is a few dozen bytes; a bigger file is the wrong file. */
@@ -114,6 +123,10 @@ export function loadConfig(env: Env, options: LoadOptions = {}): Config {
     const property = ENV_SCHEMA.properties[variable as keyof typeof ENV_SCHEMA.properties];
     throw new ConfigError(variable, `${property?.description ?? "is invalid"}, got ${shown(variable, relevant[variable])}`);
   }
+  for (const [variable, value] of Object.entries(relevant)) {
+    const found = unprintable(value);
+    if (found !== undefined) throw new ConfigError(variable, `must be one line of printable characters (no control characters or line breaks), found ${found}`);
+  }
 
   const optuneUrl = relevant.OPTUNE_URL ?? DEFAULT_OPTUNE_URL;
   const account = relevant.OPTUNE_ACCOUNT;
@@ -128,6 +141,20 @@ export function loadConfig(env: Env, options: LoadOptions = {}): Config {
   if (maxInFlight < 1 || maxInFlight > 10_000) throw new ConfigError("OPTUNE_MAX_INFLIGHT", `must be between 1 and 10000, got ${JSON.stringify(relevant.OPTUNE_MAX_INFLIGHT)}`);
   const kubeconfig = options.kubernetes === false ? undefined : findKubeconfig(env, options.exists);
   const dedupe = dedupeMode(relevant.OPTUNE_DEDUPE, kubeconfig, dryRun);
+  const eventAudience = relevant.OPTUNE_EVENT_AUDIENCE;
+  if (eventAudience !== undefined && kubeconfig === undefined) {
+    throw new ConfigError("OPTUNE_EVENT_AUDIENCE", "is set, but no Kubernetes configuration was found: event tokens are checked with the API server (TokenReview)");
+  }
+  const shutdownTimeoutMs = seconds(relevant, "SHUTDOWN_TIMEOUT", "25");
+  // 0 is allowed here: no delay (a test, or a platform that removes endpoints before SIGTERM).
+  // Unset: 5 s, or a fifth of a shorter SHUTDOWN_TIMEOUT.
+  const webhookShutdownDelayMs =
+    relevant.WEBHOOK_SHUTDOWN_DELAY === undefined ? Math.min(5000, shutdownTimeoutMs / 5)
+    : Number(relevant.WEBHOOK_SHUTDOWN_DELAY) === 0 ? 0
+    : seconds(relevant, "WEBHOOK_SHUTDOWN_DELAY", "5");
+  if (webhookShutdownDelayMs >= shutdownTimeoutMs) {
+    throw new ConfigError("WEBHOOK_SHUTDOWN_DELAY", `must be shorter than SHUTDOWN_TIMEOUT (${shutdownTimeoutMs / 1000} s): the webhook still has to drain after it`);
+  }
   if (dedupe === "annotation" && claimTtlMs <= sendDeadlineMs) {
     throw new ConfigError("OPTUNE_CLAIM_TTL", `must be longer than OPTUNE_SEND_DEADLINE (${sendDeadlineMs / 1000} s): a claim must outlive the delivery it guards`);
   }
@@ -155,7 +182,7 @@ export function loadConfig(env: Env, options: LoadOptions = {}): Config {
     sweepMaxAgeMs: seconds(relevant, "OPTUNE_SWEEP_MAX_AGE", "3600"),
     maxInFlight,
     kubeApiTimeoutMs: seconds(relevant, "KUBE_API_TIMEOUT", "10"),
-    shutdownTimeoutMs: seconds(relevant, "SHUTDOWN_TIMEOUT", "25"),
+    shutdownTimeoutMs,
     webhook: Object.freeze({
       port: portNumber(relevant, "WEBHOOK_PORT", "8443"),
       certFile: relevant.WEBHOOK_TLS_CERT_FILE ?? "/etc/webhook/tls/tls.crt",
@@ -166,6 +193,8 @@ export function loadConfig(env: Env, options: LoadOptions = {}): Config {
       cpu: settingRange(relevant, "OPTUNE_CPU_RANGE", DEFAULT_CPU_RANGE, "cores"),
       mem: settingRange(relevant, "OPTUNE_MEM_RANGE", DEFAULT_MEM_RANGE, "bytes"),
     }),
+    eventAudience,
+    webhookShutdownDelayMs,
   });
 }
 

@@ -2,6 +2,7 @@
 // way at the edge: probes, one POST path, a bounded body, answers as JSON, timeouts against slow
 // clients, a count of requests in flight for draining. The halves bring only what a POST means.
 import type http from "node:http";
+import type { Socket } from "node:net";
 import type { Logger } from "./log.js";
 import { clip } from "./pod.js";
 
@@ -14,6 +15,15 @@ export const MAX_BODY_BYTES = 4 * 1024 * 1024;
  */
 export const SERVER_TIMEOUTS = { headersTimeout: 10_000, requestTimeout: 30_000, connectionsCheckingInterval: 1_000 } as const;
 export type ServerTimeouts = { readonly [K in keyof typeof SERVER_TIMEOUTS]: number };
+
+/**
+ * Connections that never send a request: closed `silentMs` after they were accepted (on Node 20,
+ * headersTimeout starts only at a request's first byte, so a silent socket was held for ever);
+ * a TLS handshake must end within `handshakeMs`; above `max` connections, the oldest silent one
+ * is closed to make room, so a probe still gets in while a flood holds the slots.
+ */
+export const CONNECTION_LIMITS = { silentMs: 10_000, handshakeMs: 10_000, max: 1000 } as const;
+export type ConnectionLimits = { readonly [K in keyof typeof CONNECTION_LIMITS]: number };
 
 /** Liveness, readiness, and the path OpenFaaS probes. */
 const HEALTH_PATHS = new Set(["/healthz", "/readyz", "/_/health"]);
@@ -28,6 +38,8 @@ export interface EdgeOptions {
   /** Other GET paths (e.g. /metrics). */
   readonly get?: Readonly<Record<string, (response: http.ServerResponse) => Promise<void> | void>>;
   readonly maxBodyBytes?: number;
+  /** Whether /readyz says ready (false while stopping: the endpoint is taken out before the server goes). */
+  readonly ready?: () => boolean;
 }
 
 export interface Edge {
@@ -39,6 +51,41 @@ export interface Edge {
 class BodyTooLarge extends Error {}
 /** The client closed the connection (or the server's request timeout did) before the body ended. */
 class ClientGone extends Error {}
+
+/**
+ * Applies CONNECTION_LIMITS to a server. The sockets watched are those its requests arrive on:
+ * accepted TCP sockets for HTTP, sockets after the handshake for HTTPS (before it, the server's
+ * handshakeTimeout holds).
+ */
+export function guardConnections(server: http.Server, limits: ConnectionLimits = CONNECTION_LIMITS): void {
+  const tls = "setSecureContext" in server;
+  const silent = new Map<Socket, number>(); // insertion-ordered: the oldest first
+  let open = 0;
+  server.on("connection", (socket: Socket) => {
+    open++;
+    socket.once("close", () => open--);
+    if (!tls) watch(socket);
+    if (open > limits.max) {
+      const oldest = silent.keys().next();
+      (oldest.done === true ? socket : oldest.value).destroy();
+    }
+  });
+  if (tls) server.on("secureConnection", watch);
+  server.on("request", (request: http.IncomingMessage) => silent.delete(request.socket));
+  function watch(socket: Socket): void {
+    silent.set(socket, Date.now());
+    socket.once("close", () => silent.delete(socket));
+  }
+  const check = setInterval(() => {
+    const oldest = Date.now() - limits.silentMs;
+    for (const [socket, accepted] of silent) {
+      if (accepted > oldest) break;
+      silent.delete(socket);
+      socket.destroy();
+    }
+  }, Math.min(1000, limits.silentMs)).unref();
+  server.once("close", () => clearInterval(check));
+}
 
 export function createEdge(options: EdgeOptions): Edge {
   const maxBodyBytes = options.maxBodyBytes ?? MAX_BODY_BYTES;
@@ -64,7 +111,10 @@ export function createEdge(options: EdgeOptions): Edge {
     const query = url.indexOf("?");
     const path = query === -1 ? url : url.slice(0, query);
     const method = request.method ?? "GET";
-    const get = HEALTH_PATHS.has(path) ? () => reply(response, 200, { status: "ok" }) : options.get?.[path];
+    const get =
+      path === "/readyz" && options.ready?.() === false ? () => reply(response, 503, { status: "stopping" })
+      : HEALTH_PATHS.has(path) ? () => reply(response, 200, { status: "ok" })
+      : options.get?.[path];
     if (get !== undefined) {
       if (method !== "GET" && method !== "HEAD") return reply(response, 405, { error: "use GET" }, { Allow: "GET, HEAD" });
       return get(response);

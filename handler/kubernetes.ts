@@ -7,7 +7,7 @@ import { homedir } from "node:os";
 import { delimiter, join } from "node:path";
 import type { Logger } from "./log.js";
 import { noMetrics, statusClass, type Metrics } from "./metrics.js";
-import type { Pod } from "./pod.js";
+import { isNamespaceName, isPodName, type Pod } from "./pod.js";
 
 export type KubeconfigSource = { readonly kind: "in-cluster" } | { readonly kind: "files"; readonly paths: readonly string[] };
 
@@ -33,7 +33,7 @@ export class KubernetesError extends Error {
   constructor(
     /** The HTTP status the API server answered, or undefined when it could not be reached or did not answer in time. */
     readonly status: number | undefined,
-    readonly verb: "get" | "list" | "patch",
+    readonly verb: "get" | "list" | "patch" | "create",
     readonly namespace: string,
     message: string,
     /** The API server's Retry-After (429), in whole seconds. */
@@ -66,6 +66,28 @@ export interface PodApi {
   patch(namespace: string, name: string, patch: object): Promise<Pod>;
 }
 
+/** What the API server said of a bearer token (TokenReview), for the audience asked about. */
+export type TokenVerdict =
+  | { readonly authenticated: true; readonly user: string; readonly audiences: readonly string[] }
+  | { readonly authenticated: false; readonly reason: string };
+
+export interface TokenReviewer {
+  /** Asks the API server whether `token` is valid for `audience`; throws KubernetesError when it cannot answer. */
+  review(token: string, audience: string): Promise<TokenVerdict>;
+}
+
+/** Pods and tokens through one connection. */
+export type KubernetesApi = PodApi & TokenReviewer;
+
+/**
+ * Names go into the request path: "", "." and ".." would turn GET pods/{name} into a LIST, or a
+ * PATCH of the pod into a PATCH of the Namespace. Refused before any request.
+ */
+function checkNames(verb: KubernetesError["verb"], namespace: string, name?: string): void {
+  if (!isNamespaceName(namespace)) throw new KubernetesError(undefined, verb, "(invalid)", `refused to ${verb} pods: ${JSON.stringify(String(namespace).slice(0, 64))} is not a namespace name`);
+  if (name !== undefined && !isPodName(name)) throw new KubernetesError(undefined, verb, namespace, `refused to ${verb} a pod: ${JSON.stringify(String(name).slice(0, 64))} is not a pod name`);
+}
+
 let clientModule: Promise<typeof import("@kubernetes/client-node")> | undefined;
 /** Starts (once) loading the client; every caller shares the same import. */
 export function loadKubernetesClient(): Promise<typeof import("@kubernetes/client-node")> {
@@ -73,11 +95,13 @@ export function loadKubernetesClient(): Promise<typeof import("@kubernetes/clien
 }
 
 /** A PodApi that connects on its first call; every call has a time limit and reuses connections. */
-export function connectKubernetes(source: KubeconfigSource, options: ConnectOptions): PodApi {
+export function connectKubernetes(source: KubeconfigSource, options: ConnectOptions): KubernetesApi {
   let connecting: Promise<Connection> | undefined;
   const connection = () => (connecting ??= connect(source, options));
-  return measured(options.metrics ?? noMetrics, {
+  const metrics = options.metrics ?? noMetrics;
+  const pods = measured(metrics, {
     async read(namespace, name) {
+      checkNames("get", namespace, name);
       const { api, wire, call } = await connection();
       try {
         return wire(await api.readNamespacedPod({ namespace, name }, call));
@@ -87,6 +111,7 @@ export function connectKubernetes(source: KubeconfigSource, options: ConnectOpti
       }
     },
     async list(namespace, page) {
+      checkNames("list", namespace);
       const { api, wire, call } = await connection();
       try {
         const list = await api.listNamespacedPod(
@@ -104,6 +129,7 @@ export function connectKubernetes(source: KubeconfigSource, options: ConnectOpti
       }
     },
     async patch(namespace, name, patch) {
+      checkNames("patch", namespace, name);
       const { api, wire, mergePatch } = await connection();
       try {
         return wire(await api.patchNamespacedPod({ namespace, name, body: patch }, mergePatch));
@@ -112,6 +138,25 @@ export function connectKubernetes(source: KubeconfigSource, options: ConnectOpti
       }
     },
   });
+  return {
+    ...pods,
+    async review(token, audience) {
+      const { authentication, call } = await connection();
+      const started = performance.now();
+      try {
+        const answer = await authentication.createTokenReview({ body: { apiVersion: "authentication.k8s.io/v1", kind: "TokenReview", spec: { token, audiences: [audience] } } }, call);
+        metrics.kubernetesRequest("create", "2xx", (performance.now() - started) / 1000);
+        // The answer repeats the token in spec.token: only status is read, and nothing of it is logged raw.
+        const status = answer.status;
+        if (status?.authenticated !== true) return { authenticated: false, reason: status?.error ? "the API server did not accept the token" : "the token is not valid" };
+        return { authenticated: true, user: String(status.user?.username ?? ""), audiences: status.audiences ?? [] };
+      } catch (error) {
+        const failure = refused(error, "create", "(cluster)", "tokenreviews", options.timeoutMs);
+        metrics.kubernetesRequest("create", statusClass(failure.status, failure.timedOut ? "timeout" : "error"), (performance.now() - started) / 1000);
+        throw failure;
+      }
+    },
+  };
 }
 
 /** Each call timed and counted by verb and status class (a read that finds nothing was a 404). */
@@ -140,6 +185,7 @@ type Client = typeof import("@kubernetes/client-node");
 type CallOptions = import("@kubernetes/client-node").ConfigurationOptions;
 interface Connection {
   readonly api: InstanceType<Client["CoreV1Api"]>;
+  readonly authentication: InstanceType<Client["AuthenticationV1Api"]>;
   /** Back to the wire format (RFC 3339 strings, not Date objects) that the rest of the function reads. */
   readonly wire: (pod: unknown) => Pod;
   /** Every call: its time limit and the shared keep-alive agent. */
@@ -176,6 +222,7 @@ async function connect(source: KubeconfigSource, options: ConnectOptions): Promi
   const call: CallOptions = { middleware: [limits], middlewareMergeStrategy: "append" };
   return {
     api: config.makeApiClient(client.CoreV1Api),
+    authentication: config.makeApiClient(client.AuthenticationV1Api),
     wire: (pod) => ObjectSerializer.serialize(pod, "V1Pod", "") as Pod,
     call,
     // The exact casing matters: a lowercase name adds a second Content-Type and the API answers 415.
@@ -221,9 +268,9 @@ export function refusalReporter(log: Logger, now: () => number = Date.now): { re
       if (now() - lastLogged < 60_000) return;
       lastLogged = now();
       log.error("Kubernetes refused a call: the function's ServiceAccount lacks a permission", {
-        missing: `${error.verb} pods`,
-        namespace: error.namespace,
-        fix: "grant get, list and patch on pods in this namespace: `servo-k8s-multijob manifests` writes that Role",
+        ...(error.verb === "create"
+          ? { missing: "create tokenreviews (authentication.k8s.io, cluster-wide)", fix: "`servo-k8s-multijob manifests --event-auth` writes that ClusterRole" }
+          : { missing: `${error.verb} pods`, namespace: error.namespace, fix: "grant get, list and patch on pods in this namespace: `servo-k8s-multijob manifests` writes that Role" }),
         refusals: count,
       });
     },

@@ -99,6 +99,19 @@ export function clip(value: string, max = 253): string {
   return value.length > max ? `${value.slice(0, max)}…` : value;
 }
 
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/** A pod name as the API server allows it (a DNS-1123 subdomain): never "", "." or "..", which would change a request's path. */
+export function isPodName(name: unknown): name is string {
+  return typeof name === "string" && name.length <= 253 && DNS_SUBDOMAIN.test(name);
+}
+
+/** A namespace name (a DNS-1123 label). */
+export function isNamespaceName(name: unknown): name is string {
+  return typeof name === "string" && DNS_LABEL.test(name);
+}
+
 /** "namespace/name", for logs and annotations. */
 export function podRef(pod: Pod): string {
   return `${clip(podNamespace(pod) ?? "?")}/${clip(podName(pod) ?? "?")}`;

@@ -1,0 +1,11 @@
+// Text that ends up in YAML, logs, URLs or CEL must be one line of printable characters. YAML 1.1
+// (kubectl's parser) breaks lines at NEL (U+0085), LS and PS (U+2028/U+2029), which JavaScript's \s
+// does not match; C0/C1 controls and bidi overrides make text read differently than it parses.
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]/u;
+
+/** The first character that may not appear in one line of configuration, as "U+0085 at 5", or undefined. */
+export function unprintable(value: string): string | undefined {
+  const match = UNPRINTABLE.exec(value);
+  if (match === null) return undefined;
+  return `U+${match[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")} at ${match.index}`;
+}
