@@ -1,6 +1,7 @@
 // The annotation optune.ai/settings: written by the adjusting half when it admits a job pod with
 // Optune's settings, read by the measuring half so the MEASUREMENT says what the run ran with.
 import { isRecord, podAnnotation, type Pod } from "./pod.js";
+import { parseCpu, parseMemory } from "./quantity.js";
 
 export const SETTINGS_ANNOTATION = "optune.ai/settings";
 
@@ -31,9 +32,37 @@ const MAX_VALUE_LENGTH = 4096;
 
 /**
  * The pod's settings annotation as compact JSON, re-written from what it can hold (container
- * names and numbers), or undefined when there is none or it is not ours.
+ * names and numbers), or undefined when there is none, it is not ours, or it disagrees with the
+ * containers' own resources (settingsDisagreement says how).
  */
 export function settingsOf(pod: Pod): string | undefined {
+  const parsed = parsedSettings(pod);
+  return parsed === undefined || disagreement(pod, parsed.settings) !== undefined ? undefined : parsed.text;
+}
+
+/**
+ * Why the settings annotation cannot be what the pod runs with: a container it names does not
+ * have those limits. The webhook writes limits and requests together, so they must match.
+ */
+export function settingsDisagreement(pod: Pod): string | undefined {
+  const parsed = parsedSettings(pod);
+  return parsed === undefined ? undefined : disagreement(pod, parsed.settings);
+}
+
+function disagreement(pod: Pod, settings: readonly ContainerSettings[]): string | undefined {
+  const containers = Array.isArray(pod.spec?.containers) ? (pod.spec.containers as unknown[]) : [];
+  for (const setting of settings) {
+    const container = containers.find((item) => isRecord(item) && item.name === setting.container);
+    const resources = isRecord(container) && isRecord(container.resources) ? container.resources : {};
+    const limits = isRecord(resources.limits) ? resources.limits : {};
+    const { cpu, mem } = applied(setting);
+    if (cpu !== undefined && parseCpu(limits.cpu) !== cpu) return `the settings say cpu ${cpu} for ${setting.container.slice(0, 63)}, its limit is ${String(limits.cpu ?? "unset").slice(0, 32)}`;
+    if (mem !== undefined && parseMemory(limits.memory) !== mem) return `the settings say mem ${mem} for ${setting.container.slice(0, 63)}, its limit is ${String(limits.memory ?? "unset").slice(0, 32)}`;
+  }
+  return undefined;
+}
+
+function parsedSettings(pod: Pod): { readonly text: string; readonly settings: readonly ContainerSettings[] } | undefined {
   const value = podAnnotation(pod, SETTINGS_ANNOTATION);
   if (value === undefined || value.length > MAX_VALUE_LENGTH) return undefined;
   let parsed: unknown;
@@ -51,5 +80,5 @@ export function settingsOf(pod: Pod): string | undefined {
     if ((cpu !== undefined && !Number.isFinite(cpu)) || (mem !== undefined && !Number.isFinite(mem))) return undefined;
     settings.push({ container: item.container, ...(cpu === undefined ? {} : { cpu: cpu as number }), ...(mem === undefined ? {} : { mem: mem as number }) });
   }
-  return settings.length === 0 ? undefined : JSON.stringify(Array.isArray(parsed) ? settings : settings[0]);
+  return settings.length === 0 ? undefined : { text: JSON.stringify(Array.isArray(parsed) ? settings : settings[0]), settings };
 }

@@ -87,6 +87,7 @@ describe("the annotation ledger against the API", () => {
       ttlMs: 120_000,
       now: () => clock,
       onRefused: (error) => refused.push(error),
+      proofKey: "test-token",
     });
   const update = { deleted: false };
   const calls = (name: string) => fake.requests.filter((request) => request.name === name).map((request) => `${request.verb} ${request.status}`);
@@ -171,16 +172,49 @@ describe("the annotation ledger against the API", () => {
     }
   });
 
-  test("a deleted pod is reported only when its last state carries no claim (or a released one)", async () => {
+  test("an authenticated delete is reported only when its last state carries no claim (or a released one)", async () => {
     const unclaimed = create("p7");
     fake.remove("batch", "p7");
-    assert.equal((await ledgerFor("servo-a").claim(unclaimed, { deleted: true })).granted, true);
+    assert.equal((await ledgerFor("servo-a").claim(unclaimed, { deleted: true, trusted: true })).granted, true);
     const pod = create("p8");
     assert.ok((await ledgerFor("servo-a").claim(pod, update)).granted);
     const last = fake.remove("batch", "p8");
-    const verdictOnDelete = await ledgerFor("servo-b").claim(last, { deleted: true });
+    const verdictOnDelete = await ledgerFor("servo-b").claim(last, { deleted: true, trusted: true });
     assert.equal(verdictOnDelete.granted, false);
     assert.deepEqual(calls("p7"), []);
+  });
+
+  // Nothing can confirm a delete (the pod is gone): without event authentication, only a claim
+  // this function signed makes it believable.
+  test("an unauthenticated delete: reported for a pod with our signed released claim, refused without a claim or with a forged one", async () => {
+    const pod = create("p7b");
+    const claim = await ledgerFor("servo-a").claim(pod, update);
+    assert.ok(claim.granted);
+    await claim.release(5);
+    clock += 60_000;
+    const released = fake.remove("batch", "p7b");
+    assert.equal((await ledgerFor("servo-b").claim(released, { deleted: true })).granted, true);
+
+    const unclaimed = jobPod({ name: "never-existed", uid: "uid-forged" });
+    const forged = jobPod({ name: "never-existed", uid: "uid-forged", annotations: { [CLAIM_ANNOTATION]: releasedValue("servo-a", NOW, 1, NOW) } });
+    const copied = jobPod({ name: "never-existed", uid: "uid-forged", annotations: { [CLAIM_ANNOTATION]: podAnnotation(released, CLAIM_ANNOTATION)! } });
+    for (const delete_ of [unclaimed, forged, copied]) {
+      const verdictOnDelete = await ledgerFor("servo-b").claim(delete_, { deleted: true });
+      assert.ok(!verdictOnDelete.granted && verdictOnDelete.unconfirmed === true, JSON.stringify(verdictOnDelete));
+    }
+    assert.deepEqual(calls("never-existed"), []);
+  });
+
+  test("the memory ledger believes an unauthenticated delete only of a pod it saw finished", async () => {
+    const memory = memoryLedger();
+    const seen = jobPod({ name: "seen", uid: "uid-seen" });
+    const claim = await memory.claim(seen, update);
+    assert.ok(claim.granted);
+    await claim.release(5); // the delivery failed: the delete is the next chance
+    assert.equal((await memory.claim(seen, { deleted: true })).granted, true);
+    const other = await memory.claim(jobPod({ name: "other", uid: "uid-other" }), { deleted: true });
+    assert.ok(!other.granted && other.unconfirmed === true);
+    assert.equal((await memory.claim(jobPod({ name: "other", uid: "uid-other" }), { deleted: true, trusted: true })).granted, true);
   });
 
   test("a pod deleted between the event and the claim is left to its delete event", async () => {

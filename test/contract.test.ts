@@ -5,7 +5,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, test } from "node:test";
-import { startStack, type Mode } from "./support/stack.js";
+import { acceptingReviewer, startStack, type Mode } from "./support/stack.js";
 
 const REPOSITORY = fileURLToPath(new URL("../../", import.meta.url));
 const CONTRACT_DIR = process.env.CONTRACT_DIR ?? resolve(REPOSITORY, "../shared/contract");
@@ -60,7 +60,12 @@ describe(`contract vectors (${CONTRACT_DIR})`, () => {
     const vector = JSON.parse(readFileSync(join(CONTRACT_DIR, file), "utf8")) as Vector;
     for (const mode of ["binary", "structured"] as Mode[]) {
       test(`${file} in ${mode} mode: ${vector.description}`, async () => {
-        const stack = await startStack({ LOG_LEVEL: "error", ...vector.env });
+        // A delete with nothing before it that showed the pod finished is believed only from an
+        // authenticated sender (the hardening of round three): such a vector is replayed with
+        // event authentication on, as the deployment that trusts deletes runs.
+        const onlyDelete = vector.events?.[0]?.type === "dev.knative.apiserver.resource.delete";
+        const eventAuth = onlyDelete ? { eventAuth: { token: "event.token.from-knative", audience: "test-audience", reviewer: acceptingReviewer("event.token.from-knative", "test-audience") } } : {};
+        const stack = await startStack({ LOG_LEVEL: "error", ...vector.env }, eventAuth);
         try {
           const responses =
             vector.raw !== undefined

@@ -2,6 +2,8 @@
 // answer (200 ignored, 400 malformed, 503 retry) and never a 500, a crash or a wrong message.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { loadConfig } from "../handler/config.js";
+import { createFunction } from "../handler/measure/function.js";
 import { jobPod } from "./support/pods.js";
 import { podEvent, startStack, type Stack } from "./support/stack.js";
 
@@ -197,13 +199,24 @@ describe("a container that restarts is finished only when its pod is", () => {
     assert.deepEqual([metrics.duration.value, annotations.exitcode, annotations.restarts], [60, 0, 1]);
   });
 
-  test("deleted while waiting to restart: the last attempt is reported", async () => {
+  test("deleted while waiting to restart: the last attempt is reported when the delete can be believed (invoke's files)", async () => {
     const pod = onFailure({ uid: "uid-restart-deleted", phase: "Running", state: { waiting: { reason: "CrashLoopBackOff" } }, lastState: failedAttempt, restartCount: 3 });
-    const response = await stack.send(podEvent(pod, "delete"));
-    assert.equal(((await response.json()) as Answer).outcome, "sent");
+    const fn = createFunction(loadConfig({ ...JOB_ENV, OPTUNE_URL: stack.receiver.template, OPTUNE_DEDUPE: "memory" }), { print: () => {}, logLine: () => {}, trustedInput: true });
+    try {
+      assert.equal((await fn.handle({ kind: "resource", action: "delete", pod })).kind, "sent");
+    } finally {
+      fn.close();
+    }
     const [post] = stack.measurements().filter((request) => request.headers["idempotency-key"] === "uid-restart-deleted");
     const { annotations } = (post?.body as { param: { annotations: Record<string, unknown> } }).param;
     assert.deepEqual([annotations.exitcode, annotations.restarts], [1, 3]);
+  });
+
+  test("deleted while waiting to restart, over HTTP without event authentication: not believed, and says why", async () => {
+    const pod = onFailure({ uid: "uid-restart-deleted-2", phase: "Running", state: { waiting: { reason: "CrashLoopBackOff" } }, lastState: failedAttempt, restartCount: 3 });
+    const answer = (await (await stack.send(podEvent(pod, "delete"))).json()) as Answer;
+    assert.deepEqual([answer.outcome, answer.code], ["ignored", "unconfirmed-delete"]);
+    assert.equal(stack.measurements().filter((request) => request.headers["idempotency-key"] === "uid-restart-deleted-2").length, 0);
   });
 
   test("deleted while running: not finished", async () => {

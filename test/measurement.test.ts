@@ -15,10 +15,17 @@ const criteria = { namespaces: new Set(["batch"]), appIdPath: parseAppIdPath("sp
 
 describe("the MEASUREMENT for a finished job", () => {
   test("a pod admitted with Optune's settings: the MEASUREMENT carries them as annotations.settings (compact JSON)", () => {
-    const assessment = assessPod(jobPod({ annotations: { "optune.ai/settings": '{ "container": "worker", "cpu": 1.5, "mem": 536870912 }' } }), criteria);
+    const resources = { limits: { cpu: "1500m", memory: "512Mi" }, requests: { cpu: "1500m", memory: "512Mi" } };
+    const assessment = assessPod(jobPod({ resources, annotations: { "optune.ai/settings": '{ "container": "worker", "cpu": 1.5, "mem": 536870912 }' } }), criteria);
     assert.ok(assessment.kind === "report" && "annotations" in assessment.message.param);
     assert.equal(assessment.message.param.annotations.settings, '{"container":"worker","cpu":1.5,"mem":536870912}');
-    assert.equal(assessment.message.param.annotations.resources, '{"limits":{"cpu":"500m"}}');
+    assert.equal(assessment.message.param.annotations.resources, JSON.stringify(resources));
+  });
+
+  test("a settings annotation the container's own resources contradict (the pod was created with it): no annotations.settings", () => {
+    const assessment = assessPod(jobPod({ resources: { limits: { cpu: "500m", memory: "256Mi" } }, annotations: { "optune.ai/settings": '{"container":"worker","cpu":3.5,"mem":1073741824}' } }), criteria);
+    assert.ok(assessment.kind === "report" && "annotations" in assessment.message.param);
+    assert.equal("settings" in assessment.message.param.annotations, false);
   });
 
   test("no settings annotation, or one that is not ours: no annotations.settings", () => {

@@ -2,11 +2,11 @@
 // of the stages, in the order an event goes through them.
 import { selectJob, type JobCriteria, type JobSelection } from "../job.js";
 import { measurement, type Measurement } from "./measurement.js";
-import { clip, excerpt, type Pod } from "../pod.js";
+import { clip, excerpt, isPodName, type Pod } from "../pod.js";
 import { finishedRun, runDuration } from "./termination.js";
 
 /** Why a pod is not reported, as a small fixed set: for the ignored-events summary and metrics. */
-export type IgnoreCode = Extract<JobSelection, { job: false }>["code"] | "not-a-pod" | "not-finished" | "bad-timestamps";
+export type IgnoreCode = Extract<JobSelection, { job: false }>["code"] | "not-a-pod" | "bad-name" | "not-finished" | "bad-timestamps";
 
 export type Assessment =
   | {
@@ -32,6 +32,8 @@ export function assessPod(pod: Pod, criteria: JobCriteria, deleted = false): Ass
 
   const job = selectJob(pod, criteria);
   if (!job.job) return { kind: "ignore", code: job.code, reason: job.reason, ...(job.odd ? { odd: true } : {}) };
+  // A claim is written to pods/{name}: a name the API server would never give ("", ".", "..") is not a pod's.
+  if (!isPodName(pod.metadata?.name)) return { kind: "ignore", code: "bad-name", reason: `the pod's name ${excerpt(pod.metadata?.name)} is not a pod name`, odd: true };
 
   const run = finishedRun(pod, deleted);
   if (run === undefined) return { kind: "ignore", code: "not-finished", reason: "job container has not finished" };

@@ -6,6 +6,7 @@
 // Every write to the pod comes back to the function as an update event. So no state may make a
 // function write again at once on seeing it: a fresh `sending` is left to its writer (even by the
 // same instance), and a `released` claim is left alone until its retryAt.
+import { createHmac } from "node:crypto";
 import { podAnnotation, type Pod } from "../pod.js";
 import { parseTimestamp } from "./termination.js";
 
@@ -15,17 +16,17 @@ export const MAX_BACKOFF_SECONDS = 300;
 
 export type ClaimState =
   | { readonly kind: "none" }
-  | { readonly kind: "sending"; readonly instance: string; readonly since: number; readonly failures: number }
+  | { readonly kind: "sending"; readonly instance: string; readonly since: number; readonly failures: number; readonly proof?: string }
   | { readonly kind: "sent" }
   /** Nobody holds it: the last delivery failed; try again from retryAt. */
-  | { readonly kind: "released"; readonly failures: number; readonly retryAt: number }
+  | { readonly kind: "released"; readonly failures: number; readonly retryAt: number; readonly proof?: string }
   /** A value we did not write: never overwritten, the pod is left alone. */
   | { readonly kind: "unreadable"; readonly value: string };
 
 export function claimState(pod: Pod): ClaimState {
   const value = podAnnotation(pod, CLAIM_ANNOTATION);
   if (value === undefined) return { kind: "none" };
-  let parsed: { state?: unknown; instance?: unknown; at?: unknown; failures?: unknown; retryAt?: unknown };
+  let parsed: { state?: unknown; instance?: unknown; at?: unknown; failures?: unknown; retryAt?: unknown; proof?: unknown };
   try {
     parsed = JSON.parse(value) as typeof parsed;
   } catch {
@@ -34,15 +35,16 @@ export function claimState(pod: Pod): ClaimState {
   const failures = parsed?.failures === undefined ? 0 : parsed.failures;
   if (typeof failures !== "number" || !Number.isInteger(failures) || failures < 0) return { kind: "unreadable", value };
   const since = parseTimestamp(parsed?.at);
+  const proof = typeof parsed?.proof === "string" ? { proof: parsed.proof } : {};
   switch (parsed?.state) {
     case "sent":
       return { kind: "sent" };
     case "sending":
-      if (typeof parsed.instance === "string" && since !== undefined) return { kind: "sending", instance: parsed.instance, since, failures };
+      if (typeof parsed.instance === "string" && since !== undefined) return { kind: "sending", instance: parsed.instance, since, failures, ...proof };
       break;
     case "released": {
       const retryAt = parseTimestamp(parsed.retryAt);
-      if (retryAt !== undefined && failures > 0) return { kind: "released", failures, retryAt };
+      if (retryAt !== undefined && failures > 0) return { kind: "released", failures, retryAt, ...proof };
       break;
     }
   }
@@ -94,16 +96,23 @@ export function backoffSeconds(hintSeconds: number, failures: number): number {
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
-export function sendingValue(instance: string, now: number, failures = 0): string {
-  return JSON.stringify({ state: "sending", instance, at: iso(now), ...(failures > 0 ? { failures } : {}) });
+/** That a claim on the pod with this uid was written by an instance holding `key`: 128 bits of HMAC-SHA256. */
+export function claimProof(key: string, uid: string): string {
+  return createHmac("sha256", key).update(`${CLAIM_ANNOTATION}\n${uid}`).digest("base64url").slice(0, 22);
 }
 
-export function sentValue(instance: string, now: number): string {
-  return JSON.stringify({ state: "sent", instance, at: iso(now) });
+const signed = (proof: string | undefined) => (proof === undefined ? {} : { proof });
+
+export function sendingValue(instance: string, now: number, failures = 0, proof?: string): string {
+  return JSON.stringify({ state: "sending", instance, at: iso(now), ...(failures > 0 ? { failures } : {}), ...signed(proof) });
 }
 
-export function releasedValue(instance: string, now: number, failures: number, retryAt: number): string {
-  return JSON.stringify({ state: "released", instance, at: iso(now), failures, retryAt: iso(retryAt) });
+export function sentValue(instance: string, now: number, proof?: string): string {
+  return JSON.stringify({ state: "sent", instance, at: iso(now), ...signed(proof) });
+}
+
+export function releasedValue(instance: string, now: number, failures: number, retryAt: number, proof?: string): string {
+  return JSON.stringify({ state: "released", instance, at: iso(now), failures, retryAt: iso(retryAt), ...signed(proof) });
 }
 
 /** Conditional on resourceVersion: applied only if nobody wrote the pod since we read it. */
@@ -118,3 +127,8 @@ export function markPatch(value: string): object {
 
 /** Conditional too: replaces our claim only if it is still the one we wrote. */
 export const releasePatch = claimPatch;
+
+/** Removes our claim (merge patch: null deletes a key), only if nobody wrote the pod since. */
+export function abandonPatch(resourceVersion: string): object {
+  return { metadata: { resourceVersion, annotations: { [CLAIM_ANNOTATION]: null } } };
+}

@@ -21,6 +21,17 @@ export class MalformedEvent extends Error {
   override readonly name = "MalformedEvent";
 }
 
+/** A batch with more items than MAX_BATCH_ITEMS: answered 413, none of it handled. */
+export class BatchTooLarge extends Error {
+  override readonly name = "BatchTooLarge";
+}
+
+/**
+ * Events in one batched request at most. An ApiServerSource sends one event a request; a batch is
+ * someone else's, and without a bound one request could make a thousand deliveries.
+ */
+export const MAX_BATCH_ITEMS = 100;
+
 export type HttpHeaders = Readonly<Record<string, string | readonly string[] | undefined>>;
 
 export interface DecodedRequest {
@@ -42,6 +53,7 @@ export function decodeHttpRequest(headers: HttpHeaders, body: Buffer): DecodedRe
     const events = parseJson(body, "batch body");
     if (!Array.isArray(events)) throw new MalformedEvent("a batch body must be a JSON array of CloudEvents");
     if (events.length === 0) throw new MalformedEvent("a batch body must hold at least one CloudEvent");
+    if (events.length > MAX_BATCH_ITEMS) throw new BatchTooLarge(`a batch may hold at most ${MAX_BATCH_ITEMS} CloudEvents, this one holds ${events.length}`);
     return { events: events.map((event, index) => decodeItem(event, `batch item ${index}: `)), batch: true };
   }
   if (media === STRUCTURED) return { events: [structuredEvent(parseJson(body, "body"))], batch: false };

@@ -4,7 +4,8 @@ import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import type { Config } from "../config.js";
 import { createHandler, type Handler, type SweepSettings } from "./handle.js";
-import { connectKubernetes, refusalReporter, type PodApi } from "../kubernetes.js";
+import { connectKubernetes, refusalReporter, type PodApi, type TokenReviewer } from "../kubernetes.js";
+import { createEventAuthenticator, type EventAuthenticator } from "./event-auth.js";
 import { annotationLedger, memoryLedger, type ReportLedger } from "./ledger.js";
 import { createLogger, type Logger } from "../log.js";
 import { noMetrics, type Metrics } from "../metrics.js";
@@ -21,6 +22,10 @@ export interface FunctionIo {
   readonly instanceId?: string;
   /** The Kubernetes API to use instead of connecting with the configuration's kubeconfig. */
   readonly pods?: PodApi;
+  /** The events come from the operator (invoke's files), not from the network: deletes are believed. */
+  readonly trustedInput?: boolean;
+  /** Checks event tokens instead of the API server's TokenReview (OPTUNE_EVENT_AUDIENCE). */
+  readonly reviewer?: TokenReviewer;
   /** Where the server counts what happens (the CLI's in-process commands count nothing). */
   readonly metrics?: Metrics;
 }
@@ -33,6 +38,8 @@ export interface ServoFunction {
   /** The same delivery with a short deadline, for GOODBYE while the platform waits to kill us. */
   readonly deliverBriefly: Deliver;
   readonly instanceId: string;
+  /** With OPTUNE_EVENT_AUDIENCE: who sent an event (the HTTP edge asks before anything else). */
+  readonly authenticate?: EventAuthenticator;
   /** How many Kubernetes calls were refused (403) so far. */
   readonly refusals: () => number;
   /** Ends every delivery and Kubernetes call in flight at once (the shutdown grace period is over). */
@@ -54,7 +61,10 @@ export function createFunction(config: Config, io: FunctionIo): ServoFunction {
   const { deliver } = optune;
 
   const instanceId = io.instanceId ?? `${hostname()}-${randomBytes(3).toString("hex")}`;
-  const pods = io.pods ?? (config.kubeconfig === undefined ? undefined : connectKubernetes(config.kubeconfig, { timeoutMs: config.kubeApiTimeoutMs, signal: inFlight.signal, metrics }));
+  const api = config.kubeconfig === undefined || (io.pods !== undefined && io.reviewer !== undefined) ? undefined : connectKubernetes(config.kubeconfig, { timeoutMs: config.kubeApiTimeoutMs, signal: inFlight.signal, metrics });
+  const pods = io.pods ?? api;
+  const reviewer = io.reviewer ?? api;
+  const authenticate = config.eventAudience === undefined || reviewer === undefined ? undefined : createEventAuthenticator({ audience: config.eventAudience, reviewer });
   const refusals = refusalReporter(log);
   const memory = memoryLedger();
   const ledger: ReportLedger =
@@ -70,6 +80,8 @@ export function createFunction(config: Config, io: FunctionIo): ServoFunction {
             refusals.report(error);
           },
           onLost: () => metrics.claim("lost"),
+          // Every replica holds the same token; with none, the account names the deployment.
+          proofKey: config.authToken ?? config.account ?? "servo-k8s-multijob",
         })
       : memory;
 
@@ -83,6 +95,7 @@ export function createFunction(config: Config, io: FunctionIo): ServoFunction {
     onRefused: refusals.report,
     maxInFlight: config.maxInFlight,
     metrics,
+    trustDeletes: authenticate !== undefined || io.trustedInput === true,
   });
   return {
     config,
@@ -92,6 +105,7 @@ export function createFunction(config: Config, io: FunctionIo): ServoFunction {
     // GOODBYE is sent after the deliveries in flight were aborted, so it does not listen to that signal.
     deliverBriefly: optune.deliverWithin(goodbyeBudgetMs(config)),
     instanceId,
+    ...(authenticate === undefined ? {} : { authenticate }),
     refusals: refusals.count,
     abortInFlight: () => inFlight.abort(),
     close: optune.close,

@@ -9,6 +9,7 @@ import { noMetrics, type Metrics } from "../metrics.js";
 import type { Deliver } from "../optune.js";
 import { clip, podKey, podRef, podUid, type Pod } from "../pod.js";
 import type { PodEvent } from "./pod-event.js";
+import { settingsDisagreement } from "../settings-annotation.js";
 import { sweep, type SweepSummary } from "./sweep.js";
 
 export type Outcome =
@@ -34,7 +35,7 @@ export type Outcome =
   | { readonly kind: "malformed"; readonly error: string };
 
 /** Why an event was ignored: the pod stages' codes, and the handler's own. */
-export type OutcomeCode = IgnoreCode | "other-event" | "pod-gone" | "no-kubernetes" | "no-sweep";
+export type OutcomeCode = IgnoreCode | "other-event" | "pod-gone" | "no-kubernetes" | "no-sweep" | "unconfirmed-delete" | "not-confirmed";
 
 export interface HandlerDeps {
   readonly criteria: JobCriteria;
@@ -51,12 +52,15 @@ export interface HandlerDeps {
   readonly maxInFlight?: number;
   readonly metrics?: Metrics;
   readonly now?: () => number;
+  /** The events' sender is authenticated (OPTUNE_EVENT_AUDIENCE): a delete is believed as it is. */
+  readonly trustDeletes?: boolean;
 }
 
 export type SweepSettings = { readonly pods: PodApi; readonly maxAgeMs: number } | { readonly unavailable: string };
 
 export interface Handler {
-  (event: PodEvent): Promise<Outcome>;
+  /** `signal`: the sender went away; work only it was waiting for (a sweep) may stop. */
+  (event: PodEvent, signal?: AbortSignal): Promise<Outcome>;
   /** The claim-and-send path for one pod, as events and the sweep use it. */
   readonly report: (pod: Pod, deleted?: boolean) => Promise<Outcome>;
 }
@@ -99,9 +103,13 @@ export function createHandler(deps: HandlerDeps): Handler {
     const { appId } = assessment;
     let claim;
     try {
-      claim = await deps.ledger.claim(pod, { deleted });
+      claim = await deps.ledger.claim(pod, { deleted, trusted: deps.trustDeletes === true });
     } catch (error) {
       return failed(ref, `cannot claim the pod: ${(error as Error).message}`, appId, retryHint(error));
+    }
+    if (!claim.granted && claim.unconfirmed === true) {
+      metrics.claim("unconfirmed-delete");
+      return { kind: "ignored", code: "unconfirmed-delete", reason: claim.reason, pod: ref, odd: true };
     }
     metrics.claim(claim.granted ? "won" : claim.retryAfterSeconds === undefined ? "already-reported" : "backing-off");
     if (!claim.granted) {
@@ -110,8 +118,21 @@ export function createHandler(deps: HandlerDeps): Handler {
         : { kind: "deferred", pod: ref, appId, reason: claim.reason, retryAfterSeconds: claim.retryAfterSeconds };
     }
 
+    // What is sent is the pod as the API server answered the claim, not what the event said of it.
+    let confirmed = assessment;
+    if (claim.pod !== undefined) {
+      const truth = assessPod(claim.pod, deps.criteria, deleted);
+      if (truth.kind !== "report" || truth.appId !== appId) {
+        await claim.abandon().catch((error: Error) => deps.log.warn("cannot take back the claim", { pod: ref, error: error.message }));
+        const why = truth.kind === "report" ? `its app id is ${clip(truth.appId, 64)}` : truth.reason;
+        return { kind: "ignored", code: "not-confirmed", reason: `the event said the job finished, but the API server's pod disagrees: ${why}`, pod: ref, odd: true };
+      }
+      confirmed = truth;
+    }
+    const disagreement = settingsDisagreement(claim.pod ?? pod);
+    if (disagreement !== undefined) deps.log.warn("the pod's optune.ai/settings annotation is not what it runs with: not reported", { pod: ref, why: disagreement });
     const uid = podUid(pod);
-    const result = await deps.deliver({ appId, body: assessment.message(), ...(uid === undefined ? {} : { idempotencyKey: uid }) });
+    const result = await deps.deliver({ appId, body: confirmed.message(), ...(uid === undefined ? {} : { idempotencyKey: uid }) });
     if (!result.ok) {
       const hint = result.permanent ? UNDELIVERABLE_RETRY_SECONDS : (result.retryAfterSeconds ?? DEFAULT_RETRY_AFTER_SECONDS);
       const retryAfter = await claim.release(hint).catch((error: Error) => {
@@ -121,13 +142,13 @@ export function createHandler(deps: HandlerDeps): Handler {
       return result.permanent ? { kind: "undeliverable", pod: ref, appId, error: result.error } : failed(ref, result.error, appId, retryAfter);
     }
     await claim.markSent().catch((error: Error) => deps.log.error("sent, but cannot record it", { pod: ref, error: error.message }));
-    metrics.job(assessment.runSeconds, assessment.exitCode);
+    metrics.job(confirmed.runSeconds, confirmed.exitCode);
     return {
       kind: "sent",
       pod: ref,
       appId,
-      ...(assessment.runSeconds === undefined ? {} : { runSeconds: assessment.runSeconds }),
-      ...(assessment.exitCode === undefined ? {} : { exitCode: assessment.exitCode }),
+      ...(confirmed.runSeconds === undefined ? {} : { runSeconds: confirmed.runSeconds }),
+      ...(confirmed.exitCode === undefined ? {} : { exitCode: confirmed.exitCode }),
       ...(result.dryRun === true ? { dryRun: true } : {}),
     };
   }
@@ -150,10 +171,37 @@ export function createHandler(deps: HandlerDeps): Handler {
     return report(pod);
   }
 
-  async function sweepNow(): Promise<Outcome> {
+  // One sweep at a time: pings that come while one runs share its result. It stops early only
+  // when every ping waiting for it has gone.
+  let running: { readonly result: Promise<Outcome>; waiting: number; readonly stop: AbortController } | undefined;
+  async function sweepShared(signal: AbortSignal | undefined): Promise<Outcome> {
     if ("unavailable" in deps.sweep) return { kind: "ignored", code: "no-sweep", reason: deps.sweep.unavailable, odd: true };
+    let current = running;
+    if (current === undefined) {
+      const stop = new AbortController();
+      const result = sweepNow(deps.sweep, stop.signal).finally(() => {
+        if (running === current) running = undefined;
+      });
+      running = current = { result, waiting: 0, stop };
+    }
+    const shared = current;
+    shared.waiting++;
+    const leave = () => {
+      if (--shared.waiting > 0) return;
+      shared.stop.abort();
+      if (running === shared) running = undefined; // a ping that comes now starts a new sweep
+    };
+    signal?.addEventListener("abort", leave, { once: true });
     try {
-      const summary = await sweep({ api: deps.sweep.pods, namespaces: deps.criteria.namespaces, report, now, maxAgeMs: deps.sweep.maxAgeMs });
+      return await shared.result;
+    } finally {
+      signal?.removeEventListener("abort", leave);
+    }
+  }
+
+  async function sweepNow(settings: Exclude<SweepSettings, { unavailable: string }>, signal: AbortSignal): Promise<Outcome> {
+    try {
+      const summary = await sweep({ api: settings.pods, namespaces: deps.criteria.namespaces, report, now, maxAgeMs: settings.maxAgeMs, signal });
       metrics.sweep({ reported: summary.reported, already_reported: summary.alreadyReported, failed: summary.failed, deferred: summary.deferred, too_old: summary.tooOld, ignored: summary.ignored });
       return { kind: "swept", ...summary };
     } catch (error) {
@@ -163,14 +211,14 @@ export function createHandler(deps: HandlerDeps): Handler {
     }
   }
 
-  const handle = async (event: PodEvent): Promise<Outcome> => {
+  const handle = async (event: PodEvent, signal?: AbortSignal): Promise<Outcome> => {
     switch (event.kind) {
       case "resource":
         return report(event.pod, event.action === "delete");
       case "reference":
         return reportReferenced(event.namespace, event.name);
       case "sweep":
-        return sweepNow();
+        return sweepShared(signal);
       case "other":
         return { kind: "ignored", code: "other-event", reason: `event type ${clip(event.type)} is not handled` };
     }

@@ -6,7 +6,7 @@
 // input sends nothing and exits 2.
 import { readFile } from "node:fs/promises";
 import type { Config } from "../config.js";
-import { isRecord } from "../pod.js";
+import { clip, isRecord } from "../pod.js";
 import { MalformedEvent, structuredEvent, toBinaryRequest, type CloudEvent } from "./cloudevent.js";
 import { createFunction } from "./function.js";
 import type { Outcome } from "./handle.js";
@@ -29,7 +29,8 @@ export interface InvokeIo {
 export async function invoke(files: readonly string[], config: Config, io: InvokeIo): Promise<number> {
   const events = await readAll(files, io);
   if (events === undefined) return 2;
-  const fn = createFunction(config, { print: io.stdout, logLine: io.stderr, echo: true });
+  // The files are the operator's own: a delete in them is believed, as an authenticated one would be.
+  const fn = createFunction(config, { print: io.stdout, logLine: io.stderr, echo: true, trustedInput: true });
   let failed = false;
   try {
     for (const { file, podEvent } of events) {
@@ -51,23 +52,57 @@ export async function invoke(files: readonly string[], config: Config, io: Invok
 
 /** `--to URL`: each event POSTed in binary mode to a running function; its answer printed. Exit 1 when one is not 2xx. */
 export async function invokeRemote(files: readonly string[], url: string, io: InvokeIo): Promise<number> {
+  const target = remoteTarget(url);
+  if (typeof target === "string") {
+    io.stderr(`servo-k8s-multijob: ${target}\n`);
+    return 2;
+  }
   const events = await readAll(files, io);
   if (events === undefined) return 2;
   let failed = false;
   for (const { file, event } of events) {
     const { headers, body } = toBinaryRequest(event);
     try {
-      const response = await fetch(url, { method: "POST", headers, body, signal: AbortSignal.timeout(60_000) });
-      const text = (await response.text()).trim();
-      io.stdout(`${text}\n`);
-      io.stderr(`${file}: HTTP ${response.status}${response.headers.get("retry-after") === null ? "" : ` (Retry-After ${response.headers.get("retry-after")} s)`}\n`);
+      // A redirect would re-send the whole pod (its env values too) to another server: never followed.
+      const response = await fetch(target, { method: "POST", headers, body, redirect: "manual", signal: AbortSignal.timeout(60_000) });
+      const text = clip((await response.text()).trim(), MAX_ANSWER_CHARACTERS);
+      if (text !== "") io.stdout(`${text}\n`);
+      const retry = response.headers.get("retry-after");
+      const location = response.headers.get("location");
+      const redirected = response.status >= 300 && response.status < 400;
+      io.stderr(
+        `${file}: HTTP ${response.status}` +
+          (retry === null ? "" : ` (Retry-After ${clip(retry, 16)} s)`) +
+          (redirected ? `: a redirect${location === null ? "" : ` to ${JSON.stringify(clip(withoutUserinfo(location), 256))}`}, not followed` : "") +
+          "\n",
+      );
       failed ||= !response.ok;
     } catch (error) {
-      io.stderr(`${file}: cannot reach ${url}: ${(error as Error).message}\n`);
+      io.stderr(`${file}: cannot reach ${target.href}: ${(error as Error).message}\n`);
       failed = true;
     }
   }
   return failed ? 1 : 0;
+}
+
+/** Answers printed at most this long: a function's answer is a line of JSON. */
+const MAX_ANSWER_CHARACTERS = 16_384;
+
+/** The --to URL, or why it cannot be one: http(s) only, and no user:password@ (it would be printed and sent). */
+export function remoteTarget(url: string): URL | string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return `--to must be an http:// or https:// URL, got ${JSON.stringify(clip(withoutUserinfo(url), 256))}`;
+  }
+  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") return `--to must be an http:// or https:// URL, got ${parsed.protocol}`;
+  if (parsed.username !== "" || parsed.password !== "") return "--to must not hold a user:password@ part (not shown): the function takes no credentials in its URL";
+  return parsed;
+}
+
+function withoutUserinfo(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#@]*@/i, "$1***@");
 }
 
 /** Every file read and checked; undefined (problems printed) when any is bad. */

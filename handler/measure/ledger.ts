@@ -1,13 +1,18 @@
 // Who may report a pod, and the record that it was reported: one report per job.
 // memoryLedger holds within one process; annotationLedger holds across replicas and restarts by
 // keeping the claim in the pod itself (claim.ts), with the memory record as its fast path.
-import { backoffSeconds, claimPatch, claimState, markPatch, releasedValue, releasePatch, sendingValue, sentValue, verdict } from "./claim.js";
+import { abandonPatch, backoffSeconds, claimPatch, claimProof, claimState, markPatch, releasedValue, releasePatch, sendingValue, sentValue, verdict } from "./claim.js";
 import { KubernetesError, type PodApi } from "../kubernetes.js";
 import { podKey, podName, podNamespace, podRef, text, type Pod } from "../pod.js";
 
 export interface ClaimContext {
   /** The event is a delete: the pod is gone and can no longer be claimed. */
   readonly deleted: boolean;
+  /**
+   * The sender was authenticated, so a delete may be believed as it is. Otherwise a delete (the one
+   * event the API server cannot confirm) is reported only for a pod this function claimed before.
+   */
+  readonly trusted?: boolean;
 }
 
 export interface ReportLedger {
@@ -18,6 +23,10 @@ export interface ReportLedger {
 export type Claim =
   | {
       readonly granted: true;
+      /** The pod as the API server answered the claim: what the MEASUREMENT is built from (absent in memory mode). */
+      readonly pod?: Pod;
+      /** The claimed pod turned out not to be reportable: take the claim back, as if never made. */
+      abandon(): Promise<void>;
       /** Optune accepted the message: never report this pod again. */
       markSent(): Promise<void>;
       /**
@@ -27,28 +36,44 @@ export type Claim =
       release(retryAfterSeconds: number): Promise<number>;
     }
   /** Not ours to report now; with retryAfterSeconds: not yet, a delivery failed recently. */
-  | { readonly granted: false; readonly reason: string; readonly retryAfterSeconds?: number };
+  | { readonly granted: false; readonly reason: string; readonly retryAfterSeconds?: number; readonly unconfirmed?: true };
 
 export const DEFAULT_MEMORY_CAPACITY = 10_000;
 const ALREADY_REPORTED: Claim = Object.freeze({ granted: false, reason: "already reported by this instance" });
 
+const UNCONFIRMED_DELETE: Claim = Object.freeze({
+  granted: false,
+  unconfirmed: true,
+  reason: "a delete of a pod this function never saw finish: nothing can confirm it, so it is not reported (set OPTUNE_EVENT_AUDIENCE to trust authenticated deletes)",
+});
+
+/** Adds `key` to an insertion-ordered set holding at most `capacity` keys (the oldest goes). */
+function remember(set: Set<string>, key: string, capacity: number): void {
+  set.add(key);
+  if (set.size > capacity) set.delete(set.values().next().value as string);
+}
+
 /**
  * Remembers the last `capacity` reported pods (by uid) in this process. A pod is marked only
- * after Optune accepted it, so a failed delivery is retried when the event comes again.
+ * after Optune accepted it, so a failed delivery is retried when the event comes again. It also
+ * remembers the pods it saw finished: the only ones whose unauthenticated delete it believes.
  */
 export function memoryLedger(capacity = DEFAULT_MEMORY_CAPACITY): ReportLedger & { readonly size: () => number } {
   const reported = new Set<string>(); // insertion-ordered: the first entry is the oldest
+  const seenFinished = new Set<string>();
   return {
     size: () => reported.size,
-    async claim(pod) {
+    async claim(pod, context) {
       const key = podKey(pod);
       if (reported.has(key)) return ALREADY_REPORTED;
+      if (context.deleted && context.trusted !== true && !seenFinished.has(key)) return UNCONFIRMED_DELETE;
+      if (!context.deleted) remember(seenFinished, key, capacity);
       return {
         granted: true,
+        abandon: async () => {},
         release: async (retryAfterSeconds) => retryAfterSeconds,
         async markSent() {
-          reported.add(key);
-          if (reported.size > capacity) reported.delete(reported.values().next().value as string);
+          remember(reported, key, capacity);
         },
       };
     },
@@ -67,6 +92,12 @@ export interface AnnotationLedgerDeps {
   readonly onRefused: (error: KubernetesError) => void;
   /** Another instance wrote the pod first (409): counted as a claim lost. */
   readonly onLost?: () => void;
+  /**
+   * Signs the claims (HMAC of the pod's uid), so that a delete event, which carries the claim as
+   * the sender says, is believed only with a claim this function's instances wrote. All replicas
+   * share it: the Optune token.
+   */
+  readonly proofKey: string;
 }
 
 /** Conflicts in a row before giving up (the event is then retried later). */
@@ -87,7 +118,8 @@ export function annotationLedger(deps: AnnotationLedgerDeps): ReportLedger {
 
   return {
     async claim(pod, context) {
-      const local = await deps.memory.claim(pod, context);
+      // The memory record is only the fast path here: deletes are judged by the claim in the pod.
+      const local = await deps.memory.claim(pod, { ...context, trusted: true });
       if (!local.granted) return local;
       const namespace = podNamespace(pod) ?? "";
       const name = podName(pod) ?? "";
@@ -103,6 +135,11 @@ export function annotationLedger(deps: AnnotationLedgerDeps): ReportLedger {
         const state = claimState(current);
         // A deleted pod cannot be claimed: report it when nobody holds a claim and nobody reported it.
         if (context.deleted) {
+          if (context.trusted !== true) {
+            // The claim arrives in the event, as the sender wrote it: only a signed one is ours.
+            const ours = (state.kind === "sending" || state.kind === "released") && state.proof === proof(pod);
+            if (!ours && state.kind !== "sent") return UNCONFIRMED_DELETE;
+          }
           return state.kind === "none" || state.kind === "released" ? local : { granted: false, reason: `deleted while its claim said ${state.kind}` };
         }
         const decision = verdict(state, { instance: deps.instance, now: deps.now(), ttlMs: deps.ttlMs });
@@ -120,15 +157,22 @@ export function annotationLedger(deps: AnnotationLedgerDeps): ReportLedger {
           continue;
         }
         try {
-          const claimed = await api.patch(namespace, name, claimPatch(resourceVersion, sendingValue(deps.instance, deps.now(), decision.failures)));
+          const claimed = await api.patch(namespace, name, claimPatch(resourceVersion, sendingValue(deps.instance, deps.now(), decision.failures, proof(current))));
           return {
             granted: true,
+            pod: claimed,
+            abandon: async () => {
+              await local.abandon();
+              await api.patch(namespace, name, abandonPatch(text(claimed.metadata?.resourceVersion) ?? resourceVersion)).catch((error: Error) => {
+                if (!(error instanceof KubernetesError && (error.status === 404 || error.status === 409))) throw error;
+              });
+            },
             markSent: async () => {
               await local.markSent();
-              await mark(namespace, name);
+              await mark(namespace, name, proof(claimed));
             },
             release: async (retryAfterSeconds) => {
-              const seconds = await release(namespace, name, text(claimed.metadata?.resourceVersion), decision.failures + 1, retryAfterSeconds);
+              const seconds = await release(namespace, name, text(claimed.metadata?.resourceVersion), proof(claimed), decision.failures + 1, retryAfterSeconds);
               backOff(key, deps.now() + seconds * 1000);
               return seconds;
             },
@@ -153,9 +197,13 @@ export function annotationLedger(deps: AnnotationLedgerDeps): ReportLedger {
     },
   };
 
-  async function mark(namespace: string, name: string): Promise<void> {
+  function proof(pod: Pod): string {
+    return claimProof(deps.proofKey, podKey(pod));
+  }
+
+  async function mark(namespace: string, name: string, signed: string): Promise<void> {
     try {
-      await api.patch(namespace, name, markPatch(sentValue(deps.instance, deps.now())));
+      await api.patch(namespace, name, markPatch(sentValue(deps.instance, deps.now(), signed)));
     } catch (error) {
       if (error instanceof KubernetesError && error.status === 404) return; // gone: nothing left to mark
       throw error;
@@ -166,10 +214,10 @@ export function annotationLedger(deps: AnnotationLedgerDeps): ReportLedger {
    * Replaces our claim, if it is still ours, by a released one that says when to try again: the
    * events this write causes then wait for that time instead of claiming again at once.
    */
-  async function release(namespace: string, name: string, resourceVersion: string | undefined, failures: number, hintSeconds: number): Promise<number> {
+  async function release(namespace: string, name: string, resourceVersion: string | undefined, signed: string, failures: number, hintSeconds: number): Promise<number> {
     const seconds = backoffSeconds(hintSeconds, failures);
     const now = deps.now();
-    const value = releasedValue(deps.instance, now, failures, now + seconds * 1000);
+    const value = releasedValue(deps.instance, now, failures, now + seconds * 1000, signed);
     let version = resourceVersion;
     for (let attempt = 1; attempt <= MAX_CLAIM_ATTEMPTS && version !== undefined; attempt++) {
       try {

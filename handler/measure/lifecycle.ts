@@ -36,7 +36,7 @@ export async function startFunction(config: Config, io: FunctionIo): Promise<Run
   const fn = createFunction(config, { metrics, ...io });
   const { log, deliver } = fn;
   const outcomes = createOutcomeLog(log, config.appIdSpec);
-  const server = createHttpServer({ handle: fn.handle, log, outcomes, metrics });
+  const server = createHttpServer({ handle: fn.handle, log, outcomes, metrics, ...(fn.authenticate === undefined ? {} : { authenticate: fn.authenticate }) });
 
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -50,6 +50,7 @@ export async function startFunction(config: Config, io: FunctionIo): Promise<Run
     appId: config.appIdSpec,
     token: config.authToken === undefined ? "none" : "set",
     dedupe: config.dedupe,
+    eventAuth: config.eventAudience === undefined ? "off (deletes are believed only for pods this function claimed)" : { audience: config.eventAudience },
     kubeconfig: describeKubeconfig(config.kubeconfig),
     instance: fn.instanceId,
   });

@@ -1,7 +1,7 @@
 // What a CloudEvent means to us: a Pod change from an ApiServerSource (Resource or Reference
 // mode), or something we do not handle.
 import { MalformedEvent, type CloudEvent } from "./cloudevent.js";
-import { clip, excerpt, isRecord, type Pod } from "../pod.js";
+import { clip, excerpt, isNamespaceName, isPodName, isRecord, type Pod } from "../pod.js";
 
 export type PodAction = "add" | "update" | "delete";
 
@@ -33,6 +33,9 @@ export function interpretEvent(event: CloudEvent): PodEvent {
       throw new MalformedEvent(`the data of a ${clip(type)} event must be a JSON object with name and namespace`);
     }
     if (data.kind !== undefined && data.kind !== "Pod") return { kind: "other", type: `${clip(type)} (kind ${excerpt(data.kind)})` };
+    // The name goes into a request path: "", "." or ".." would read the namespace's whole pod list.
+    if (!isNamespaceName(data.namespace)) throw new MalformedEvent(`the namespace ${excerpt(data.namespace)} of a ${clip(type)} event is not a namespace name`);
+    if (!isPodName(data.name)) throw new MalformedEvent(`the name ${excerpt(data.name)} of a ${clip(type)} event is not a pod name`);
     return { kind: "reference", action, namespace: data.namespace, name: data.name };
   }
   if (type === PING) return { kind: "sweep" };

@@ -1,12 +1,15 @@
 // The function's HTTP server: CloudEvents in on POST /, an answer the event source understands out.
 // 2xx = done (sent, ignored or already reported); 503 + Retry-After = send it again later
-// (a direct ApiServerSource sink retries 502/503/504/429, never 500); 400 = malformed, never resend.
+// (a direct ApiServerSource sink retries 502/503/504/429, never 500); 400 = malformed, never resend;
+// 401 = no valid event token (with OPTUNE_EVENT_AUDIENCE); 413 = too big a body or batch.
 import http from "node:http";
-import { createEdge, reply, SERVER_TIMEOUTS, type ServerTimeouts } from "../http-edge.js";
+import { createEdge, guardConnections, reply, SERVER_TIMEOUTS, type ConnectionLimits, type ServerTimeouts } from "../http-edge.js";
+import { clip } from "../pod.js";
 import type { Logger } from "../log.js";
 import { metricsEndpoint, noMetrics, type MetricsRegistry } from "../metrics.js";
 import { MAX_RETRY_AFTER_SECONDS } from "../optune.js";
-import { decodeHttpRequest, MalformedEvent, type CloudEvent } from "./cloudevent.js";
+import { BatchTooLarge, decodeHttpRequest, MalformedEvent, type CloudEvent } from "./cloudevent.js";
+import type { EventAuthenticator } from "./event-auth.js";
 import { retryAfterSeconds, type Handler, type Outcome } from "./handle.js";
 import type { OutcomeLog } from "./outcome-log.js";
 import { eventClass, interpretEvent } from "./pod-event.js";
@@ -18,8 +21,13 @@ export interface ServerDeps {
   readonly maxBodyBytes?: number;
   /** SERVER_TIMEOUTS, unless a test needs them shorter. */
   readonly timeouts?: ServerTimeouts;
+  /** CONNECTION_LIMITS, unless a test needs them smaller. */
+  readonly connectionLimits?: ConnectionLimits;
   /** Counts every event, and serves GET /metrics. */
   readonly metrics?: MetricsRegistry;
+  /** With OPTUNE_EVENT_AUDIENCE: who sent the request; a request without a valid token changes nothing. */
+  readonly authenticate?: EventAuthenticator;
+  readonly now?: () => number;
 }
 
 export function createHttpServer(deps: ServerDeps): http.Server & { readonly idle: () => Promise<void> } {
@@ -33,15 +41,44 @@ export function createHttpServer(deps: ServerDeps): http.Server & { readonly idl
     ...(deps.maxBodyBytes === undefined ? {} : { maxBodyBytes: deps.maxBodyBytes }),
   });
   const server = http.createServer(deps.timeouts ?? SERVER_TIMEOUTS, edge.listener);
+  guardConnections(server, deps.connectionLimits);
+  const now = deps.now ?? Date.now;
+  let refusedSince = 0;
+  let lastRefusalLog = -Infinity;
 
   async function receive(request: http.IncomingMessage, response: http.ServerResponse, body: Buffer): Promise<void> {
     const started = performance.now();
+    if (deps.authenticate !== undefined) {
+      const auth = await deps.authenticate(request.headers.authorization);
+      if (!auth.ok) {
+        metrics.event(typeof request.headers["ce-type"] === "string" ? eventClass(request.headers["ce-type"]) : "other", auth.status === 401 ? "unauthenticated" : "failed");
+        // One line a minute: a flood of forged events must not flood the log. The token is never in it.
+        refusedSince++;
+        if (now() - lastRefusalLog >= 60_000) {
+          deps.log.warn(auth.status === 401 ? "event refused: no valid token for this function's audience" : "event not checked", { reason: auth.reason, refusedSinceLastLine: refusedSince, ceId: clipped(request.headers["ce-id"]) });
+          lastRefusalLog = now();
+          refusedSince = 0;
+        }
+        return auth.status === 401
+          ? reply(response, 401, { error: auth.reason }, { "WWW-Authenticate": 'Bearer error="invalid_token"' })
+          : reply(response, 503, { error: auth.reason }, { "Retry-After": String(auth.retryAfterSeconds ?? 5) });
+      }
+    }
+    // The sender went away (a PingSource gives up after its timeout): work only it waits for may stop.
+    const gone = new AbortController();
+    response.once("close", () => {
+      if (!response.writableFinished) gone.abort();
+    });
     let decoded;
     try {
       decoded = decodeHttpRequest(request.headers, body);
     } catch (error) {
+      if (error instanceof BatchTooLarge) {
+        deps.log.warn("batch refused", { error: error.message });
+        return reply(response, 413, { error: error.message });
+      }
       if (!(error instanceof MalformedEvent)) throw error;
-      deps.log.warn("malformed event rejected", { error: error.message, ceId: request.headers["ce-id"] });
+      deps.log.warn("malformed event rejected", { error: error.message, ceId: clipped(request.headers["ce-id"]) });
       metrics.event(typeof request.headers["ce-type"] === "string" ? eventClass(request.headers["ce-type"]) : "other", "malformed");
       return reply(response, 400, { error: error.message });
     }
@@ -49,7 +86,7 @@ export function createHttpServer(deps: ServerDeps): http.Server & { readonly idl
     const outcomes: Outcome[] = [];
     for (const item of decoded.events) {
       const itemStarted = decoded.batch ? performance.now() : started;
-      const outcome = await handleItem(item);
+      const outcome = await handleItem(item, gone.signal);
       const malformed = item instanceof MalformedEvent;
       metrics.event(malformed ? "other" : eventClass(item.type), outcome.kind);
       deps.outcomes.record(outcome, malformed ? {} : { ceId: item.id, ceType: item.type, elapsedMs: round(performance.now() - itemStarted) });
@@ -58,10 +95,10 @@ export function createHttpServer(deps: ServerDeps): http.Server & { readonly idl
     return answer(response, outcomes, decoded.batch);
   }
 
-  async function handleItem(item: CloudEvent | MalformedEvent): Promise<Outcome> {
+  async function handleItem(item: CloudEvent | MalformedEvent, signal: AbortSignal): Promise<Outcome> {
     if (item instanceof MalformedEvent) return { kind: "malformed", error: item.message };
     try {
-      return await deps.handle(interpretEvent(item));
+      return await deps.handle(interpretEvent(item), signal);
     } catch (error) {
       if (error instanceof MalformedEvent) return { kind: "malformed", error: error.message };
       throw error;
@@ -100,6 +137,10 @@ function answer(response: http.ServerResponse, outcomes: readonly Outcome[], bat
 /** An outcome as the event source reads it: `outcome` names what happened. */
 function described({ kind, ...rest }: Outcome): object {
   return { outcome: kind, ...rest };
+}
+
+function clipped(header: string | string[] | undefined): string | undefined {
+  return typeof header === "string" ? clip(header, 128) : undefined;
 }
 
 function round(ms: number): number {

@@ -31,12 +31,22 @@ export interface SweepDeps {
   readonly maxAgeMs: number;
   readonly pageSize?: number;
   readonly concurrency?: number;
+  /** Aborted when nobody waits for the sweep any more: it stops before its next page or pod. */
+  readonly signal?: AbortSignal;
+  readonly maxPages?: number;
 }
 
 export const SWEEP_PAGE_SIZE = 100;
 /** A list whose continue token expired (410 Gone) starts over, at most this often per namespace. */
 export const SWEEP_RESTARTS = 3;
 export const SWEEP_CONCURRENCY = 4;
+/** Pages per namespace at most (100,000 pods at the default page size): an API that never ends its list cannot hold the sweep. */
+export const SWEEP_MAX_PAGES = 1000;
+
+/** The sweep stopped before it was done: its request is gone, or the API server's list does not end. */
+export class SweepStopped extends Error {
+  override readonly name = "SweepStopped";
+}
 
 /** When the job container finished (its creation time if it never started), in ms; undefined if not finished. */
 export function finishedAt(pod: Pod): number | undefined {
@@ -65,10 +75,18 @@ export async function sweep(deps: SweepDeps): Promise<SweepSummary> {
     else counts.ignored++;
   };
 
+  const maxPages = deps.maxPages ?? SWEEP_MAX_PAGES;
+  const stopIfGone = () => {
+    if (deps.signal?.aborted === true) throw new SweepStopped("nobody waits for the sweep any more (the ping's request is gone)");
+  };
   for (const namespace of namespaces) {
     let next: string | undefined;
     let restarts = 0;
+    let pages = 0;
+    const tokens = new Set<string>();
     for (;;) {
+      stopIfGone();
+      if (++pages > maxPages) throw new SweepStopped(`the pod list of namespace ${namespace} did not end within ${maxPages} pages`);
       let page;
       try {
         page = await deps.api.list(namespace, { limit: deps.pageSize ?? SWEEP_PAGE_SIZE, ...(next === undefined ? {} : { continue: next }) });
@@ -77,11 +95,18 @@ export async function sweep(deps: SweepDeps): Promise<SweepSummary> {
         if (!(error instanceof KubernetesError && error.status === 410 && next !== undefined && restarts < SWEEP_RESTARTS)) throw error;
         restarts++;
         next = undefined;
+        tokens.clear();
         continue;
       }
-      await inParallel(page.items, deps.concurrency ?? SWEEP_CONCURRENCY, visit);
+      await inParallel(page.items, deps.concurrency ?? SWEEP_CONCURRENCY, async (pod) => {
+        stopIfGone();
+        await visit(pod);
+      });
       next = page.continue;
       if (next === undefined) break;
+      // A token seen before would list the same pages again, for ever.
+      if (tokens.has(next)) throw new SweepStopped(`the API server repeated a continue token while listing namespace ${namespace}`);
+      tokens.add(next);
     }
   }
   return { namespaces, ...counts };

@@ -20,7 +20,7 @@ type Mutable<T> = { -readonly [K in keyof T]: Mutable<T[K]> };
 export type MutablePod = Mutable<Pod> & { metadata: Mutable<NonNullable<Pod["metadata"]>> & Record<string, unknown> } & Record<string, unknown>;
 
 export interface ApiRequest {
-  readonly verb: "get" | "list" | "patch" | "other";
+  readonly verb: "get" | "list" | "patch" | "review" | "other";
   readonly namespace: string;
   readonly name?: string;
   readonly query: string;
@@ -39,6 +39,8 @@ export interface FakeApiServer {
   onPatched?: (pod: Pod) => void | Promise<void>;
   /** Answers a request instead of the pods: an error status (with headers), or "hang": accept and never answer. */
   fault?: (request: { readonly verb: ApiRequest["verb"]; readonly name?: string; readonly query: string }) => Fault | undefined;
+  /** Bearer tokens TokenReview accepts, with the audiences each is valid for (the API server checks the signature; this only looks them up). */
+  readonly tokens: Map<string, { readonly user: string; readonly audiences: readonly string[] }>;
   /** TCP connections accepted so far (keep-alive reuses them). */
   readonly connections: () => number;
   create(pod: Pod): Pod;
@@ -80,6 +82,7 @@ export async function startFakeApiServer(): Promise<FakeApiServer> {
     request.on("data", (chunk: Buffer) => chunks.push(chunk));
     request.on("end", () => {
       const [path = "", query = ""] = (request.url ?? "").split("?", 2);
+      if (request.method === "POST" && path === "/apis/authentication.k8s.io/v1/tokenreviews") return review(Buffer.concat(chunks).toString("utf8"), response);
       const match = /^\/api\/v1\/namespaces\/([^/]+)\/pods(?:\/([^/]+))?$/.exec(path);
       const namespace = match?.[1] ?? "";
       const name = match?.[2] === undefined ? undefined : decodeURIComponent(match[2]);
@@ -133,6 +136,18 @@ export async function startFakeApiServer(): Promise<FakeApiServer> {
       void Promise.resolve(fake.onPatched?.(snapshot(patched))).then(() => answer(200, patched));
     });
   });
+
+  /** TokenReview as the API server answers it: status.authenticated, the audiences asked that the token is valid for, the user. */
+  function review(body: string, response: http.ServerResponse): void {
+    const spec = (JSON.parse(body) as { spec?: { token?: string; audiences?: string[] } }).spec ?? {};
+    const known = fake.tokens.get(spec.token ?? "");
+    const asked = spec.audiences ?? [];
+    const audiences = known === undefined ? [] : asked.length === 0 ? [...known.audiences] : asked.filter((audience) => known.audiences.includes(audience));
+    const status = known !== undefined && audiences.length > 0 ? { authenticated: true, user: { username: known.user }, audiences } : { authenticated: false, error: "invalid bearer token" };
+    requests.push({ verb: "review", namespace: "", query: "", status: 201 });
+    response.writeHead(201, { "Content-Type": "application/json" });
+    response.end(JSON.stringify({ apiVersion: "authentication.k8s.io/v1", kind: "TokenReview", spec, status }));
+  }
 
   function list(namespace: string, query: URLSearchParams): unknown {
     const selector = query.get("labelSelector");
@@ -188,6 +203,7 @@ export async function startFakeApiServer(): Promise<FakeApiServer> {
     kubeconfig,
     requests,
     forbidden,
+    tokens: new Map(),
     connections: () => connections,
     create(pod) {
       const stored = structuredClone(pod) as MutablePod;

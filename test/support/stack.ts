@@ -1,7 +1,11 @@
 // A function instance (the real HTTP server, in-process) wired to a local Optune receiver, and the
 // two ways an event source POSTs a CloudEvent. Encoding uses the official SDK, independently of us.
 import { CloudEvent as SdkEvent, HTTP } from "cloudevents";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { loadConfig } from "../../handler/config.js";
+import type { TokenReviewer } from "../../handler/kubernetes.js";
 import { startFunction, type RunningFunction } from "../../handler/measure/lifecycle.js";
 import { startReceiver, type Receiver, type Responder } from "../../handler/optune-receiver.js";
 
@@ -25,6 +29,11 @@ export interface Stack {
 
 export interface StackOptions {
   readonly respond?: Responder;
+  /**
+   * Event authentication (OPTUNE_EVENT_AUDIENCE) with a stand-in for the API server's TokenReview:
+   * every event is sent with this token, which the reviewer is asked about.
+   */
+  readonly eventAuth?: { readonly token: string; readonly audience: string; readonly reviewer: TokenReviewer };
   /** Share one receiver between several function instances (closed by its owner). */
   readonly receiver?: Receiver;
 }
@@ -35,10 +44,13 @@ export async function startStack(env: Record<string, string | undefined> = {}, o
   const stdout: string[] = [];
   const rawLogs: string[] = [];
   // Memory dedupe unless a test asks for claims: a developer's ~/.kube/config must not be used.
-  const config = loadConfig({ PORT: "0", OPTUNE_URL: receiver.template, LOG_LEVEL: "debug", OPTUNE_DEDUPE: "memory", ...env });
-  const fn = await startFunction(config, { print: (line) => stdout.push(line), logLine: (line) => rawLogs.push(line) });
+  const auth = options.eventAuth;
+  // Event authentication needs a Kubernetes configuration; its reviewer stands in for the API server, so the file is never read.
+  const kube = auth === undefined ? {} : { OPTUNE_EVENT_AUDIENCE: auth.audience, KUBECONFIG: unusedKubeconfig() };
+  const config = loadConfig({ PORT: "0", OPTUNE_URL: receiver.template, LOG_LEVEL: "debug", OPTUNE_DEDUPE: "memory", ...kube, ...env });
+  const fn = await startFunction(config, { print: (line) => stdout.push(line), logLine: (line) => rawLogs.push(line), ...(auth === undefined ? {} : { reviewer: auth.reviewer }) });
   const post = (body: string | Buffer, headers: Record<string, string>, path = "/") =>
-    fetch(new URL(path, fn.url), { method: "POST", headers, body });
+    fetch(new URL(path, fn.url), { method: "POST", headers: auth === undefined ? headers : { authorization: `Bearer ${auth.token}`, ...headers }, body });
   return {
     fn,
     receiver,
@@ -56,6 +68,25 @@ export async function startStack(env: Record<string, string | undefined> = {}, o
     async close() {
       await fn.stop("test over");
       if (options.receiver === undefined) await receiver.close();
+    },
+  };
+}
+
+let unused: string | undefined;
+/** A kubeconfig file that exists, for configurations that need one, in one temp folder per test process. */
+function unusedKubeconfig(): string {
+  if (unused !== undefined) return unused;
+  unused = join(mkdtempSync(join(tmpdir(), "servo-stack-")), "kubeconfig");
+  writeFileSync(unused, "apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n");
+  return unused;
+}
+
+/** A reviewer that accepts exactly `token` for `audience`, as the API server would a valid one. */
+export function acceptingReviewer(token: string, audience: string, asked: string[] = []): TokenReviewer {
+  return {
+    review: async (given, forAudience) => {
+      asked.push(given);
+      return given === token && forAudience === audience ? { authenticated: true, user: "system:serviceaccount:batch:oidc-apiserversource-job-pods", audiences: [audience] } : { authenticated: false, reason: "the token is not valid" };
     },
   };
 }
