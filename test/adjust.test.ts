@@ -127,7 +127,10 @@ describe("the patch", () => {
   test("a MEASUREMENT of the patched pod reads the annotation back as compact JSON", () => {
     const result = patched(pod());
     assert.equal(settingsOf(result as Pod), '{"container":"worker","cpu":1.5,"mem":536870912}');
-    assert.equal(settingsOf({ metadata: { annotations: { "optune.ai/settings": '{"container": "worker",  "cpu": 2}' } } }), '{"container":"worker","cpu":2}');
+    const withLimit = (cpu: string): Pod => ({ metadata: { annotations: { "optune.ai/settings": '{"container": "worker",  "cpu": 2}' } }, spec: { containers: [{ name: "worker", resources: { limits: { cpu } } }] } });
+    assert.equal(settingsOf(withLimit("2000m")), '{"container":"worker","cpu":2}');
+    // Settings the container does not run with are not what it ran with: dropped.
+    assert.equal(settingsOf(withLimit("500m")), undefined);
     for (const odd of ["not json", '{"cpu":1}', '{"container":"w","cpu":"1"}', "[]", "1"]) assert.equal(settingsOf({ metadata: { annotations: { "optune.ai/settings": odd } } }), undefined, odd);
   });
 });
@@ -211,15 +214,39 @@ describe("the command loop", () => {
     }
   });
 
-  test("Optune failing (5xx, unreachable, a timeout) after an ADJUST: a problem, and nothing is applied", async () => {
+  // Optune was told ADJUSTMENT {} (applied): running the pod unchanged would credit the run to settings it never had.
+  test("Optune failing (5xx, 401, unreachable, a timeout) after an acknowledged ADJUST: a problem, and the acknowledged settings are applied", async () => {
     for (const [failure, problem] of [
       [{ ok: false, attempts: 3, status: 503, error: "Optune answered 503 Service Unavailable" }, "answered 503 to WHATS_NEXT"],
+      [{ ok: false, attempts: 1, status: 401, error: "Optune answered 401 Unauthorized" }, "answered 401 to WHATS_NEXT"],
       [{ ok: false, attempts: 3, error: "cannot reach Optune: ECONNREFUSED" }, "cannot be reached"],
       [{ ok: false, attempts: 2, error: "no answer from Optune within 5000 ms" }, "no answer within 5 s"],
     ] as const) {
       const result = await script(ADJUST, failure).run();
-      assert.deepEqual([result.problem, result.settings], [problem, undefined]);
+      assert.deepEqual([result.problem, result.settings], [problem, [{ container: "worker", cpu: 1.5, mem: 536870912 }]]);
     }
+  });
+
+  test("no MEASURE within the bound after an acknowledged ADJUST: the acknowledged settings are applied", async () => {
+    const result = await script(ADJUST, '{"cmd":"DESCRIBE"}').run();
+    assert.deepEqual([result.problem, result.settings], [`gave no MEASURE in ${MAX_QUESTIONS} questions`, [{ container: "worker", cpu: 1.5, mem: 536870912 }]]);
+  });
+
+  test("the ADJUSTMENT itself not accepted: Optune never heard they were applied, so nothing is", async () => {
+    const sent: string[] = [];
+    const exchange: Exchange = async (body) => {
+      const { event } = body as { event: string };
+      sent.push(event);
+      if (event === "ADJUSTMENT") return { ok: false, attempts: 3, status: 503, error: "Optune answered 503" };
+      return { ok: true, attempts: 1, answer: ADJUST };
+    };
+    const result = await commandLoop({ pod: pod(), component: "worker", ranges: RANGES, exchange, budgetMs: 5000 });
+    assert.deepEqual([result.problem, result.settings, sent], ["answered 503 to ADJUSTMENT", undefined, ["WHATS_NEXT", "ADJUSTMENT"]]);
+  });
+
+  test("a command Optune invents is logged as other, never as it wrote it (it may reflect the token)", async () => {
+    const result = await script(JSON.stringify({ cmd: `SECRET-TOKEN-123${"x".repeat(60_000)}` })).run();
+    assert.deepEqual(result.commands, ["other"]);
   });
 
   test(`bounded: ${MAX_QUESTIONS} questions at most`, async () => {

@@ -7,7 +7,7 @@ import { clip, isRecord, podName, podNamespace, podRef, text, type Pod } from ".
 import type { ContainerSettings } from "../settings-annotation.js";
 import type { AdmissionRequest } from "./admission.js";
 import { commandLoop } from "./command-loop.js";
-import { adjustmentPatch, type PatchOperation } from "./patch.js";
+import { adjustmentPatch, foreignSettingsPatch, type PatchOperation } from "./patch.js";
 import type { Ranges } from "./settings.js";
 
 /** How an admission ended, as a small fixed set (for logs and metrics). */
@@ -44,11 +44,19 @@ export type Admitter = (request: AdmissionRequest) => Promise<Admission>;
 
 export function createAdmitter(deps: AdmitDeps): Admitter {
   return async (request) => {
-    const skip = (reason: string, pod = "?/?"): Admission => ({ result: "skipped", reason, pod });
-    if (request.resource !== "/pods") return skip(`not a pod (${clip(request.resource ?? "no resource", 63)})`);
-    if (request.operation !== "CREATE") return skip(`operation ${clip(request.operation ?? "none", 16)}, not CREATE`);
-    if (!isRecord(request.object)) return skip("the request holds no pod");
-    const pod = inNamespace(request.object as Pod, request.namespace);
+    if (request.resource !== "/pods") return { result: "skipped", reason: `not a pod (${clip(request.resource ?? "no resource", 63)})`, pod: "?/?" };
+    if (request.operation !== "CREATE") return { result: "skipped", reason: `operation ${clip(request.operation ?? "none", 16)}, not CREATE`, pod: "?/?" };
+    if (!isRecord(request.object)) return { result: "skipped", reason: "the request holds no pod", pod: "?/?" };
+    const admission = await admitPod(request, request.object as Pod);
+    if (admission.result === "adjusted") return admission;
+    // Whatever else happened, a settings annotation this admission did not write does not stay.
+    const strip = foreignSettingsPatch(request.object as Pod);
+    return strip.length === 0 ? admission : { ...admission, patch: strip, reason: `${admission.reason}; the optune.ai/settings annotation it was created with was removed` };
+  };
+
+  async function admitPod(request: AdmissionRequest, object: Pod): Promise<Admission> {
+    const skip = (reason: string, pod = "?/?", warning?: string): Admission => ({ result: "skipped", reason, pod, ...(warning === undefined ? {} : { warning }) });
+    const pod = inNamespace(object, request.namespace);
     // At CREATE a Job's pod has no name yet, only its generateName.
     const ref = podName(pod) === undefined ? `${clip(podNamespace(pod) ?? "?")}/${clip(text(pod.metadata?.generateName) ?? "?")}*` : podRef(pod);
     const job = selectJob(pod, deps.criteria);
@@ -57,6 +65,9 @@ export function createAdmitter(deps: AdmitDeps): Admitter {
     if (request.dryRun) return skip("dry run: Optune is not asked", ref);
     const component = text(jobContainer(pod)?.name);
     if (component === undefined) return skip("the job container has no name", ref);
+    // Pod-level limits (spec.resources, beta in 1.34) bound every container: a setting above them
+    // would make the API server refuse the pod after we allowed it.
+    if (hasPodLevelResources(pod)) return skip("the pod sets pod-level resources (spec.resources): not tuned", ref, "optune: pod-level resources set; pod admitted unchanged");
 
     const loop = await commandLoop({
       pod,
@@ -66,15 +77,28 @@ export function createAdmitter(deps: AdmitDeps): Admitter {
       exchange: (body, deadlineMs, wantAnswer) => deps.deliver({ appId: job.appId, body, deadlineMs, wantAnswer }),
     });
     const base = { pod: ref, appId: job.appId, commands: loop.commands };
+    if (loop.settings !== undefined) {
+      const adjusted = { ...base, result: "adjusted" as const, settings: loop.settings, patch: adjustmentPatch(object, loop.settings) };
+      // Optune was told they were applied: they are, even though a later question failed.
+      return loop.problem === undefined
+        ? { ...adjusted, reason: "Optune's settings applied" }
+        : { ...adjusted, reason: `Optune's acknowledged settings applied, then Optune ${loop.problem}`, warning: clip(`optune: ${loop.problem} after its settings were applied`, 119) };
+    }
     if (loop.problem !== undefined) {
       return { ...base, result: "optune-error", reason: `Optune ${loop.problem}`, warning: clip(`optune: ${loop.problem}; pod admitted unchanged`, 119) };
     }
-    if (loop.settings === undefined) {
-      const refused = loop.refused.at(-1);
-      return { ...base, result: "unchanged", reason: refused === undefined ? "Optune set nothing" : `ADJUST refused: ${refused}` };
-    }
-    return { ...base, result: "adjusted", reason: "Optune's settings applied", settings: loop.settings, patch: adjustmentPatch(request.object as Pod, loop.settings) };
-  };
+    const refused = loop.refused.at(-1);
+    return { ...base, result: "unchanged", reason: refused === undefined ? "Optune set nothing" : `ADJUST refused: ${refused}` };
+  }
+}
+
+function hasPodLevelResources(pod: Pod): boolean {
+  const resources = isRecord(pod.spec) ? (pod.spec as Record<string, unknown>).resources : undefined;
+  if (!isRecord(resources)) return false;
+  return ["limits", "requests"].some((kind) => {
+    const map = resources[kind];
+    return isRecord(map) && (map.cpu !== undefined || map.memory !== undefined);
+  });
 }
 
 /** At CREATE the object may not carry its namespace yet; the request names it. */

@@ -21,11 +21,14 @@ export interface LoopInput {
 }
 
 export interface LoopResult {
-  /** The last accepted ADJUST's settings, to apply; undefined when the pod runs unchanged. */
+  /**
+   * The settings of the last ADJUST whose ADJUSTMENT Optune accepted, to apply: once Optune was told
+   * they were applied, they are, even when a later question fails. Undefined: the pod runs unchanged.
+   */
   readonly settings?: readonly ContainerSettings[];
-  /** Why the pod is admitted unchanged (Optune down, slow, answering garbage): for the warning and the log. No settings then. */
+  /** What went wrong with Optune (down, slow, answering garbage), for the warning and the log. */
   readonly problem?: string;
-  /** The commands Optune gave, in order (for the log). */
+  /** The commands Optune gave, in order (for the log): known names only, anything else "other". */
   readonly commands: readonly string[];
   /** Refused ADJUSTs' messages. */
   readonly refused: readonly string[];
@@ -33,6 +36,9 @@ export interface LoopResult {
 
 /** Questions asked at most for one pod. */
 export const MAX_QUESTIONS = 8;
+
+/** The commands the loop knows; any other is logged as "other", never as Optune wrote it. */
+const KNOWN_COMMANDS = new Set(["DESCRIBE", "ADJUST", "SLEEP", "MEASURE", "WHATS_NEXT"]);
 
 type Command = { readonly cmd: string; readonly param: unknown } | { readonly garbage: string };
 
@@ -70,14 +76,14 @@ export async function commandLoop(input: LoopInput): Promise<LoopResult> {
     if (deadline - now() <= 0 || /^no answer/.test(result.error)) return { ok: false, problem: `no answer within ${budget}` };
     return { ok: false, problem: "cannot be reached" };
   };
-  const unchanged = (problem: string): LoopResult => ({ problem, commands, refused });
+  const unchanged = (problem: string): LoopResult => ({ problem, ...(settings === undefined ? {} : { settings }), commands, refused });
 
   for (let question = 1; question <= MAX_QUESTIONS; question++) {
     const asked = await send("WHATS_NEXT", null, true);
     if (!asked.ok) return unchanged(asked.problem);
     const command = parseCommand(asked.answer);
     if ("garbage" in command) return unchanged(`sent ${command.garbage}`);
-    commands.push(command.cmd);
+    commands.push(KNOWN_COMMANDS.has(command.cmd) ? command.cmd : "other");
     switch (command.cmd) {
       case "DESCRIBE": {
         const described = await send("DESCRIPTION", description(input.pod, input.component, input.ranges));
@@ -86,11 +92,12 @@ export async function commandLoop(input: LoopInput): Promise<LoopResult> {
       }
       case "ADJUST": {
         const check = checkAdjust(command.param, input.pod, input.ranges);
-        if (check.ok) settings = check.settings;
-        else refused.push(check.message);
+        if (!check.ok) refused.push(check.message);
         // The daemon answered success with an empty object on purpose: the backend had trouble with data there.
         const reply = await send("ADJUSTMENT", check.ok ? {} : { status: "failed", message: check.message });
         if (!reply.ok) return unchanged(reply.problem);
+        // Only now does Optune know them as applied.
+        if (check.ok) settings = check.settings;
         continue;
       }
       case "SLEEP":

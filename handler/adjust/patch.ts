@@ -5,10 +5,15 @@ import { isRecord, type Pod } from "../pod.js";
 import { formatCpu, formatMemory } from "../quantity.js";
 import { SETTINGS_ANNOTATION, settingsValue, type ContainerSettings } from "../settings-annotation.js";
 
-export interface PatchOperation {
-  readonly op: "add";
-  readonly path: string;
-  readonly value: unknown;
+export type PatchOperation = { readonly op: "add"; readonly path: string; readonly value: unknown } | { readonly op: "remove"; readonly path: string };
+
+/**
+ * Removes a settings annotation the pod was created with: only the webhook may say what a pod
+ * runs with, or its MEASUREMENT would credit the run to settings it never had.
+ */
+export function foreignSettingsPatch(pod: Pod): PatchOperation[] {
+  const annotations = isRecord(pod.metadata) ? pod.metadata.annotations : undefined;
+  return isRecord(annotations) && Object.hasOwn(annotations, SETTINGS_ANNOTATION) ? [{ op: "remove", path: `/metadata/annotations/${pointer(SETTINGS_ANNOTATION)}` }] : [];
 }
 
 /**

@@ -6,10 +6,10 @@ import type http from "node:http";
 import https from "node:https";
 import type { AddressInfo } from "node:net";
 import { ConfigError, type Config } from "../config.js";
-import { afterFirstRequest, createEdge, drain, reply, SERVER_TIMEOUTS, type ServerTimeouts } from "../http-edge.js";
+import { afterFirstRequest, CONNECTION_LIMITS, createEdge, drain, guardConnections, reply, SERVER_TIMEOUTS, type ConnectionLimits, type ServerTimeouts } from "../http-edge.js";
 import { createMetrics, metricsEndpoint } from "../metrics.js";
 import { createLogger, type Logger } from "../log.js";
-import { connectOptune } from "../optune.js";
+import { connectOptune, redact } from "../optune.js";
 import { watchFiles } from "../secret-files.js";
 import { admissionResponse, decodeAdmissionReview, NotAdmissionReview } from "./admission.js";
 import { createAdmitter, type Admission } from "./admit.js";
@@ -21,6 +21,7 @@ export interface WebhookIo {
   /** How often the TLS files are checked for a new pair (default 10 s). */
   readonly tlsPollMs?: number;
   readonly timeouts?: ServerTimeouts;
+  readonly connectionLimits?: ConnectionLimits;
 }
 
 export interface RunningWebhook {
@@ -40,8 +41,10 @@ export async function startWebhook(config: Config, io: WebhookIo): Promise<Runni
   const optune = connectOptune(config, { print: io.print, log, signal: inFlight.signal, metrics });
   const admit = createAdmitter({ criteria: config, ranges: config.ranges, budgetMs: config.adjustBudgetMs, deliver: optune.deliver });
 
+  let ready = true;
   const edge = createEdge({
     log,
+    ready: () => ready,
     path: "/mutate",
     hint: "POST AdmissionReviews to /mutate",
     get: { "/metrics": metricsEndpoint(metrics) },
@@ -57,16 +60,18 @@ export async function startWebhook(config: Config, io: WebhookIo): Promise<Runni
       }
       const admission = await admit(request);
       metrics.admission(admission.result);
-      logAdmission(log, admission, { uid: request.uid, elapsedMs: Math.round((performance.now() - started) * 100) / 100 });
+      logAdmission(log, admission, { uid: request.uid, elapsedMs: Math.round((performance.now() - started) * 100) / 100 }, (text) => redact(text, config.authToken));
       return reply(response, 200, admissionResponse(request.uid, { ...(admission.patch ? { patch: admission.patch } : {}), ...(admission.warning ? { warnings: [admission.warning] } : {}) }));
     },
   });
   let server: https.Server;
+  const limits = io.connectionLimits ?? CONNECTION_LIMITS;
   try {
-    server = https.createServer({ ...pair, ...(io.timeouts ?? SERVER_TIMEOUTS) }, edge.listener as http.RequestListener);
+    server = https.createServer({ ...pair, ...(io.timeouts ?? SERVER_TIMEOUTS), handshakeTimeout: limits.handshakeMs }, edge.listener as http.RequestListener);
   } catch (error) {
     throw new ConfigError("WEBHOOK_TLS_CERT_FILE", `and WEBHOOK_TLS_KEY_FILE do not hold a usable certificate and key: ${(error as Error).message}`);
   }
+  guardConnections(server, limits);
 
   // cert-manager renews the Secret in place; a half-written pair is refused and the last good one kept.
   const stopWatching = watchFiles(
@@ -93,9 +98,13 @@ export async function startWebhook(config: Config, io: WebhookIo): Promise<Runni
   let stopping: Promise<void> | undefined;
   const stop = (reason: string) =>
     (stopping ??= (async () => {
-      log.info("stopping", { reason, withinMs: config.shutdownTimeoutMs });
+      log.info("stopping", { reason, withinMs: config.shutdownTimeoutMs, servingForMs: config.webhookShutdownDelayMs });
+      // Not ready first, and still serving: the endpoint leaves the Service while the API server may
+      // still send admissions here, which would otherwise be refused and their pods admitted untuned.
+      ready = false;
+      await new Promise((resolve) => setTimeout(resolve, config.webhookShutdownDelayMs));
       // Each admission still in flight when the time is up is answered "allowed, unchanged": a pod never waits on us.
-      const finish = await drain(server, edge.idle(), edge.idle, config.shutdownTimeoutMs - 500, () => inFlight.abort());
+      const finish = await drain(server, edge.idle(), edge.idle, config.shutdownTimeoutMs - config.webhookShutdownDelayMs - 500, () => inFlight.abort());
       await finish();
       stopWatching();
       optune.close();
@@ -116,10 +125,13 @@ function readPair(certFile: string, keyFile: string): { cert: Buffer; key: Buffe
   return { cert: read("WEBHOOK_TLS_CERT_FILE", certFile), key: read("WEBHOOK_TLS_KEY_FILE", keyFile) };
 }
 
-/** One line per admission: info when Optune was asked, warn when it failed us, debug when skipped. */
-function logAdmission(log: Logger, admission: Admission, fields: Readonly<Record<string, unknown>>): void {
+/**
+ * One line per admission: info when Optune was asked, warn when it failed us, debug when skipped.
+ * The reason and warning can quote Optune (a refused ADJUST names its components): redacted.
+ */
+function logAdmission(log: Logger, admission: Admission, fields: Readonly<Record<string, unknown>>, redacted: (text: string) => string): void {
   const level = admission.result === "optune-error" ? "warn" : admission.result === "skipped" ? "debug" : "info";
   if (!log.enabled(level)) return;
-  const { patch: _patch, ...rest } = admission;
-  log[level]("pod admitted", { ...fields, ...rest });
+  const { patch: _patch, reason, warning, ...rest } = admission;
+  log[level]("pod admitted", { ...fields, ...rest, reason: redacted(reason), ...(warning === undefined ? {} : { warning: redacted(warning) }) });
 }
