@@ -10,7 +10,8 @@ import { parseAllDocuments } from "yaml";
 import { Namespace, Service as CoreService, ServiceAccount } from "kubernetes-models/v1";
 import { Deployment } from "kubernetes-models/apps/v1";
 import { PodDisruptionBudget } from "kubernetes-models/policy/v1";
-import { Role, RoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v1";
+import { ClusterRole, ClusterRoleBinding, Role, RoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v1";
+import { NetworkPolicy } from "kubernetes-models/networking.k8s.io/v1";
 import { MutatingWebhookConfiguration } from "kubernetes-models/admissionregistration.k8s.io/v1";
 import { Service as KnativeService } from "@kubernetes-models/knative/serving.knative.dev/v1/Service";
 import { ApiServerSource } from "@kubernetes-models/knative/sources.knative.dev/v1/ApiServerSource";
@@ -34,6 +35,9 @@ const MODELS: Record<string, Model> = {
   "policy/v1/PodDisruptionBudget": PodDisruptionBudget,
   "rbac.authorization.k8s.io/v1/Role": Role,
   "rbac.authorization.k8s.io/v1/RoleBinding": RoleBinding,
+  "rbac.authorization.k8s.io/v1/ClusterRole": ClusterRole,
+  "rbac.authorization.k8s.io/v1/ClusterRoleBinding": ClusterRoleBinding,
+  "networking.k8s.io/v1/NetworkPolicy": NetworkPolicy,
   "admissionregistration.k8s.io/v1/MutatingWebhookConfiguration": MutatingWebhookConfiguration,
   "serving.knative.dev/v1/Service": KnativeService,
   "sources.knative.dev/v1/ApiServerSource": ApiServerSource,
@@ -56,6 +60,7 @@ const VARIANTS: ReadonlyArray<Partial<ManifestOptions>> = [
   { namespace: "servo", appId: "metadata/labels/app-id", selector: "team=ml,tier!=test,env in (prod,stage)", webhook: true },
   { podMonitor: true, webhook: true, account: "acme.example.com" },
   { podMonitor: true, target: "openfaas" },
+  { eventAuth: true, broker: true, account: "acme.example.com" },
 ];
 
 const build = (variant: Partial<ManifestOptions>) => manifests({ ...DEFAULT_OPTIONS, ...variant }).map((documented) => documented.manifest);
@@ -151,7 +156,9 @@ describe("manifests: the documents fit together", () => {
           env[variable.name] = variable.value ?? "token-from-a-secret";
           if (variable.valueFrom !== undefined) assert.deepEqual(variable.valueFrom, { secretKeyRef: { name: options.tokenSecret, key: "token" } });
         }
-        const config = loadConfig(env, { kubernetes: false });
+        // In a pod, the in-cluster configuration is there (the Knative Service mounts its token).
+        const inCluster = { ...env, KUBERNETES_SERVICE_HOST: "10.96.0.1" };
+        const config = loadConfig(inCluster, { kubernetes: container.name === "function", exists: () => true });
         assert.deepEqual([...config.namespaces], [...options.watch]);
         assert.ok(!config.namespaces.has(options.namespace));
         assert.equal(config.dryRun, options.account === undefined);
@@ -203,7 +210,8 @@ describe("manifests: the documents fit together", () => {
         assert.ok(!watched.includes(namespace) && !watched.includes("kube-system"));
         const budget = loadConfig(Object.fromEntries(container.env.map((e: { name: string; value?: string }) => [e.name, e.value ?? "t"])), { kubernetes: false }).adjustBudgetMs;
         assert.ok(budget < hook.timeoutSeconds * 1000);
-        if (options.appId === DEFAULT_OPTIONS.appId) assert.equal(hook.matchConditions[0].expression, "object.spec.containers[0].?env.orValue([]).exists(e, e.name == 'JOBID')");
+        // has(), not optional types: a new expression compiles with the previous release's CEL environment, which has them only from 1.29.
+        if (options.appId === DEFAULT_OPTIONS.appId) assert.equal(hook.matchConditions[0].expression, 'has(object.spec.containers[0].env) && object.spec.containers[0].env.exists(e, e.name == "JOBID")');
         else assert.equal(hook.matchConditions, undefined, "no CEL filter for an app id that is not a container env var");
       });
     }
@@ -252,12 +260,13 @@ describe("manifests: example/ is what the generator prints", () => {
 
 describe("manifests: options that cannot work are refused", () => {
   for (const [variant, message] of [
-    [{ namespace: "default" }, /^--namespace default is also watched: the function would watch its own pods/],
+    [{ namespace: "default" }, /^--namespace default is shared with the platform or other workloads/],
+    [{ namespace: "batch", watch: ["batch"] }, /^--namespace batch is also watched: the function would watch its own pods/],
     [{ watch: ["batch", "optune-servo"] }, /is also watched/],
     [{ watch: ["Batch"] }, /^--watch: "Batch" is not a namespace name$/],
     [{ watch: ["batch", "batch"] }, /names a namespace twice/],
     [{ selector: "a b c" }, /^--selector "a b c" is not a label selector/],
-    [{ image: "my image" }, /^--image must be an image reference without spaces$/],
+    [{ image: "my image" }, /^--image must be an image reference \(letters, digits and \. _ \/ : @ \+ -\)/],
   ] as const) {
     test(JSON.stringify(variant), () => {
       assert.match(optionsProblem({ ...DEFAULT_OPTIONS, ...variant }) ?? "", message);
@@ -267,7 +276,7 @@ describe("manifests: options that cannot work are refused", () => {
   test("from the command line: exit 2 and the reason", async () => {
     const run = await runCli(["manifests", "--namespace", "default"]);
     assert.equal(run.code, 2);
-    assert.match(run.stderr, /^servo-k8s-multijob manifests: --namespace default is also watched/);
+    assert.match(run.stderr, /^servo-k8s-multijob manifests: --namespace default is shared with the platform/);
     const bad = await runCli(["manifests", "--account", "two words"]);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /^servo-k8s-multijob manifests: --account must be a non-empty account name without spaces/);

@@ -7,7 +7,15 @@ import http from "node:http";
 import { after, before, describe, test } from "node:test";
 import fc from "fast-check";
 import { parseAppIdPath } from "../handler/app-id.js";
-import { decodeHttpRequest, MalformedEvent, toBinaryRequest, type CloudEvent } from "../handler/measure/cloudevent.js";
+import { BatchTooLarge, decodeHttpRequest, MalformedEvent, toBinaryRequest, type CloudEvent } from "../handler/measure/cloudevent.js";
+import { parseAllDocuments } from "yaml";
+import { MANIFEST_FLAGS } from "../handler/deploy/flags.js";
+import { manifests } from "../handler/deploy/manifests.js";
+import { optionsFrom, renderManifests } from "../handler/deploy/print.js";
+import { annotationLedger } from "../handler/measure/ledger.js";
+import type { PodApi } from "../handler/kubernetes.js";
+import { isNamespaceName, isPodName, type Pod } from "../handler/pod.js";
+import { unprintable } from "../handler/printable.js";
 import { createHandler, type Outcome } from "../handler/measure/handle.js";
 import { memoryLedger } from "../handler/measure/ledger.js";
 import { silentLogger } from "../handler/log.js";
@@ -88,7 +96,7 @@ async function handleBytes(headers: Readonly<Record<string, string>>, body: stri
   try {
     decoded = decodeHttpRequest(headers, Buffer.from(body));
   } catch (error) {
-    if (error instanceof MalformedEvent) return [];
+    if (error instanceof MalformedEvent || error instanceof BatchTooLarge) return [];
     throw error;
   }
   const outcomes: Outcome[] = [];
@@ -178,8 +186,11 @@ describe(`properties of an admission (${RUNS} cases)`, () => {
         const admission = await admit({ uid: "u", operation: "CREATE", resource: "/pods", namespace: "batch", dryRun: false, object });
         const response = admissionResponse("u", { ...(admission.patch ? { patch: admission.patch } : {}) }) as { response: { allowed: boolean; patch?: string } };
         assert.equal(response.response.allowed, true);
+        // Not adjusted: the only change allowed is removing a settings annotation the webhook did not write.
+        if (admission.result !== "adjusted") assert.ok(admission.patch === undefined || JSON.stringify(admission.patch) === '[{"op":"remove","path":"/metadata/annotations/optune.ai~1settings"}]', JSON.stringify(admission.patch));
         if (response.response.patch !== undefined) {
           const patched = applyBase64Patch(object, response.response.patch) as { spec: { containers: Array<{ resources: { limits: Record<string, unknown>; requests: Record<string, unknown> } }> } };
+          if (admission.result !== "adjusted") return;
           const resources = patched.spec.containers.find((container) => (container as { name?: unknown }).name === name)?.resources;
           assert.equal(resources?.limits.cpu, resources?.requests.cpu);
           assert.equal(resources?.limits.memory, resources?.requests.memory);
@@ -212,6 +223,82 @@ describe(`properties through the real server (${Math.max(50, Math.floor(RUNS / 5
         }
       }),
       { numRuns: Math.max(50, Math.floor(RUNS / 5)), seed: SEED },
+    );
+  });
+});
+
+/** Text an attacker would try: line breaks YAML 1.1 knows, controls, quotes, document markers, shell and CEL syntax. */
+const hostileText = fc.oneof(
+  fc.string({ unit: "binary", maxLength: 40 }),
+  fc
+    .array(fc.constantFrom("a", "-", "/", "[", "]", ",", ".", ":", " ", "\n", "\r", "\u0085", "\u2028", "\u2029", "\t", "\u0000", "\u001b", "\u009b", "\ufeff", "\u202e", "'", '"', "\\", "#", "---", "...", "{", "}", "&", "*", "!", "|", ">", "%", "@", "$(", "`", "kind: Namespace"), { maxLength: 12 })
+    .map((parts) => parts.join("")),
+);
+const STRING_FLAGS = Object.entries(MANIFEST_FLAGS).filter(([, spec]) => spec.type === "string").map(([name]) => name);
+
+describe(`properties of manifests (${RUNS} cases)`, () => {
+  // Either the flags are refused, or the output is exactly the documents intended: no value can
+  // add, split or hide one, under YAML 1.2 (yaml) or 1.1 (kubectl's parser), and it holds none of
+  // the characters YAML 1.1 reads as a line break.
+  test("any value for any flag: refused, or exactly the intended documents", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...STRING_FLAGS), hostileText, fc.boolean(), async (flag, value, webhook) => {
+        const options = optionsFrom({ watch: "batch", [flag]: flag === "watch" ? value : value, ...(webhook ? { webhook: true } : {}) });
+        if (typeof options === "string") return;
+        const text = await renderManifests(options);
+        assert.equal(unprintable(text.replaceAll("\n", "")), undefined, `${flag}=${JSON.stringify(value)} put an unprintable character in the output`);
+        const intended = manifests(options).map(({ manifest }) => `${manifest.kind} ${manifest.metadata.namespace ?? ""}/${manifest.metadata.name}`);
+        for (const version of ["1.1", "1.2"] as const) {
+          const parsed = parseAllDocuments(text, { version });
+          const documents = (Array.isArray(parsed) ? parsed : [parsed]).map((document) => {
+            assert.deepEqual(document.errors, [], `${flag}=${JSON.stringify(value)}: YAML ${version} errors`);
+            const object = document.toJS() as { kind: string; metadata: { name: string; namespace?: string } };
+            return `${object.kind} ${object.metadata.namespace ?? ""}/${object.metadata.name}`;
+          });
+          assert.deepEqual(documents, intended, `${flag}=${JSON.stringify(value)} under YAML ${version}`);
+        }
+        for (const line of text.split("\n").slice(0, 3)) assert.match(line, /^# /);
+      }),
+      { numRuns: RUNS, seed: SEED },
+    );
+  });
+});
+
+describe(`properties of event names (${RUNS} cases)`, () => {
+  // Whatever names an event carries, the Kubernetes client is asked only for pods/{name} with a
+  // pod name in a watched namespace (and the sweep's LIST): never a LIST by accident, never the Namespace.
+  test("any name or namespace in a Reference or Resource event: every Kubernetes call names a valid pod in a watched namespace", async () => {
+    const calls: Array<{ verb: string; namespace: string; name?: string }> = [];
+    const record = (verb: string, namespace: string, name?: string) => {
+      calls.push({ verb, namespace, ...(name === undefined ? {} : { name }) });
+    };
+    const api: PodApi = {
+      read: async (namespace, name) => (record("get", namespace, name), undefined),
+      list: async (namespace) => (record("list", namespace), { items: [] }),
+      patch: async (namespace, name) => (record("patch", namespace, name), {} as Pod),
+    };
+    const ledger = annotationLedger({ api, memory: memoryLedger(), instance: "servo-a", ttlMs: 120_000, now: Date.now, onRefused: () => {}, proofKey: "k" });
+    const handle = createHandler({ criteria, ledger, pods: api, deliver: async () => ({ ok: true, attempts: 1 }), log: silentLogger, sweep: { unavailable: "-" } });
+    const name = fc.oneof(hostileText, fc.constantFrom("", ".", "..", "a/b", "%2e%2e", "pod-1", "x".repeat(254)));
+    const namespace = fc.oneof(fc.constantFrom("batch", "default", "..", "", "batch/pods"), hostileText);
+    await fc.assert(
+      fc.asyncProperty(name, namespace, fc.boolean(), fc.constantFrom("update", "delete"), async (podName, podNamespace, reference, action) => {
+        const data = reference ? { kind: "Pod", apiVersion: "v1", name: podName, namespace: podNamespace } : { ...seeds[0], metadata: { ...(seeds[0] as Pod).metadata, name: podName, namespace: podNamespace } };
+        const type = `dev.knative.apiserver.${reference ? "ref" : "resource"}.${action}`;
+        let event;
+        try {
+          event = interpretEvent({ specversion: "1.0", id: "x", source: "s", type, data });
+        } catch (error) {
+          if (error instanceof MalformedEvent) return;
+          throw error;
+        }
+        await handle(event);
+        for (const call of calls.splice(0)) {
+          assert.ok(isNamespaceName(call.namespace) && criteria.namespaces.has(call.namespace), JSON.stringify(call));
+          if (call.verb !== "list") assert.ok(isPodName(call.name), JSON.stringify(call));
+        }
+      }),
+      { numRuns: RUNS, seed: SEED },
     );
   });
 });

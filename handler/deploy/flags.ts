@@ -11,4 +11,7 @@ export const MANIFEST_FLAGS = {
   selector: { type: "string" },
   webhook: { type: "boolean" },
   "pod-monitor": { type: "boolean" },
+  "event-auth": { type: "boolean" },
+  "ingress-namespace": { type: "string" },
+  "prometheus-namespace": { type: "string" },
 } as const;

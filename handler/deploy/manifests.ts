@@ -27,6 +27,12 @@ export interface ManifestOptions {
   readonly webhook: boolean;
   /** PodMonitors, for Prometheus run by prometheus-operator (the pods carry prometheus.io/* annotations anyway). */
   readonly podMonitor?: boolean;
+  /** Events carry Knative OIDC tokens for the function's audience, checked with TokenReview. */
+  readonly eventAuth?: boolean;
+  /** Where the Knative ingress gateway runs (its pods forward events to the function's pods). */
+  readonly ingressNamespace?: string;
+  /** Where Prometheus runs: the NetworkPolicy lets it scrape /metrics. */
+  readonly prometheusNamespace?: string;
 }
 
 export const DEFAULT_OPTIONS: ManifestOptions = {
@@ -38,7 +44,17 @@ export const DEFAULT_OPTIONS: ManifestOptions = {
   target: "knative",
   broker: false,
   webhook: false,
+  ingressNamespace: "kourier-system",
+  prometheusNamespace: "monitoring",
 };
+
+/** The OIDC audience the function's sources ask tokens for (Knative's own form for an Addressable: group/kind/namespace/name). */
+export function eventAudience(options: Pick<ManifestOptions, "namespace">): string {
+  return `serving.knative.dev/service/${options.namespace}/${FUNCTION}`;
+}
+
+/** Image references: registry/path:tag@digest characters, nothing YAML or a shell could read otherwise. */
+const IMAGE = /^[A-Za-z0-9][A-Za-z0-9._/:@+-]{0,511}$/;
 
 export type Manifest = { readonly apiVersion: string; readonly kind: string; readonly metadata: { readonly name: string; readonly namespace?: string } & Record<string, unknown> } & Record<string, unknown>;
 
@@ -56,6 +72,14 @@ export const DEAD_LETTERS = "servo-dead-letters";
 export const OPENFAAS_GATEWAY = "http://gateway.openfaas.svc.cluster.local:8080";
 /** Where OpenFaaS runs its functions (faas-netes' default). */
 export const OPENFAAS_FUNCTIONS = "openfaas-fn";
+/**
+ * Namespaces the generator never puts the servo in, nor watches: the platform's own (deleting the
+ * output would delete them, and a watch there would give the function `patch pods` in them).
+ * `default` may be watched, but the servo does not run there.
+ */
+export const SHARED_NAMESPACES = new Set(["kube-system", "kube-public", "kube-node-lease", "knative-serving", "knative-eventing", "openfaas", OPENFAAS_FUNCTIONS, "cert-manager", "monitoring", "istio-system", "kourier-system", "contour-external", "contour-internal", "gatekeeper-system", "kyverno"]);
+const isShared = (namespace: string) => SHARED_NAMESPACES.has(namespace) || /^(kube|knative|openshift)-/.test(namespace);
+
 /** For Prometheus' kubernetes-pods scrape config. */
 const scrapeAnnotations = (port: number, scheme = "http") => ({ "prometheus.io/scrape": "true", "prometheus.io/port": String(port), "prometheus.io/path": "/metrics", ...(scheme === "https" ? { "prometheus.io/scheme": "https" } : {}) });
 /** The function's image runs as this user (the node user of the official image), never root. */
@@ -66,13 +90,23 @@ const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 /** Why these options cannot make a working deployment, or undefined. */
 export function optionsProblem(options: ManifestOptions): string | undefined {
   if (!DNS_LABEL.test(options.namespace)) return `--namespace ${JSON.stringify(options.namespace)} is not a namespace name`;
+  if (isShared(options.namespace) || options.namespace === "default") {
+    return `--namespace ${options.namespace} is shared with the platform or other workloads: the output would include it as a Namespace, and deleting the output would delete it; give the servo a namespace of its own, e.g. optune-servo`;
+  }
   if (options.watch.length === 0) return "--watch names no namespace";
   for (const namespace of options.watch) if (!DNS_LABEL.test(namespace)) return `--watch: ${JSON.stringify(namespace)} is not a namespace name`;
+  for (const namespace of options.watch) if (isShared(namespace)) return `--watch ${namespace}: a platform namespace, where the function would be allowed to patch pods; watch the namespaces your jobs run in`;
   if (options.watch.includes(options.namespace)) {
     return `--namespace ${options.namespace} is also watched: the function would watch its own pods (each of its starts and stops would wake it and say HELLO/GOODBYE); run it in a namespace of its own`;
   }
   if (new Set(options.watch).size !== options.watch.length) return "--watch names a namespace twice";
-  if (options.image.trim() === "" || /\s/.test(options.image)) return "--image must be an image reference without spaces";
+  if (options.target === "openfaas" && options.eventAuth === true) {
+    return "--event-auth needs the function's own ServiceAccount (to ask TokenReview), which OpenFaaS CE cannot give a function; use --target knative";
+  }
+  for (const [flag, namespace] of [["--ingress-namespace", options.ingressNamespace], ["--prometheus-namespace", options.prometheusNamespace]] as const) {
+    if (namespace !== undefined && !DNS_LABEL.test(namespace)) return `${flag} ${JSON.stringify(namespace)} is not a namespace name`;
+  }
+  if (!IMAGE.test(options.image)) return "--image must be an image reference (letters, digits and . _ / : @ + -), e.g. ghcr.io/acme/servo-k8s-multijob:0.2.0";
   if (!DNS_LABEL.test(options.tokenSecret)) return `--token-secret ${JSON.stringify(options.tokenSecret)} is not a Secret name`;
   if (options.selector !== undefined && parseSelector(options.selector) === undefined) return `--selector ${JSON.stringify(options.selector)} is not a label selector (e.g. "batch.kubernetes.io/job-name" or "team=ml,tier!=test")`;
   return undefined;
@@ -102,12 +136,14 @@ export function manifests(options: ManifestOptions): Documented[] {
   const documents: Documented[] = [];
   const add = (comment: string, manifest: Manifest) => documents.push({ comment, manifest });
   const knative = options.target === "knative";
+  // A Knative Service announces no OIDC audience of its own, so each sink names it (Destination.audience).
+  const audience = options.eventAuth === true ? { audience: eventAudience(options) } : {};
   const sink = knative
-    ? { ref: { apiVersion: "serving.knative.dev/v1", kind: "Service", name: FUNCTION, namespace } }
+    ? { ref: { apiVersion: "serving.knative.dev/v1", kind: "Service", name: FUNCTION, namespace }, ...audience }
     : { uri: `${OPENFAAS_GATEWAY}/function/${FUNCTION}` };
 
   if (knative || options.broker || options.webhook || options.podMonitor === true) {
-    add(`The namespace of the servo itself: never one it watches.`, { apiVersion: "v1", kind: "Namespace", metadata: { name: namespace } });
+    add(`The namespace of the servo itself, made for it: never one it watches, never one it shares.`, { apiVersion: "v1", kind: "Namespace", metadata: { name: namespace, labels: { "app.kubernetes.io/managed-by": FUNCTION } } });
   }
   if (knative) {
     add("The function's identity: it claims pods (get, patch) and sweeps them (list) in the watched namespaces.", {
@@ -122,7 +158,8 @@ export function manifests(options: ManifestOptions): Documented[] {
       {
         apiVersion: "serving.knative.dev/v1",
         kind: "Service",
-        metadata: { name: FUNCTION, namespace },
+        // Cluster-local: not published on the external gateway (it would be, once a domain is set).
+        metadata: { name: FUNCTION, namespace, labels: { "networking.knative.dev/visibility": "cluster-local" } },
         spec: {
           template: {
             metadata: { annotations: scrapeAnnotations(8080) },
@@ -134,7 +171,7 @@ export function manifests(options: ManifestOptions): Documented[] {
                   image: options.image,
                   // Knative allows the names http1 and h2c; a PodMonitor needs a name.
                   ports: [{ name: "http1", containerPort: 8080 }],
-                  env: functionEnv(options),
+                  env: [...functionEnv(options), ...(options.eventAuth === true ? [{ name: "OPTUNE_EVENT_AUDIENCE", value: eventAudience(options) }] : [])],
                   readinessProbe: { httpGet: { path: "/readyz", port: 8080 } },
                   livenessProbe: { httpGet: { path: "/healthz", port: 8080 } },
                   resources,
@@ -152,7 +189,21 @@ export function manifests(options: ManifestOptions): Documented[] {
       metadata: { name: "servo-sweep", namespace },
       spec: { schedule: "*/5 * * * *", contentType: "application/json", data: '{"sweep": true}', sink },
     });
+    if (options.eventAuth === true) {
+      add(
+        "Event authentication: the function asks the API server whether each event's OIDC token is valid for its audience (TokenReview, cluster-wide by nature).",
+        { apiVersion: "rbac.authorization.k8s.io/v1", kind: "ClusterRole", metadata: { name: `${FUNCTION}-tokenreview` }, rules: [{ apiGroups: ["authentication.k8s.io"], resources: ["tokenreviews"], verbs: ["create"] }] },
+      );
+      add("", {
+        apiVersion: "rbac.authorization.k8s.io/v1",
+        kind: "ClusterRoleBinding",
+        metadata: { name: `${FUNCTION}-tokenreview` },
+        subjects: [{ kind: "ServiceAccount", name: FUNCTION, namespace }],
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: `${FUNCTION}-tokenreview` },
+      });
+    }
   }
+  documents.push(networkPolicy(options));
   if (options.broker) {
     add("The Broker the sources send to: a Trigger then retries through an Optune outage.", { apiVersion: "eventing.knative.dev/v1", kind: "Broker", metadata: { name: SOURCE, namespace } });
     add("Delivers every pod event to the function; 10 retries, exponential from 1 s (about 17 minutes), then the dead-letter sink.", {
@@ -212,6 +263,42 @@ export function manifests(options: ManifestOptions): Documented[] {
   return documents;
 }
 
+/**
+ * Who may reach the function's pods. On Knative Serving no source sends to a pod directly: the
+ * ApiServerSource adapters, the PingSource adapter and the Broker filter in knative-eventing post to
+ * the Service's URL, and the ingress gateway or the activator (knative-serving, label app=activator,
+ * config/core/deployments/activator.yaml) forward to the pod; the autoscaler (app=autoscaler)
+ * scrapes queue-proxy. On OpenFaaS the gateway (namespace openfaas, app=gateway) forwards. Prometheus
+ * scrapes /metrics on port 8080. A network layer only: deletes are believed only with a claim or an
+ * authenticated sender (--event-auth), since anyone who reaches the gateway can reach the function.
+ */
+function networkPolicy(options: ManifestOptions): Documented {
+  const knative = options.target === "knative";
+  const inNamespace = (name: string, labels?: Record<string, string>) => ({
+    namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": name } },
+    ...(labels === undefined ? {} : { podSelector: { matchLabels: labels } }),
+  });
+  const prometheus = { from: [inNamespace(options.prometheusNamespace ?? DEFAULT_OPTIONS.prometheusNamespace!)], ports: [{ protocol: "TCP", port: 8080 }] };
+  const from = knative
+    ? [inNamespace("knative-serving", { app: "activator" }), inNamespace("knative-serving", { app: "autoscaler" }), inNamespace(options.ingressNamespace ?? DEFAULT_OPTIONS.ingressNamespace!)]
+    : [inNamespace("openfaas", { app: "gateway" })];
+  return {
+    comment: knative
+      ? `Only the Knative data plane reaches the function's pods: the activator and autoscaler in knative-serving, the ingress gateway in ${options.ingressNamespace} (--ingress-namespace), and Prometheus in ${options.prometheusNamespace} (--prometheus-namespace) on /metrics.`
+      : `Only the OpenFaaS gateway reaches the function's pods in ${OPENFAAS_FUNCTIONS}, and Prometheus in ${options.prometheusNamespace} (--prometheus-namespace) on /metrics.`,
+    manifest: {
+      apiVersion: "networking.k8s.io/v1",
+      kind: "NetworkPolicy",
+      metadata: { name: FUNCTION, namespace: knative ? options.namespace : OPENFAAS_FUNCTIONS },
+      spec: {
+        podSelector: { matchLabels: knative ? { "serving.knative.dev/service": FUNCTION } : { faas_function: FUNCTION } },
+        policyTypes: ["Ingress"],
+        ingress: [{ from }, prometheus],
+      },
+    },
+  };
+}
+
 function role(name: string, namespace: string, verbs: string[]): Manifest {
   return { apiVersion: "rbac.authorization.k8s.io/v1", kind: "Role", metadata: { name, namespace }, rules: [{ apiGroups: [""], resources: ["pods"], verbs }] };
 }
@@ -257,6 +344,8 @@ function webhookManifests(options: ManifestOptions): Documented[] {
             spec: {
               serviceAccountName: WEBHOOK,
               automountServiceAccountToken: false,
+              // SIGTERM: /readyz fails at once, admissions are served 5 s more (WEBHOOK_SHUTDOWN_DELAY), then drained within SHUTDOWN_TIMEOUT (25 s).
+              terminationGracePeriodSeconds: 30,
               securityContext: { runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } },
               containers: [
                 {
@@ -300,13 +389,28 @@ function webhookManifests(options: ManifestOptions): Documented[] {
             rules: [{ operations: ["CREATE"], apiGroups: [""], apiVersions: ["v1"], resources: ["pods"], scope: "Namespaced" }],
             namespaceSelector: { matchExpressions: [{ key: "kubernetes.io/metadata.name", operator: "In", values: [...options.watch] }] },
             // Only pods whose first container has the app-id env var reach the webhook at all.
-            ...(envVar === undefined ? {} : { matchConditions: [{ name: "has-app-id", expression: `object.spec.containers[0].?env.orValue([]).exists(e, e.name == '${envVar}')` }] }),
+            ...(envVar === undefined ? {} : { matchConditions: [{ name: "has-app-id", expression: appIdCondition(envVar) }] }),
           },
         ],
       },
     },
   ];
   return documents;
+}
+
+/**
+ * The CEL condition "the first container has the app-id env var". has() rather than optional
+ * types (`.?env.orValue([])`): Kubernetes adds optional types to its CEL base environment in 1.28
+ * (apiserver/pkg/cel/environment/base.go), but a new expression is compiled with the previous
+ * release's environment, so they pass validation only from 1.29; the README promises 1.28.
+ */
+export function appIdCondition(envVar: string): string {
+  return `has(object.spec.containers[0].env) && object.spec.containers[0].env.exists(e, e.name == ${celString(envVar)})`;
+}
+
+/** A CEL string literal: double-quoted, with backslash and quote escaped (the value is printable: checked before). */
+export function celString(value: string): string {
+  return `"${value.replaceAll("\\", "\\\\").replaceAll('"', '\\"')}"`;
 }
 
 /** For prometheus-operator: scrape GET /metrics of the function (and of the webhook, over HTTPS). */

@@ -1,12 +1,19 @@
 // The `manifests` command's edge: flags to options, options checked, documents printed as YAML with
 // a header that says how they were made and what to do before applying them.
 import { ConfigError, loadConfig } from "../config.js";
-import { DEFAULT_OPTIONS, functionEnv, manifests, optionsProblem, type ManifestOptions, type Target } from "./manifests.js";
+import { unprintable } from "../printable.js";
+import { MANIFEST_FLAGS } from "./flags.js";
+import { DEFAULT_OPTIONS, eventAudience, functionEnv, manifests, optionsProblem, type ManifestOptions, type Target } from "./manifests.js";
 
 type Values = Record<string, string | boolean | string[] | undefined>;
 
 /** The options the flags say, or a usage problem. */
 export function optionsFrom(values: Values): ManifestOptions | string {
+  // Every value lands in YAML (and kubectl's YAML 1.1 ends a line at NEL, U+2028 and U+2029 too).
+  for (const [name, value] of Object.entries(values)) {
+    const found = typeof value === "string" ? unprintable(value) : undefined;
+    if (found !== undefined) return `--${name} must be one line of printable characters (no control characters or line breaks), found ${found}`;
+  }
   const text = (name: string) => (typeof values[name] === "string" ? (values[name] as string) : undefined);
   const target = text("target") ?? DEFAULT_OPTIONS.target;
   if (target !== "knative" && target !== "openfaas") return `--target must be knative or openfaas, got ${JSON.stringify(target)}`;
@@ -23,14 +30,18 @@ export function optionsFrom(values: Values): ManifestOptions | string {
     ...(text("selector") === undefined ? {} : { selector: text("selector")! }),
     webhook: values.webhook === true,
     ...(values["pod-monitor"] === true ? { podMonitor: true } : {}),
+    ...(values["event-auth"] === true ? { eventAuth: true } : {}),
+    ingressNamespace: text("ingress-namespace") ?? DEFAULT_OPTIONS.ingressNamespace!,
+    prometheusNamespace: text("prometheus-namespace") ?? DEFAULT_OPTIONS.prometheusNamespace!,
   };
   const problem = optionsProblem(options);
   if (problem !== undefined) return problem;
   // What the function will read must pass its own configuration check.
   const env: Record<string, string> = {};
   for (const entry of functionEnv(options) as Array<{ name: string; value?: string }>) env[entry.name] = entry.value ?? "from-a-secret";
+  if (options.eventAuth === true) env.OPTUNE_EVENT_AUDIENCE = eventAudience(options);
   try {
-    loadConfig(env, { kubernetes: false });
+    loadConfig(env, { kubernetes: options.eventAuth === true, exists: () => true });
   } catch (error) {
     if (error instanceof ConfigError) return error.message.replace(/^OPTUNE_ACCOUNT/, "--account").replace(/^OPTUNE_APP_ID/, "--app-id").replace(/^POD_NAMESPACES/, "--watch");
     throw error;
@@ -39,11 +50,13 @@ export function optionsFrom(values: Values): ManifestOptions | string {
 }
 
 /** The YAML for `kubectl apply -f -`: a header, then each document with its comment. */
-export async function renderManifests(options: ManifestOptions, command: string): Promise<string> {
+export async function renderManifests(options: ManifestOptions, command: string = commandLine(options)): Promise<string> {
   const { stringify } = await import("yaml");
   const needs = [
     "Kubernetes >= 1.28",
     options.target === "knative" ? "Knative Serving and Eventing >= 1.12" : "OpenFaaS and Knative Eventing >= 1.12",
+    ...(options.eventAuth === true ? ["Knative Eventing >= 1.13 with authentication-oidc: enabled in knative-eventing's config-features ConfigMap"] : []),
+    "a network plugin that enforces NetworkPolicy (else the policy is silently ignored)",
     ...(options.webhook ? ["cert-manager >= 1.12"] : []),
     ...(options.podMonitor === true ? ["prometheus-operator (PodMonitor)"] : []),
   ];
@@ -64,12 +77,43 @@ export async function renderManifests(options: ManifestOptions, command: string)
   return `${header.join("\n")}\n${documents.map((document) => `---\n${document}\n`).join("")}`;
 }
 
-export async function printManifests(values: Values, args: readonly string[], out: (text: string) => void, usageError: (message: string) => number): Promise<number> {
+export async function printManifests(values: Values, out: (text: string) => void, usageError: (message: string) => number): Promise<number> {
   const options = optionsFrom(values);
   if (typeof options === "string") return usageError(options);
-  out(await renderManifests(options, ["servo-k8s-multijob manifests", ...args].join(" ")));
+  out(await renderManifests(options));
   return 0;
 }
+
+/**
+ * The command that makes these documents, rebuilt from the checked options (never the raw command
+ * line), each value shell-quoted: safe to print in a YAML comment and to paste into a shell.
+ */
+export function commandLine(options: ManifestOptions): string {
+  const flags: string[] = [];
+  const value = (flag: string, given: string | undefined, fallback: string | undefined) => {
+    if (given !== undefined && given !== fallback) flags.push(`--${flag}`, shellQuoted(given));
+  };
+  value("namespace", options.namespace, DEFAULT_OPTIONS.namespace);
+  value("watch", options.watch.join(","), DEFAULT_OPTIONS.watch.join(","));
+  value("image", options.image, DEFAULT_OPTIONS.image);
+  value("account", options.account, undefined);
+  value("token-secret", options.tokenSecret, DEFAULT_OPTIONS.tokenSecret);
+  value("app-id", options.appId, DEFAULT_OPTIONS.appId);
+  value("target", options.target, DEFAULT_OPTIONS.target);
+  value("selector", options.selector, undefined);
+  value("ingress-namespace", options.ingressNamespace, DEFAULT_OPTIONS.ingressNamespace);
+  value("prometheus-namespace", options.prometheusNamespace, DEFAULT_OPTIONS.prometheusNamespace);
+  for (const [flag, on] of [["broker", options.broker], ["webhook", options.webhook], ["pod-monitor", options.podMonitor], ["event-auth", options.eventAuth]] as const) if (on === true) flags.push(`--${flag}`);
+  return ["servo-k8s-multijob manifests", ...flags].join(" ");
+}
+
+/** A word for a POSIX shell: as it is when it holds only safe characters, else in single quotes. */
+export function shellQuoted(word: string): string {
+  return /^[A-Za-z0-9_.,:/@%+=-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
+}
+
+/** Every flag `manifests` takes (for tests that feed them all). */
+export const MANIFEST_FLAG_NAMES = Object.keys(MANIFEST_FLAGS);
 
 function wrap(text: string, width: number): string[] {
   const lines: string[] = [];

@@ -12,6 +12,7 @@ export const EXAMPLES: ReadonlyArray<{ readonly file: string; readonly args: rea
   { file: "example/knative/manifests.yaml", args: [] },
   { file: "example/knative/batch-etl.yaml", args: ["--watch", "batch,etl", "--account", "acme.example.com", "--selector", "batch.kubernetes.io/job-name", "--pod-monitor"] },
   { file: "example/knative/broker.yaml", args: ["--account", "acme.example.com", "--broker"] },
+  { file: "example/knative/event-auth.yaml", args: ["--account", "acme.example.com", "--event-auth"] },
   { file: "example/openfaas/manifests.yaml", args: ["--target", "openfaas"] },
   { file: "example/webhook/manifests.yaml", args: ["--account", "acme.example.com", "--webhook", "--pod-monitor"] },
 ];
@@ -23,7 +24,7 @@ export function exampleOptions(args: readonly string[]): ManifestOptions {
 }
 
 export function renderExample(args: readonly string[]): Promise<string> {
-  return renderManifests(exampleOptions(args), ["servo-k8s-multijob manifests", ...args].join(" "));
+  return renderManifests(exampleOptions(args));
 }
 
 export async function writeExamples(): Promise<void> {
