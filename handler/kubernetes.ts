@@ -76,8 +76,13 @@ export interface TokenReviewer {
   review(token: string, audience: string): Promise<TokenVerdict>;
 }
 
-/** Pods and tokens through one connection. */
-export type KubernetesApi = PodApi & TokenReviewer;
+/** What bounds a pod's resources in a namespace (LimitRanges, ResourceQuotas with their status), as the API server serialises them. */
+export interface PolicyReader {
+  policies(namespace: string): Promise<{ readonly limitRanges: readonly unknown[]; readonly quotas: readonly unknown[] }>;
+}
+
+/** Pods, tokens and namespace policies through one connection. */
+export type KubernetesApi = PodApi & TokenReviewer & PolicyReader;
 
 /**
  * Names go into the request path: "", "." and ".." would turn GET pods/{name} into a LIST, or a
@@ -140,6 +145,20 @@ export function connectKubernetes(source: KubeconfigSource, options: ConnectOpti
   });
   return {
     ...pods,
+    async policies(namespace) {
+      checkNames("list", namespace);
+      const { api, serialize, call } = await connection();
+      const started = performance.now();
+      try {
+        const [limitRanges, quotas] = await Promise.all([api.listNamespacedLimitRange({ namespace }, call), api.listNamespacedResourceQuota({ namespace }, call)]);
+        metrics.kubernetesRequest("list", "2xx", (performance.now() - started) / 1000);
+        return { limitRanges: limitRanges.items.map((item) => serialize(item, "V1LimitRange")), quotas: quotas.items.map((item) => serialize(item, "V1ResourceQuota")) };
+      } catch (error) {
+        const failure = refused(error, "list", namespace, "limitranges and resourcequotas", options.timeoutMs);
+        metrics.kubernetesRequest("list", statusClass(failure.status, failure.timedOut ? "timeout" : "error"), (performance.now() - started) / 1000);
+        throw failure;
+      }
+    },
     async review(token, audience) {
       const { authentication, call } = await connection();
       const started = performance.now();
@@ -188,6 +207,7 @@ interface Connection {
   readonly authentication: InstanceType<Client["AuthenticationV1Api"]>;
   /** Back to the wire format (RFC 3339 strings, not Date objects) that the rest of the function reads. */
   readonly wire: (pod: unknown) => Pod;
+  readonly serialize: (object: unknown, type: string) => unknown;
   /** Every call: its time limit and the shared keep-alive agent. */
   readonly call: CallOptions;
   /** The same, as a JSON merge patch. */
@@ -224,6 +244,7 @@ async function connect(source: KubeconfigSource, options: ConnectOptions): Promi
     api: config.makeApiClient(client.CoreV1Api),
     authentication: config.makeApiClient(client.AuthenticationV1Api),
     wire: (pod) => ObjectSerializer.serialize(pod, "V1Pod", "") as Pod,
+    serialize: (object, type) => ObjectSerializer.serialize(object, type, ""),
     call,
     // The exact casing matters: a lowercase name adds a second Content-Type and the API answers 415.
     mergePatch: client.setHeaderOptions("Content-Type", client.PatchStrategy.MergePatch, call),

@@ -6,6 +6,7 @@ import { admissionResponse, decodeAdmissionReview, NotAdmissionReview } from "..
 import { commandLoop, MAX_QUESTIONS, parseCommand, type Exchange } from "../handler/adjust/command-loop.js";
 import { adjustmentPatch, pointer } from "../handler/adjust/patch.js";
 import { formatCpu, formatMemory, parseCpu, parseMemory } from "../handler/quantity.js";
+import { admittedRanges } from "../handler/adjust/namespace-bounds.js";
 import { checkAdjust, description, type Ranges } from "../handler/adjust/settings.js";
 import type { DeliveryResult } from "../handler/optune.js";
 import type { Pod } from "../handler/pod.js";
@@ -257,5 +258,34 @@ describe("the command loop", () => {
 
   test("parseCommand reads cmd and param", () => {
     assert.deepEqual(parseCommand('{"cmd":"SLEEP","param":{"duration":60}}'), { cmd: "SLEEP", param: { duration: 60 } });
+  });
+});
+
+describe("what a namespace admits: Optune's ranges narrowed to its LimitRanges and ResourceQuotas", () => {
+  const RANGES = { cpu: { min: 0.1, max: 3.5, step: 0.001 }, mem: { min: 67108864, max: 1073741824, step: 4096 } };
+  const twoContainers = { spec: { containers: [{ name: "worker" }, { name: "sidecar", resources: { limits: { cpu: "250m", memory: "64Mi" }, requests: { cpu: "100m", memory: "64Mi" } } }] } } as Pod;
+  const limitRange = (type: string, max: object, min?: object) => ({ spec: { limits: [{ type, max, ...(min === undefined ? {} : { min }) }] } });
+
+  test("no LimitRange, no quota: the configured ranges, unchanged", () => {
+    assert.deepEqual(admittedRanges(RANGES, { limitRanges: [], quotas: [] }, twoContainers, "worker"), { ranges: RANGES });
+  });
+
+  test("a container max and min bound both settings, on the configured step", () => {
+    const result = admittedRanges(RANGES, { limitRanges: [limitRange("Container", { cpu: "1", memory: "512Mi" }, { cpu: "200m" })], quotas: [] }, twoContainers, "worker");
+    assert.deepEqual(result, { ranges: { cpu: { min: 0.2, max: 1, step: 0.001 }, mem: { min: 67108864, max: 536870912, step: 4096 } } });
+  });
+
+  test("a pod max leaves what the other containers do not use; a quota what is not used yet", () => {
+    const pod = admittedRanges(RANGES, { limitRanges: [limitRange("Pod", { cpu: "1250m" })], quotas: [] }, twoContainers, "worker");
+    assert.ok("ranges" in pod && pod.ranges.cpu.max === 1);
+    const quota = { metadata: { name: "team" }, status: { hard: { "requests.cpu": "2" }, used: { "requests.cpu": "1500m" } } };
+    const bounded = admittedRanges(RANGES, { limitRanges: [], quotas: [quota] }, twoContainers, "worker");
+    assert.ok("ranges" in bounded && bounded.ranges.cpu.max === 0.4, JSON.stringify(bounded));
+  });
+
+  test("nothing left to admit: says why, and the pod is not tuned", () => {
+    const full = { metadata: { name: "team" }, status: { hard: { "limits.memory": "1Gi" }, used: { "limits.memory": "1Gi" } } };
+    const result = admittedRanges(RANGES, { limitRanges: [], quotas: [full] }, twoContainers, "worker");
+    assert.ok("none" in result && /ResourceQuota team has 0 limits.memory left/.test(result.none), JSON.stringify(result));
   });
 });

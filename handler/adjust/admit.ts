@@ -9,6 +9,7 @@ import type { AdmissionRequest } from "./admission.js";
 import { commandLoop } from "./command-loop.js";
 import { adjustmentPatch, foreignSettingsPatch, type PatchOperation } from "./patch.js";
 import type { Ranges } from "./settings.js";
+import { admittedRanges, type NamespacePolicies } from "./namespace-bounds.js";
 
 /** How an admission ended, as a small fixed set (for logs and metrics). */
 export type AdmissionResult =
@@ -38,6 +39,11 @@ export interface AdmitDeps {
   readonly budgetMs: number;
   /** The shared Optune client (prints instead of sending in a dry run). */
   readonly deliver: Deliver;
+  /**
+   * The namespace's LimitRanges and ResourceQuotas, when the webhook can read them: Optune's
+   * ranges are narrowed to what the API server will admit. Absent: the configured ranges.
+   */
+  readonly policies?: (namespace: string) => Promise<NamespacePolicies>;
 }
 
 export type Admitter = (request: AdmissionRequest) => Promise<Admission>;
@@ -68,11 +74,24 @@ export function createAdmitter(deps: AdmitDeps): Admitter {
     // Pod-level limits (spec.resources, beta in 1.34) bound every container: a setting above them
     // would make the API server refuse the pod after we allowed it.
     if (hasPodLevelResources(pod)) return skip("the pod sets pod-level resources (spec.resources): not tuned", ref, "optune: pod-level resources set; pod admitted unchanged");
+    let ranges = deps.ranges;
+    if (deps.policies !== undefined) {
+      let policies: NamespacePolicies;
+      try {
+        policies = await deps.policies(podNamespace(pod) ?? "");
+      } catch (error) {
+        // Unknown limits could make the API server refuse a tuned pod: it runs as it was written.
+        return skip(`cannot read the namespace's LimitRanges and ResourceQuotas: ${(error as Error).message}`, ref, "optune: namespace limits unreadable; pod admitted unchanged");
+      }
+      const admitted = admittedRanges(deps.ranges, policies, pod, component);
+      if ("none" in admitted) return skip(admitted.none, ref, clip(`optune: ${admitted.none}; pod admitted unchanged`, 119));
+      ranges = admitted.ranges;
+    }
 
     const loop = await commandLoop({
       pod,
       component,
-      ranges: deps.ranges,
+      ranges,
       budgetMs: deps.budgetMs,
       exchange: (body, deadlineMs, wantAnswer) => deps.deliver({ appId: job.appId, body, deadlineMs, wantAnswer }),
     });

@@ -9,6 +9,7 @@ import { ConfigError, type Config } from "../config.js";
 import { afterFirstRequest, CONNECTION_LIMITS, createEdge, drain, guardConnections, reply, SERVER_TIMEOUTS, type ConnectionLimits, type ServerTimeouts } from "../http-edge.js";
 import { createMetrics, metricsEndpoint } from "../metrics.js";
 import { createLogger, type Logger } from "../log.js";
+import { connectKubernetes, type PolicyReader } from "../kubernetes.js";
 import { connectOptune, redact } from "../optune.js";
 import { watchFiles } from "../secret-files.js";
 import { admissionResponse, decodeAdmissionReview, NotAdmissionReview } from "./admission.js";
@@ -22,6 +23,8 @@ export interface WebhookIo {
   readonly tlsPollMs?: number;
   readonly timeouts?: ServerTimeouts;
   readonly connectionLimits?: ConnectionLimits;
+  /** Reads the namespaces' LimitRanges and ResourceQuotas instead of the configured Kubernetes API. */
+  readonly policies?: PolicyReader;
 }
 
 export interface RunningWebhook {
@@ -39,7 +42,9 @@ export async function startWebhook(config: Config, io: WebhookIo): Promise<Runni
   const inFlight = new AbortController();
   const metrics = createMetrics();
   const optune = connectOptune(config, { print: io.print, log, signal: inFlight.signal, metrics });
-  const admit = createAdmitter({ criteria: config, ranges: config.ranges, budgetMs: config.adjustBudgetMs, deliver: optune.deliver });
+  // With a Kubernetes configuration (in a pod: its ServiceAccount), the namespaces' limits bound Optune's ranges.
+  const kubernetes = io.policies ?? (config.kubeconfig === undefined ? undefined : connectKubernetes(config.kubeconfig, { timeoutMs: Math.min(config.kubeApiTimeoutMs, config.adjustBudgetMs / 2), signal: inFlight.signal, metrics }));
+  const admit = createAdmitter({ criteria: config, ranges: config.ranges, budgetMs: config.adjustBudgetMs, deliver: optune.deliver, ...(kubernetes === undefined ? {} : { policies: (namespace) => kubernetes.policies(namespace) }) });
 
   let ready = true;
   const edge = createEdge({

@@ -319,7 +319,14 @@ function webhookManifests(options: ManifestOptions): Documented[] {
   const labels = { "app.kubernetes.io/name": WEBHOOK };
   const envVar = /^spec\/containers\/0\/env\/\[([^,\]]+)\]$/.exec(options.appId)?.[1];
   const documents: Documented[] = [
-    { comment: "The admission webhook's identity: it calls no Kubernetes API.", manifest: { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: WEBHOOK, namespace }, automountServiceAccountToken: false } },
+    { comment: "The admission webhook's identity: it reads the watched namespaces' LimitRanges and ResourceQuotas, so that Optune's settings never make the API server refuse a pod.", manifest: { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: WEBHOOK, namespace } } },
+    ...options.watch.flatMap((watched): Documented[] => [
+      {
+        comment: `In ${watched}: what bounds a pod's resources there, for the webhook.`,
+        manifest: { apiVersion: "rbac.authorization.k8s.io/v1", kind: "Role", metadata: { name: WEBHOOK, namespace: watched }, rules: [{ apiGroups: [""], resources: ["limitranges", "resourcequotas"], verbs: ["list"] }] },
+      },
+      { comment: "", manifest: roleBinding(WEBHOOK, watched, WEBHOOK, namespace) },
+    ]),
     { comment: "cert-manager makes the webhook's certificate and renews it in place.", manifest: { apiVersion: "cert-manager.io/v1", kind: "Issuer", metadata: { name: WEBHOOK, namespace }, spec: { selfSigned: {} } } },
     {
       comment: "",
@@ -343,7 +350,6 @@ function webhookManifests(options: ManifestOptions): Documented[] {
             metadata: { labels, annotations: scrapeAnnotations(8443, "https") },
             spec: {
               serviceAccountName: WEBHOOK,
-              automountServiceAccountToken: false,
               // SIGTERM: /readyz fails at once, admissions are served 5 s more (WEBHOOK_SHUTDOWN_DELAY), then drained within SHUTDOWN_TIMEOUT (25 s).
               terminationGracePeriodSeconds: 30,
               securityContext: { runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } },
