@@ -129,6 +129,25 @@ Example: servo-k8s-multijob manifests --watch batch,etl --account acme.example.c
       return printManifests(values, out, (message) => usageError("manifests", message));
     },
   },
+  check: {
+    synopsis: "check [--namespace NS] [--watch NS,...] [--target knative|openfaas] [--webhook] [-o json]",
+    summary: "check an installation: what works, what does not, and what to do (like linkerd check)",
+    details: `Reads the cluster of your kubeconfig (KUBECONFIG, ~/.kube/config) and changes nothing. Takes the
+flags you gave manifests:
+  --namespace NS          where the function runs (default optune-servo)
+  --watch NS,...          the watched namespaces (default default)
+  --target knative|openfaas
+  --webhook               also check the admission webhook: its configuration, caBundle, certificate, replicas
+  -o json                 the results as JSON
+Each check is ✔ (passed), ‼ (a warning) or ✖ (failed), with what to do. Exit codes: 0 no check failed,
+1 a check failed, 2 bad flags or no kubeconfig.`,
+    options: { namespace: { type: "string" }, watch: { type: "string" }, target: { type: "string" }, webhook: { type: "boolean" }, output: { type: "string", short: "o" } },
+    positionals: "none",
+    async run(values) {
+      const { runCheck } = await import("./check/command.js");
+      return runCheck(values, { out, usageError: (message) => usageError("check", message) });
+    },
+  },
   demo: {
     synopsis: "demo [FILE...]",
     summary: "the whole loop on this machine, against a local stand-in for Optune",

@@ -1,0 +1,35 @@
+// `check`, the command: flags checked as `manifests` checks them, facts gathered, checks run,
+// results printed; exit 1 when a check failed.
+import { findKubeconfig } from "../kubernetes.js";
+import { DEFAULT_OPTIONS, optionsProblem, type Target } from "../deploy/manifests.js";
+import { unprintable } from "../printable.js";
+import { failed, runChecks, type CheckOptions } from "./checks.js";
+import { gatherFacts } from "./gather.js";
+import { renderJson, renderText } from "./report.js";
+
+type Values = Record<string, string | boolean | string[] | undefined>;
+
+export async function runCheck(values: Values, io: { readonly out: (text: string) => void; readonly usageError: (message: string) => number }): Promise<number> {
+  for (const [name, value] of Object.entries(values)) {
+    const found = typeof value === "string" ? unprintable(value) : undefined;
+    if (found !== undefined) return io.usageError(`--${name} must be one line of printable characters, found ${found}`);
+  }
+  const output = typeof values.output === "string" ? values.output : "text";
+  if (output !== "text" && output !== "json") return io.usageError(`-o must be json, got ${JSON.stringify(output)}`);
+  const target = typeof values.target === "string" ? values.target : DEFAULT_OPTIONS.target;
+  if (target !== "knative" && target !== "openfaas") return io.usageError(`--target must be knative or openfaas, got ${JSON.stringify(target)}`);
+  const options: CheckOptions = {
+    namespace: typeof values.namespace === "string" ? values.namespace : DEFAULT_OPTIONS.namespace,
+    watch: typeof values.watch === "string" ? values.watch.split(",").map((namespace) => namespace.trim()) : DEFAULT_OPTIONS.watch,
+    target: target as Target,
+    webhook: values.webhook === true,
+    now: Date.now(),
+  };
+  const problem = optionsProblem({ ...DEFAULT_OPTIONS, namespace: options.namespace, watch: options.watch, target: options.target, webhook: options.webhook });
+  if (problem !== undefined) return io.usageError(problem);
+  const source = findKubeconfig(process.env);
+  if (source === undefined) return io.usageError("no Kubernetes configuration: set KUBECONFIG or create ~/.kube/config");
+  const categories = runChecks(await gatherFacts(source, options), options);
+  io.out(output === "json" ? renderJson(categories) : renderText(categories));
+  return failed(categories) ? 1 : 0;
+}

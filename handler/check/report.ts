@@ -1,0 +1,26 @@
+// `check`, printed: the categories in order, each check ✔ (passed), ‼ (a warning) or ✖ (failed)
+// with its hint indented below, and a last line with the verdict; or the same as JSON (-o json).
+import { failed, type Category } from "./checks.js";
+
+const MARK = { ok: "√", warning: "‼", failed: "×" } as const;
+const UNICODE_MARK = { ok: "✔", warning: "‼", failed: "✖" } as const;
+
+export function renderText(categories: readonly Category[], unicode = true): string {
+  const marks = unicode ? UNICODE_MARK : MARK;
+  const lines: string[] = [];
+  for (const category of categories) {
+    lines.push(category.name, "-".repeat(category.name.length));
+    for (const check of category.checks) {
+      lines.push(`${marks[check.status]} ${check.name}`);
+      if (check.hint !== undefined) lines.push(`    ${check.hint}`);
+    }
+    lines.push("");
+  }
+  const warnings = categories.some((category) => category.checks.some((check) => check.status === "warning"));
+  lines.push(failed(categories) ? `Status check results are ${marks.failed}` : warnings ? `Status check results are ${marks.ok}, with warnings` : `Status check results are ${marks.ok}`);
+  return `${lines.join("\n")}\n`;
+}
+
+export function renderJson(categories: readonly Category[]): string {
+  return `${JSON.stringify({ success: !failed(categories), categories }, null, 2)}\n`;
+}
