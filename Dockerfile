@@ -7,6 +7,7 @@ WORKDIR /app
 COPY package.json package-lock.json tsconfig.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY handler ./handler
+COPY scripts ./scripts
 RUN npm run build
 
 # Runtime stage: production dependencies and the compiled handler only.

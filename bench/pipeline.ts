@@ -3,8 +3,8 @@
 // is not a job (AdmissionReview decoded, admitted, its answer written).
 import { decodeAdmissionReview, admissionResponse } from "../handler/adjust/admission.js";
 import { createAdmitter } from "../handler/adjust/admit.js";
-import { loadConfig } from "../handler/config.js";
-import { silentLogger } from "../handler/log.js";
+import { loadConfig } from "../handler/edges/config.js";
+import { silentLogger } from "../handler/edges/log.js";
 import { decodeHttpRequest } from "../handler/measure/cloudevent.js";
 import { createHandler } from "../handler/measure/handle.js";
 import { memoryLedger } from "../handler/measure/ledger.js";

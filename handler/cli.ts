@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs";
 import { constants } from "node:os";
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { ConfigError, loadConfig, type Config } from "./config.js";
+import { ConfigError, loadConfig, type Config } from "./edges/config.js";
 import { MANIFEST_FLAGS } from "./deploy/flags.js";
 
 const out = (line: string) => process.stdout.write(line);
@@ -155,7 +155,7 @@ Each check is ✔ (passed), ‼ (a warning) or ✖ (failed), with what to do. Ex
     options: {},
     positionals: "any",
     async run(_values, files) {
-      const { demo } = await import("./demo.js");
+      const { demo } = await import("./demo/demo.js");
       return demo(files, out);
     },
   },

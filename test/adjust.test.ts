@@ -5,12 +5,12 @@ import { describe, test } from "node:test";
 import { admissionResponse, decodeAdmissionReview, NotAdmissionReview } from "../handler/adjust/admission.js";
 import { commandLoop, MAX_QUESTIONS, parseCommand, type Exchange } from "../handler/adjust/command-loop.js";
 import { adjustmentPatch, pointer } from "../handler/adjust/patch.js";
-import { formatCpu, formatMemory, parseCpu, parseMemory } from "../handler/quantity.js";
+import { formatCpu, formatMemory, parseCpu, parseMemory } from "../handler/jobs/quantity.js";
 import { admittedRanges } from "../handler/adjust/namespace-bounds.js";
 import { checkAdjust, description, type Ranges } from "../handler/adjust/settings.js";
-import type { DeliveryResult } from "../handler/optune.js";
-import type { Pod } from "../handler/pod.js";
-import { settingsOf, type ContainerSettings } from "../handler/settings-annotation.js";
+import type { DeliveryResult } from "../handler/edges/optune.js";
+import type { Pod } from "../handler/jobs/pod.js";
+import { settingsOf, type ContainerSettings } from "../handler/jobs/settings-annotation.js";
 import { admissionReview, applyBase64Patch, atCreate } from "./support/admission.js";
 import { jobPod } from "./support/pods.js";
 

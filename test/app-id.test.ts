@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { parseAppIdPath, resolveAppId } from "../handler/app-id.js";
+import { parseAppIdPath, resolveAppId } from "../handler/jobs/app-id.js";
 
 const resolve = (pod: unknown, spec: string) => resolveAppId(pod, parseAppIdPath(spec));
 const pod = {

@@ -2,9 +2,9 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { backoffSeconds, CLAIM_ANNOTATION, claimPatch, claimState, markPatch, releasedValue, sendingValue, sentValue, verdict } from "../handler/measure/claim.js";
-import { connectKubernetes, type KubernetesError } from "../handler/kubernetes.js";
+import { connectKubernetes, type KubernetesError } from "../handler/edges/kubernetes.js";
 import { annotationLedger, memoryLedger, type ReportLedger } from "../handler/measure/ledger.js";
-import { podAnnotation, type Pod } from "../handler/pod.js";
+import { podAnnotation, type Pod } from "../handler/jobs/pod.js";
 import { startFakeApiServer, type FakeApiServer } from "./support/fake-apiserver.js";
 import { jobPod } from "./support/pods.js";
 

@@ -5,11 +5,11 @@ import https from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { startReceiver, type Receiver } from "../handler/optune-receiver.js";
+import { startReceiver, type Receiver } from "../handler/demo/optune-stand-in.js";
 import { jobPod } from "./support/pods.js";
 import { collect, listening, REPOSITORY, runCli, startCli } from "./support/cli.js";
 import { startFakeApiServer } from "./support/fake-apiserver.js";
-import { podAnnotation } from "../handler/pod.js";
+import { podAnnotation } from "../handler/jobs/pod.js";
 import { podEvent, startStack } from "./support/stack.js";
 import { admissionReview, atCreate, makeCertificate } from "./support/admission.js";
 

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { ConfigError, DEFAULT_OPTUNE_URL, loadConfig } from "../handler/config.js";
+import { ConfigError, DEFAULT_OPTUNE_URL, loadConfig } from "../handler/edges/config.js";
 
 const noFile = () => {
   throw new Error("ENOENT: no such file or directory");

@@ -3,9 +3,9 @@
 // simulated ApiServerSource that duplicates, reorders, retries and drops events.
 import assert from "node:assert/strict";
 import { after, afterEach, describe, test } from "node:test";
-import { startReceiver, type Receiver } from "../handler/optune-receiver.js";
-import type { Pod } from "../handler/pod.js";
-import { podAnnotation, podName, podUid } from "../handler/pod.js";
+import { startReceiver, type Receiver } from "../handler/demo/optune-stand-in.js";
+import type { Pod } from "../handler/jobs/pod.js";
+import { podAnnotation, podName, podUid } from "../handler/jobs/pod.js";
 import { finishedRun } from "../handler/measure/termination.js";
 import { collect, listening, startCli } from "./support/cli.js";
 import { deletePod, finish, newJobPod, pingEvent, runToCompletion, seededRandom, startEventSource, startRunning, type Mode } from "./support/cluster.js";

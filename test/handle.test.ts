@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { parseAppIdPath } from "../handler/app-id.js";
+import { parseAppIdPath } from "../handler/jobs/app-id.js";
 import { createHandler, type HandlerDeps } from "../handler/measure/handle.js";
 import { memoryLedger, type ReportLedger } from "../handler/measure/ledger.js";
-import { silentLogger } from "../handler/log.js";
-import type { DeliveryResult, OutboundMessage } from "../handler/optune.js";
-import type { Pod } from "../handler/pod.js";
+import { silentLogger } from "../handler/edges/log.js";
+import type { DeliveryResult, OutboundMessage } from "../handler/edges/optune.js";
+import type { Pod } from "../handler/jobs/pod.js";
 import type { PodEvent } from "../handler/measure/pod-event.js";
 import { jobPod } from "./support/pods.js";
 

@@ -2,7 +2,7 @@
 // answer (200 ignored, 400 malformed, 503 retry) and never a 500, a crash or a wrong message.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { loadConfig } from "../handler/config.js";
+import { loadConfig } from "../handler/edges/config.js";
 import { createFunction } from "../handler/measure/function.js";
 import { jobPod } from "./support/pods.js";
 import { podEvent, startStack, type Stack } from "./support/stack.js";

@@ -1,9 +1,9 @@
 // The Kubernetes edge, through the real @kubernetes/client-node against the fake API server.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { connectKubernetes, findKubeconfig, KubernetesError, refusalReporter, type PodApi } from "../handler/kubernetes.js";
-import { createLogger } from "../handler/log.js";
-import { podAnnotation } from "../handler/pod.js";
+import { connectKubernetes, findKubeconfig, KubernetesError, refusalReporter, type PodApi } from "../handler/edges/kubernetes.js";
+import { createLogger } from "../handler/edges/log.js";
+import { podAnnotation } from "../handler/jobs/pod.js";
 import { finishedRun } from "../handler/measure/termination.js";
 import { startFakeApiServer, type FakeApiServer } from "./support/fake-apiserver.js";
 import { jobPod } from "./support/pods.js";

@@ -21,7 +21,7 @@ import { Trigger } from "@kubernetes-models/knative/eventing.knative.dev/v1/Trig
 import { Certificate } from "@kubernetes-models/cert-manager/cert-manager.io/v1/Certificate";
 import { Issuer } from "@kubernetes-models/cert-manager/cert-manager.io/v1/Issuer";
 import { PodMonitor } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PodMonitor";
-import { KNOWN_VARIABLES, loadConfig } from "../handler/config.js";
+import { KNOWN_VARIABLES, loadConfig } from "../handler/edges/config.js";
 import { DEFAULT_OPTIONS, manifests, optionsProblem, parseSelector, SOURCE_ACCOUNT, type Manifest, type ManifestOptions } from "../handler/deploy/manifests.js";
 import { EXAMPLES, exampleOptions, renderExample } from "./support/examples.js";
 import { REPOSITORY, runCli } from "./support/cli.js";

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { assessPod as assessLazily } from "../handler/measure/assess.js";
-import { parseAppIdPath } from "../handler/app-id.js";
+import { parseAppIdPath } from "../handler/jobs/app-id.js";
 import { estDuration } from "../handler/measure/measurement.js";
-import type { Pod } from "../handler/pod.js";
+import type { Pod } from "../handler/jobs/pod.js";
 import { jobPod } from "./support/pods.js";
 
 /** The assessment with its MEASUREMENT built (the function builds it only when it sends it). */

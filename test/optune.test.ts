@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, test } from "node:test";
-import { backoffMs, createDeliver, retryAfterMs, targetUrl, type Post } from "../handler/optune.js";
-import { startReceiver, type Receiver } from "../handler/optune-receiver.js";
+import { backoffMs, createDeliver, retryAfterMs, targetUrl, type Post } from "../handler/edges/optune.js";
+import { startReceiver, type Receiver } from "../handler/demo/optune-stand-in.js";
 import { fakeTime } from "./support/fake-time.js";
 
 describe("the Optune URL", () => {

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { Outcome } from "../handler/measure/handle.js";
-import { createLogger } from "../handler/log.js";
+import { createLogger } from "../handler/edges/log.js";
 import { createOutcomeLog } from "../handler/measure/outcome-log.js";
 import { jobPod } from "./support/pods.js";
 import { podEvent, startStack } from "./support/stack.js";

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, test } from "node:test";
 import { parse } from "yaml";
-import { KNOWN_VARIABLES, loadConfig } from "../handler/config.js";
+import { KNOWN_VARIABLES, loadConfig } from "../handler/edges/config.js";
 import { DEFAULT_OPTIONS, RUN_AS_USER } from "../handler/deploy/manifests.js";
 
 /** Node 24 is the active LTS; 20 (the development machines') reached end of life on 2026-04-30. */

@@ -3,8 +3,8 @@
 // tables assert the waits exactly and take no time; hangs and resets use real sockets.
 import assert from "node:assert/strict";
 import { after, afterEach, before, describe, test } from "node:test";
-import { silentLogger } from "../handler/log.js";
-import { backoffMs, createPost, MAX_ANSWER_BYTES, type DeliveryResult } from "../handler/optune.js";
+import { silentLogger } from "../handler/edges/log.js";
+import { backoffMs, createPost, MAX_ANSWER_BYTES, type DeliveryResult } from "../handler/edges/optune.js";
 import { startFakeApiServer, type FakeApiServer } from "./support/fake-apiserver.js";
 import { FAKE_START, fakeTime } from "./support/fake-time.js";
 import { jobPod } from "./support/pods.js";

@@ -4,8 +4,8 @@ import { mkdtempSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { createLogger } from "../handler/log.js";
-import { tokenSource } from "../handler/secret-files.js";
+import { createLogger } from "../handler/edges/log.js";
+import { tokenSource } from "../handler/edges/secret-files.js";
 
 const until = async (check: () => boolean, ms = 3000) => {
   const end = Date.now() + ms;

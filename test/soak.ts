@@ -4,7 +4,7 @@
 // figures over time (they must stay flat). SOAK_SECONDS (default 180) and SOAK_RATE (events/s,
 // default 200) set the load. Exit 1 on a lost or duplicated job.
 import { readFileSync } from "node:fs";
-import { startReceiver } from "../handler/optune-receiver.js";
+import { startReceiver } from "../handler/demo/optune-stand-in.js";
 import { collect, listening, startCli } from "./support/cli.js";
 import { jobPod } from "./support/pods.js";
 import { podEvent } from "./support/stack.js";

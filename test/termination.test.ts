@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import type { Pod } from "../handler/pod.js";
+import type { Pod } from "../handler/jobs/pod.js";
 import { finishedRun, jobContainerStatus, runDuration } from "../handler/measure/termination.js";
 import { jobPod } from "./support/pods.js";
 

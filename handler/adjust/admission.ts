@@ -1,6 +1,6 @@
 // The admission.k8s.io/v1 AdmissionReview envelope (ADJUST.md section 2): decoded at the edge, and
 // the response built in one place. The response always allows: this webhook never blocks a pod.
-import { isRecord, text } from "../pod.js";
+import { isRecord, text } from "../jobs/pod.js";
 import type { PatchOperation } from "./patch.js";
 
 export interface AdmissionRequest {

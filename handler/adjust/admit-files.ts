@@ -2,10 +2,10 @@
 // AdmissionReviews or bare Pods read from files. One JSON line per file on stdout: what was
 // decided, the settings applied and the patch. Every file is read and checked first.
 import { readFile } from "node:fs/promises";
-import type { Config } from "../config.js";
-import { createLogger } from "../log.js";
-import { connectOptune } from "../optune.js";
-import { isRecord, podNamespace, type Pod } from "../pod.js";
+import type { Config } from "../edges/config.js";
+import { createLogger } from "../edges/log.js";
+import { connectOptune } from "../edges/optune.js";
+import { isRecord, podNamespace, type Pod } from "../jobs/pod.js";
 import { decodeAdmissionReview, NotAdmissionReview, type AdmissionRequest } from "./admission.js";
 import { createAdmitter } from "./admit.js";
 

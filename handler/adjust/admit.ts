@@ -1,10 +1,10 @@
 // What an admission does (the adjusting half's function, callable without a server): a new job pod
 // is tuned by Optune's command loop before it starts; anything else, or any trouble, admits the
 // pod unchanged. Never blocks: the only outcomes are "allowed" with or without a patch.
-import { jobContainer, selectJob, type JobCriteria } from "../job.js";
-import type { Deliver } from "../optune.js";
-import { clip, isRecord, podName, podNamespace, podRef, text, type Pod } from "../pod.js";
-import type { ContainerSettings } from "../settings-annotation.js";
+import { jobContainer, selectJob, type JobCriteria } from "../jobs/job.js";
+import type { Deliver } from "../edges/optune.js";
+import { clip, isRecord, podName, podNamespace, podRef, text, type Pod } from "../jobs/pod.js";
+import type { ContainerSettings } from "../jobs/settings-annotation.js";
 import type { AdmissionRequest } from "./admission.js";
 import { commandLoop } from "./command-loop.js";
 import { adjustmentPatch, foreignSettingsPatch, type PatchOperation } from "./patch.js";

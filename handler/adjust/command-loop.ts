@@ -2,9 +2,9 @@
 // WHATS_NEXT; DESCRIBE → DESCRIPTION, ask again; ADJUST → check, ADJUSTMENT, ask again; SLEEP →
 // ask once more (a pod is waiting, so no sleeping); MEASURE or anything else → done. Bounded in
 // questions and in time. The exchange with Optune is passed in, so the loop is plain logic.
-import type { DeliveryResult } from "../optune.js";
-import type { Pod } from "../pod.js";
-import type { ContainerSettings } from "../settings-annotation.js";
+import type { DeliveryResult } from "../edges/optune.js";
+import type { Pod } from "../jobs/pod.js";
+import type { ContainerSettings } from "../jobs/settings-annotation.js";
 import { checkAdjust, description, type Ranges } from "./settings.js";
 
 /** Sends one message to the pod's app within `deadlineMs`; `wantAnswer` reads the command in a 2xx answer. */

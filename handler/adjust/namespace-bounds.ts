@@ -2,9 +2,9 @@
 // ResourceQuota has left, makes the API server refuse the pod after the webhook allowed it, so the
 // pod would be blocked although failurePolicy is Ignore. Pure: the namespace's LimitRanges and
 // ResourceQuotas (as the API server serialises them) and the pod in, the ranges Optune may use out.
-import type { SettingRange } from "../config.js";
-import { isRecord, text, type Pod } from "../pod.js";
-import { parseCpu, parseMemory } from "../quantity.js";
+import type { SettingRange } from "../edges/config.js";
+import { isRecord, text, type Pod } from "../jobs/pod.js";
+import { parseCpu, parseMemory } from "../jobs/quantity.js";
 import type { Ranges, SettingName } from "./settings.js";
 
 export interface NamespacePolicies {

@@ -1,9 +1,9 @@
 // From (pod, settings) to the JSON Patch (RFC 6902) an admission answers with. Pure. Built against
 // the pod exactly as the API server holds it: a patch that does not apply rejects the pod even with
 // failurePolicy Ignore, so a missing parent is added whole, never assumed.
-import { isRecord, type Pod } from "../pod.js";
-import { formatCpu, formatMemory } from "../quantity.js";
-import { SETTINGS_ANNOTATION, settingsValue, type ContainerSettings } from "../settings-annotation.js";
+import { isRecord, type Pod } from "../jobs/pod.js";
+import { formatCpu, formatMemory } from "../jobs/quantity.js";
+import { SETTINGS_ANNOTATION, settingsValue, type ContainerSettings } from "../jobs/settings-annotation.js";
 
 export type PatchOperation = { readonly op: "add"; readonly path: string; readonly value: unknown } | { readonly op: "remove"; readonly path: string };
 

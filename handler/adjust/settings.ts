@@ -1,10 +1,10 @@
 // What Optune may tune in a job pod (ADJUST.md section 1): the DESCRIPTION of the job container's
 // cpu and memory, and the check of an ADJUST's settings against the pod and the ranges. Pure.
-import type { SettingRange } from "../config.js";
-import { jobContainer } from "../job.js";
-import { clip, isRecord, text, type Container, type Pod } from "../pod.js";
-import type { ContainerSettings } from "../settings-annotation.js";
-import { parseCpu, parseMemory } from "../quantity.js";
+import type { SettingRange } from "../edges/config.js";
+import { jobContainer } from "../jobs/job.js";
+import { clip, isRecord, text, type Container, type Pod } from "../jobs/pod.js";
+import type { ContainerSettings } from "../jobs/settings-annotation.js";
+import { parseCpu, parseMemory } from "../jobs/quantity.js";
 
 export type SettingName = "cpu" | "mem";
 export type Ranges = Readonly<Record<SettingName, SettingRange>>;

@@ -1,10 +1,10 @@
 // `servo-k8s-multijob check`, the pure part: from what was read off the cluster (ClusterFacts, plain
 // data) to ordered categories of named checks, each passed, a warning or failed, with one line of
 // what to do, in the `linkerd check` form. gather.ts reads the facts; report.ts prints them.
-import { parseAppIdPath } from "../app-id.js";
-import { DEFAULT_APP_ID } from "../config.js";
-import { selectJob } from "../job.js";
-import { isRecord, text, type Pod } from "../pod.js";
+import { parseAppIdPath } from "../jobs/app-id.js";
+import { DEFAULT_APP_ID } from "../edges/config.js";
+import { selectJob } from "../jobs/job.js";
+import { isRecord, text, type Pod } from "../jobs/pod.js";
 import { CLAIM_ANNOTATION } from "../measure/claim.js";
 import { FUNCTION, OPENFAAS_FUNCTIONS, SOURCE, SOURCE_ACCOUNT, WEBHOOK, type Target } from "../deploy/manifests.js";
 

@@ -1,8 +1,8 @@
 // `check`, the command: flags checked as `manifests` checks them, facts gathered, checks run,
 // results printed; exit 1 when a check failed.
-import { findKubeconfig } from "../kubernetes.js";
+import { findKubeconfig } from "../edges/kubernetes.js";
 import { DEFAULT_OPTIONS, optionsProblem, type Target } from "../deploy/manifests.js";
-import { unprintable } from "../printable.js";
+import { unprintable } from "../edges/printable.js";
 import { failed, runChecks, type CheckOptions } from "./checks.js";
 import { gatherFacts } from "./gather.js";
 import { renderJson, renderText } from "./report.js";

@@ -3,9 +3,9 @@
 // bounded in time and size. Nothing it reads is printed raw: checks.ts keeps names and statuses.
 import { X509Certificate } from "node:crypto";
 import https from "node:https";
-import type { KubeconfigSource } from "../kubernetes.js";
-import { loadKubernetesClient } from "../kubernetes.js";
-import { isRecord, text } from "../pod.js";
+import type { KubeconfigSource } from "../edges/kubernetes.js";
+import { loadKubernetesClient } from "../edges/kubernetes.js";
+import { isRecord, text } from "../jobs/pod.js";
 import { FUNCTION, SOURCE, WEBHOOK } from "../deploy/manifests.js";
 import { accessQuestions, type CheckOptions, type ClusterFacts, type Read } from "./checks.js";
 

@@ -3,7 +3,7 @@
 // YAML for `kubectl apply -f -`). Per watched namespace: the event source with its sink in the
 // function's namespace, and the Roles and RoleBindings for the function and for the source, bound
 // to the right subjects. The function never runs in a namespace it watches.
-import { DEFAULT_APP_ID } from "../config.js";
+import { DEFAULT_APP_ID } from "../edges/config.js";
 
 export type Target = "knative" | "openfaas";
 

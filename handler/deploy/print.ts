@@ -1,7 +1,7 @@
 // The `manifests` command's edge: flags to options, options checked, documents printed as YAML with
 // a header that says how they were made and what to do before applying them.
-import { ConfigError, loadConfig } from "../config.js";
-import { unprintable } from "../printable.js";
+import { ConfigError, loadConfig } from "../edges/config.js";
+import { unprintable } from "../edges/printable.js";
 import { MANIFEST_FLAGS } from "./flags.js";
 import { DEFAULT_OPTIONS, eventAudience, functionEnv, manifests, optionsProblem, type ManifestOptions, type Target } from "./manifests.js";
 

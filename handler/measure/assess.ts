@@ -1,8 +1,8 @@
 // From a Pod object to "report this message" or "ignore, because…". Pure: the table of contents
 // of the stages, in the order an event goes through them.
-import { selectJob, type JobCriteria, type JobSelection } from "../job.js";
+import { selectJob, type JobCriteria, type JobSelection } from "../jobs/job.js";
 import { measurement, type Measurement } from "./measurement.js";
-import { clip, excerpt, isPodName, type Pod } from "../pod.js";
+import { clip, excerpt, isPodName, type Pod } from "../jobs/pod.js";
 import { finishedRun, runDuration } from "./termination.js";
 
 /** Why a pod is not reported, as a small fixed set: for the ignored-events summary and metrics. */

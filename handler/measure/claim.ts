@@ -7,7 +7,7 @@
 // function write again at once on seeing it: a fresh `sending` is left to its writer (even by the
 // same instance), and a `released` claim is left alone until its retryAt.
 import { createHmac } from "node:crypto";
-import { podAnnotation, type Pod } from "../pod.js";
+import { podAnnotation, type Pod } from "../jobs/pod.js";
 import { parseTimestamp } from "./termination.js";
 
 export const CLAIM_ANNOTATION = "optune.ai/measurement";

@@ -2,7 +2,7 @@
 // Decoding lives here, at the edge; nothing else reads a header. We do not use the `cloudevents`
 // SDK to decode: it invents an `id` when one is missing (we must answer 400), leaves validation to
 // the caller, and costs ~35 µs more than JSON.parse per 8 KiB pod (~3x); the tests use it to encode.
-import { excerpt, isRecord } from "../pod.js";
+import { excerpt, isRecord } from "../jobs/pod.js";
 
 export interface CloudEvent {
   readonly specversion: string;

@@ -3,7 +3,7 @@
 // (TokenReview: signature, expiry, audience, a service account that still exists); the verdict
 // is cached for the token's lifetime, keyed by a hash, so a token is neither kept nor logged.
 import { createHash } from "node:crypto";
-import type { TokenReviewer, TokenVerdict } from "../kubernetes.js";
+import type { TokenReviewer, TokenVerdict } from "../edges/kubernetes.js";
 
 export type AuthResult =
   | { readonly ok: true; readonly user: string }

@@ -2,14 +2,14 @@
 // The server, the CLI's invoke and sweep, and the demo all build the function here, so they behave alike.
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import type { Config } from "../config.js";
+import type { Config } from "../edges/config.js";
 import { createHandler, type Handler, type SweepSettings } from "./handle.js";
-import { connectKubernetes, refusalReporter, type PodApi, type TokenReviewer } from "../kubernetes.js";
+import { connectKubernetes, refusalReporter, type PodApi, type TokenReviewer } from "../edges/kubernetes.js";
 import { createEventAuthenticator, type EventAuthenticator } from "./event-auth.js";
 import { annotationLedger, memoryLedger, type ReportLedger } from "./ledger.js";
-import { createLogger, type Logger } from "../log.js";
-import { noMetrics, type Metrics } from "../metrics.js";
-import { connectOptune, type Deliver } from "../optune.js";
+import { createLogger, type Logger } from "../edges/log.js";
+import { noMetrics, type Metrics } from "../edges/metrics.js";
+import { connectOptune, type Deliver } from "../edges/optune.js";
 
 export interface FunctionIo {
   /** Where {"url","message"} lines go (stdout). */

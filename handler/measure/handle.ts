@@ -1,15 +1,15 @@
 // The function: one event in, at most one Optune MEASUREMENT per job out, and an outcome that
 // says what happened. Callable without a server (the CLI does); the HTTP edge lives in server.ts.
 import { assessPod, type Assessment, type IgnoreCode } from "./assess.js";
-import type { JobCriteria } from "../job.js";
-import { KubernetesError, type PodApi } from "../kubernetes.js";
+import type { JobCriteria } from "../jobs/job.js";
+import { KubernetesError, type PodApi } from "../edges/kubernetes.js";
 import type { ReportLedger } from "./ledger.js";
-import type { Logger } from "../log.js";
-import { noMetrics, type Metrics } from "../metrics.js";
-import type { Deliver } from "../optune.js";
-import { clip, podKey, podRef, podUid, type Pod } from "../pod.js";
+import type { Logger } from "../edges/log.js";
+import { noMetrics, type Metrics } from "../edges/metrics.js";
+import type { Deliver } from "../edges/optune.js";
+import { clip, podKey, podRef, podUid, type Pod } from "../jobs/pod.js";
 import type { PodEvent } from "./pod-event.js";
-import { settingsDisagreement } from "../settings-annotation.js";
+import { settingsDisagreement } from "../jobs/settings-annotation.js";
 import { sweep, type SweepSummary } from "./sweep.js";
 
 export type Outcome =

@@ -5,8 +5,8 @@
 // or YAML (`-o yaml`). Every file is read and checked before anything is sent or handled, so bad
 // input sends nothing and exits 2.
 import { readFile } from "node:fs/promises";
-import type { Config } from "../config.js";
-import { clip, isRecord } from "../pod.js";
+import type { Config } from "../edges/config.js";
+import { clip, isRecord } from "../jobs/pod.js";
 import { MalformedEvent, structuredEvent, toBinaryRequest, type CloudEvent } from "./cloudevent.js";
 import { createFunction } from "./function.js";
 import type { Outcome } from "./handle.js";

@@ -2,8 +2,8 @@
 // memoryLedger holds within one process; annotationLedger holds across replicas and restarts by
 // keeping the claim in the pod itself (claim.ts), with the memory record as its fast path.
 import { abandonPatch, backoffSeconds, claimPatch, claimProof, claimState, markPatch, releasedValue, releasePatch, sendingValue, sentValue, verdict } from "./claim.js";
-import { KubernetesError, type PodApi } from "../kubernetes.js";
-import { podKey, podName, podNamespace, podRef, text, type Pod } from "../pod.js";
+import { KubernetesError, type PodApi } from "../edges/kubernetes.js";
+import { podKey, podName, podNamespace, podRef, text, type Pod } from "../jobs/pod.js";
 
 export interface ClaimContext {
   /** The event is a delete: the pod is gone and can no longer be claimed. */

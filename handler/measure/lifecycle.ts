@@ -1,12 +1,12 @@
 // The function as a long-running service: listen, say HELLO to Optune, serve events, and on a
 // signal stop accepting, finish what is in flight, say GOODBYE.
 import type { AddressInfo } from "node:net";
-import type { Config } from "../config.js";
+import type { Config } from "../edges/config.js";
 import { createFunction, goodbyeBudgetMs, type FunctionIo, type ServoFunction } from "./function.js";
-import { describeKubeconfig, loadKubernetesClient } from "../kubernetes.js";
+import { describeKubeconfig, loadKubernetesClient } from "../edges/kubernetes.js";
 import { createOutcomeLog } from "./outcome-log.js";
-import { afterFirstRequest, drain } from "../http-edge.js";
-import { createMetrics } from "../metrics.js";
+import { afterFirstRequest, drain } from "../edges/http-edge.js";
+import { createMetrics } from "../edges/metrics.js";
 import { createHttpServer } from "./server.js";
 
 /** Lifecycle messages go to this app id. */

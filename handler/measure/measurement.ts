@@ -1,8 +1,8 @@
 // The Optune MEASUREMENT for a finished job (SPEC.md section 4). Every number in it is a
 // non-negative integer or is left out: NaN, Infinity or a fraction never reaches Optune.
-import { isCount, isRecord, podAnnotation, podRef, podUid, text, type Container, type Pod, type TerminatedState } from "../pod.js";
-import { jobContainer } from "../job.js";
-import { settingsOf } from "../settings-annotation.js";
+import { isCount, isRecord, podAnnotation, podRef, podUid, text, type Container, type Pod, type TerminatedState } from "../jobs/pod.js";
+import { jobContainer } from "../jobs/job.js";
+import { settingsOf } from "../jobs/settings-annotation.js";
 import { parseTimestamp, type FinishedRun, type RunTime } from "./termination.js";
 
 export interface Metric {

@@ -3,7 +3,7 @@
 // reported: debug), one info line a minute that sums them up by reason, so a forgotten JOBID env
 // var is visible without debug logging, and a busy job's stream of updates costs no line each.
 import { retryAfterSeconds, type Outcome, type OutcomeCode } from "./handle.js";
-import type { Logger } from "../log.js";
+import type { Logger } from "../edges/log.js";
 
 export interface OutcomeLog {
   /** Logs one handled event. */

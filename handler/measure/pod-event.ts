@@ -1,7 +1,7 @@
 // What a CloudEvent means to us: a Pod change from an ApiServerSource (Resource or Reference
 // mode), or something we do not handle.
 import { MalformedEvent, type CloudEvent } from "./cloudevent.js";
-import { clip, excerpt, isNamespaceName, isPodName, isRecord, type Pod } from "../pod.js";
+import { clip, excerpt, isNamespaceName, isPodName, isRecord, type Pod } from "../jobs/pod.js";
 
 export type PodAction = "add" | "update" | "delete";
 

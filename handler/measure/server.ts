@@ -3,11 +3,11 @@
 // (a direct ApiServerSource sink retries 502/503/504/429, never 500); 400 = malformed, never resend;
 // 401 = no valid event token (with OPTUNE_EVENT_AUDIENCE); 413 = too big a body or batch.
 import http from "node:http";
-import { createEdge, guardConnections, reply, SERVER_TIMEOUTS, type ConnectionLimits, type ServerTimeouts } from "../http-edge.js";
-import { clip } from "../pod.js";
-import type { Logger } from "../log.js";
-import { metricsEndpoint, noMetrics, type MetricsRegistry } from "../metrics.js";
-import { MAX_RETRY_AFTER_SECONDS } from "../optune.js";
+import { createEdge, guardConnections, reply, SERVER_TIMEOUTS, type ConnectionLimits, type ServerTimeouts } from "../edges/http-edge.js";
+import { clip } from "../jobs/pod.js";
+import type { Logger } from "../edges/log.js";
+import { metricsEndpoint, noMetrics, type MetricsRegistry } from "../edges/metrics.js";
+import { MAX_RETRY_AFTER_SECONDS } from "../edges/optune.js";
 import { BatchTooLarge, decodeHttpRequest, MalformedEvent, type CloudEvent } from "./cloudevent.js";
 import type { EventAuthenticator } from "./event-auth.js";
 import { retryAfterSeconds, type Handler, type Outcome } from "./handle.js";

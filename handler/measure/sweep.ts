@@ -2,8 +2,8 @@
 // so a periodic pass (a PingSource event, or `servo-k8s-multijob sweep`) lists the pods of every
 // watched namespace and reports each recently finished job that no claim says is reported.
 import type { Outcome } from "./handle.js";
-import { KubernetesError, type PodApi } from "../kubernetes.js";
-import type { Pod } from "../pod.js";
+import { KubernetesError, type PodApi } from "../edges/kubernetes.js";
+import type { Pod } from "../jobs/pod.js";
 import { finishedRun, parseTimestamp } from "./termination.js";
 
 export interface SweepSummary {

@@ -1,6 +1,6 @@
 // Is the job done, and how long did it run? (SPEC.md section 3)
-import { jobContainer } from "../job.js";
-import { excerpt, isCount, isRecord, text, type ContainerState, type ContainerStatus, type Pod, type TerminatedState } from "../pod.js";
+import { jobContainer } from "../jobs/job.js";
+import { excerpt, isCount, isRecord, text, type ContainerState, type ContainerStatus, type Pod, type TerminatedState } from "../jobs/pod.js";
 
 /** The job container's status, found by name: the kubelet sorts containerStatuses by name, not in spec order. */
 export function jobContainerStatus(pod: Pod): ContainerStatus | undefined {

@@ -4,7 +4,7 @@
 // time), retried like a direct sink (at most 5 times, on 404/413/425/429/502/503/504 or a
 // transport error), and optionally dropped, as a watch that reconnects drops changes.
 import { CloudEvent as SdkEvent, HTTP } from "cloudevents";
-import { podName, podNamespace, type Pod } from "../../handler/pod.js";
+import { podName, podNamespace, type Pod } from "../../handler/jobs/pod.js";
 import type { FakeApiServer, WatchType } from "./fake-apiserver.js";
 
 export type Mode = "resource" | "reference";

@@ -13,7 +13,7 @@ import { writeFileSync, mkdtempSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Pod } from "../../handler/pod.js";
+import type { Pod } from "../../handler/jobs/pod.js";
 
 export type WatchType = "ADDED" | "MODIFIED" | "DELETED";
 type Mutable<T> = { -readonly [K in keyof T]: Mutable<T[K]> };

@@ -1,6 +1,6 @@
 // A sender on a clock that moves only when it sleeps: tests record every wait exactly and take no time.
-import { silentLogger } from "../../handler/log.js";
-import { createPost, type SenderOptions } from "../../handler/optune.js";
+import { silentLogger } from "../../handler/edges/log.js";
+import { createPost, type SenderOptions } from "../../handler/edges/optune.js";
 
 /** The clock starts at 2026-11-24T09:00:00Z, so HTTP dates in Retry-After can be written relative to it. */
 export const FAKE_START = Date.parse("2026-11-24T09:00:00Z");

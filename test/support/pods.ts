@@ -1,6 +1,6 @@
 // Literal pods for unit tests: the smallest shapes the API server would send, built from a few
 // named facts so each test says only what matters to it.
-import type { Pod } from "../../handler/pod.js";
+import type { Pod } from "../../handler/jobs/pod.js";
 
 export interface JobPodFacts {
   readonly namespace?: string;

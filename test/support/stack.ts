@@ -4,10 +4,10 @@ import { CloudEvent as SdkEvent, HTTP } from "cloudevents";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { loadConfig } from "../../handler/config.js";
-import type { TokenReviewer } from "../../handler/kubernetes.js";
+import { loadConfig } from "../../handler/edges/config.js";
+import type { TokenReviewer } from "../../handler/edges/kubernetes.js";
 import { startFunction, type RunningFunction } from "../../handler/measure/lifecycle.js";
-import { startReceiver, type Receiver, type Responder } from "../../handler/optune-receiver.js";
+import { startReceiver, type Receiver, type Responder } from "../../handler/demo/optune-stand-in.js";
 
 export type Mode = "binary" | "structured";
 

@@ -1,12 +1,12 @@
 // Configuration from the environment (SPEC.md section 5), read and validated once at start into a
 // frozen object. An invalid value is a ConfigError naming the variable; the CLI prints it and exits.
 import { readFileSync, statSync } from "node:fs";
-import { parseAppIdPath, type AppIdPath } from "./app-id.js";
+import { parseAppIdPath, type AppIdPath } from "../jobs/app-id.js";
 import { ENV_SCHEMA } from "./config-schema.js";
 // Generated from ENV_SCHEMA by ajv at build time (compile-config-schema.ts): compiling at start
 // would cost ~95 ms of every cold start (ajv import + compile), half of the function's start time.
 import validateEnv from "./config-validate.js";
-import type { JobCriteria } from "./job.js";
+import type { JobCriteria } from "../jobs/job.js";
 import { findKubeconfig, type KubeconfigSource } from "./kubernetes.js";
 import type { LogLevel } from "./log.js";
 import { unprintable } from "./printable.js";

@@ -13,12 +13,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { parseCpu, parseMemory } from "./quantity.js";
-import { toBinaryRequest } from "./measure/cloudevent.js";
-import { readEventFile, type FileEvent } from "./measure/invoke.js";
-import { podUpdateEvent } from "./measure/pod-event.js";
-import { startReceiver, type ReceivedRequest } from "./optune-receiver.js";
-import { isRecord, podRef, podUid } from "./pod.js";
+import { parseCpu, parseMemory } from "../jobs/quantity.js";
+import { toBinaryRequest } from "../measure/cloudevent.js";
+import { readEventFile, type FileEvent } from "../measure/invoke.js";
+import { podUpdateEvent } from "../measure/pod-event.js";
+import { startReceiver, type ReceivedRequest } from "./optune-stand-in.js";
+import { isRecord, podRef, podUid } from "../jobs/pod.js";
 
 export const EXAMPLE_EVENTS = fileURLToPath(new URL("../../example/events/", import.meta.url));
 const NEW_POD_REVIEW = fileURLToPath(new URL("../../example/admission/review.json", import.meta.url));

@@ -7,7 +7,7 @@ import { homedir } from "node:os";
 import { delimiter, join } from "node:path";
 import type { Logger } from "./log.js";
 import { noMetrics, statusClass, type Metrics } from "./metrics.js";
-import { isNamespaceName, isPodName, type Pod } from "./pod.js";
+import { isNamespaceName, isPodName, type Pod } from "../jobs/pod.js";
 
 export type KubeconfigSource = { readonly kind: "in-cluster" } | { readonly kind: "files"; readonly paths: readonly string[] };
 

@@ -4,7 +4,7 @@
 import type http from "node:http";
 import type { Socket } from "node:net";
 import type { Logger } from "./log.js";
-import { clip } from "./pod.js";
+import { clip } from "../jobs/pod.js";
 
 /** Generous for Pods: the API server stores objects up to ~1.5 MiB. */
 export const MAX_BODY_BYTES = 4 * 1024 * 1024;
