@@ -130,7 +130,7 @@ Example: servo-k8s-multijob manifests --watch batch,etl --account acme.example.c
     },
   },
   check: {
-    synopsis: "check [--namespace NS] [--watch NS,...] [--target knative|openfaas] [--webhook] [-o json]",
+    synopsis: "check [--namespace NS] [--watch NS,...] [--target knative|openfaas] [--webhook] [--optune] [-o json]",
     summary: "check an installation: what works, what does not, and what to do (like linkerd check)",
     details: `Reads the cluster of your kubeconfig (KUBECONFIG, ~/.kube/config) and changes nothing. Takes the
 flags you gave manifests:
@@ -138,10 +138,12 @@ flags you gave manifests:
   --watch NS,...          the watched namespaces (default default)
   --target knative|openfaas
   --webhook               also check the admission webhook: its configuration, caBundle, certificate, replicas
+  --optune                also send Optune one HELLO with OPTUNE_ACCOUNT and OPTUNE_AUTH_TOKEN from this
+                          environment (it is visible in Optune); without it Optune's host is only reached
   -o json                 the results as JSON
 Each check is ✔ (passed), ‼ (a warning) or ✖ (failed), with what to do. Exit codes: 0 no check failed,
 1 a check failed, 2 bad flags or no kubeconfig.`,
-    options: { namespace: { type: "string" }, watch: { type: "string" }, target: { type: "string" }, webhook: { type: "boolean" }, output: { type: "string", short: "o" } },
+    options: { namespace: { type: "string" }, watch: { type: "string" }, target: { type: "string" }, webhook: { type: "boolean" }, optune: { type: "boolean" }, output: { type: "string", short: "o" } },
     positionals: "none",
     async run(values) {
       const { runCheck } = await import("./check/command.js");

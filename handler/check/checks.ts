@@ -63,6 +63,15 @@ export interface ClusterFacts {
   };
   /** The function's OPTUNE_APP_ID, as its Service's environment says (else the default): which pods are jobs. */
   readonly appIdSpec?: string;
+  /** Where the function sends (its Service's OPTUNE_URL, or the default), and what came of reaching it. */
+  readonly optune?: {
+    readonly url: string;
+    readonly resolves: true | string;
+    /** An HTTP status from the URL's origin, or why none came. */
+    readonly answers?: number | string;
+    /** With --optune: Optune's answer to a HELLO (visible in Optune). */
+    readonly hello?: true | string;
+  };
   /** Pods in the watched namespaces, or why they could not be listed. */
   readonly pods: Readonly<Record<string, readonly Record<string, unknown>[] | { readonly error: string }>>;
 }
@@ -79,7 +88,26 @@ export function runChecks(facts: ClusterFacts, options: CheckOptions): Category[
   categories.push({ name: "event delivery", checks: deliveryChecks(facts, options) });
   if (options.webhook && facts.webhook !== undefined) categories.push({ name: "admission webhook", checks: webhookChecks(facts.webhook, options) });
   categories.push({ name: "recent work", checks: recentWork(facts, options) });
+  if (facts.optune !== undefined) categories.push({ name: "optune", checks: optuneChecks(facts.optune) });
   return categories;
+}
+
+function optuneChecks(optune: NonNullable<ClusterFacts["optune"]>): CheckResult[] {
+  const host = (() => {
+    try {
+      return new URL(optune.url.replaceAll("{acct}", "a").replaceAll("{app_id}", "a")).host;
+    } catch {
+      return optune.url;
+    }
+  })();
+  const checks = [optune.resolves === true ? ok(`${host} resolves`) : fail(`${host} resolves`, `${optune.resolves}; from here, at least (the function's pod may see other DNS)`)];
+  if (optune.answers !== undefined) {
+    checks.push(typeof optune.answers === "number" ? ok(`${host} answers (HTTP ${optune.answers})`) : fail(`${host} answers`, `${optune.answers}; check OPTUNE_URL and the egress of the function's namespace`));
+  }
+  if (optune.hello !== undefined) {
+    checks.push(optune.hello === true ? ok("Optune accepted a HELLO with your account and token") : fail("Optune accepted a HELLO with your account and token", `${optune.hello}; check OPTUNE_ACCOUNT and OPTUNE_AUTH_TOKEN`));
+  }
+  return checks;
 }
 
 function apiChecks(facts: ClusterFacts, options: CheckOptions): CheckResult[] {

@@ -1,6 +1,10 @@
 // `check`, the command: flags checked as `manifests` checks them, facts gathered, checks run,
 // results printed; exit 1 when a check failed.
+import { loadConfig } from "../edges/config.js";
 import { findKubeconfig } from "../edges/kubernetes.js";
+import { silentLogger } from "../edges/log.js";
+import { connectOptune } from "../edges/optune.js";
+import { GLOBAL_APP, helloMessage } from "../measure/lifecycle.js";
 import { DEFAULT_OPTIONS, optionsProblem, type Target } from "../deploy/manifests.js";
 import { unprintable } from "../edges/printable.js";
 import { failed, runChecks, type CheckOptions } from "./checks.js";
@@ -8,6 +12,19 @@ import { gatherFacts } from "./gather.js";
 import { renderJson, renderText } from "./report.js";
 
 type Values = Record<string, string | boolean | string[] | undefined>;
+
+/** A HELLO to the function's OPTUNE_URL, with OPTUNE_ACCOUNT and OPTUNE_AUTH_TOKEN from this environment. */
+async function sayHello(url: string): Promise<true | string> {
+  const config = loadConfig({ ...process.env, OPTUNE_URL: url }, { kubernetes: false });
+  if (config.account === undefined && url.includes("{acct}")) return "OPTUNE_ACCOUNT is not set in this environment";
+  const optune = connectOptune(config, { print: () => {}, log: silentLogger });
+  try {
+    const result = await optune.deliverWithin(10_000)({ appId: GLOBAL_APP, body: helloMessage(config.account) });
+    return result.ok ? true : result.error;
+  } finally {
+    optune.close();
+  }
+}
 
 export async function runCheck(values: Values, io: { readonly out: (text: string) => void; readonly usageError: (message: string) => number }): Promise<number> {
   for (const [name, value] of Object.entries(values)) {
@@ -29,7 +46,7 @@ export async function runCheck(values: Values, io: { readonly out: (text: string
   if (problem !== undefined) return io.usageError(problem);
   const source = findKubeconfig(process.env);
   if (source === undefined) return io.usageError("no Kubernetes configuration: set KUBECONFIG or create ~/.kube/config");
-  const categories = runChecks(await gatherFacts(source, options), options);
+  const categories = runChecks(await gatherFacts(source, options, values.optune === true ? sayHello : undefined), options);
   io.out(output === "json" ? renderJson(categories) : renderText(categories));
   return failed(categories) ? 1 : 0;
 }

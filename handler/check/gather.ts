@@ -2,7 +2,10 @@
 // kubeconfig (the client's own authentication: tokens, certificates, exec plugins), each request
 // bounded in time and size. Nothing it reads is printed raw: checks.ts keeps names and statuses.
 import { X509Certificate } from "node:crypto";
+import { lookup } from "node:dns/promises";
+import http from "node:http";
 import https from "node:https";
+import { DEFAULT_OPTUNE_URL } from "../edges/config.js";
 import type { KubeconfigSource } from "../edges/kubernetes.js";
 import { loadKubernetesClient } from "../edges/kubernetes.js";
 import { isRecord, text } from "../jobs/pod.js";
@@ -15,7 +18,10 @@ const MAX_ANSWER_BYTES = 8 * 1024 * 1024;
 type Get = (path: string) => Promise<{ status: number; body: unknown }>;
 type Post = (path: string, body: unknown) => Promise<{ status: number; body: unknown }>;
 
-export async function gatherFacts(source: KubeconfigSource, options: CheckOptions): Promise<ClusterFacts> {
+/** With --optune: sends one HELLO, as the function does at start (it is visible in Optune). */
+export type SayHello = (url: string) => Promise<true | string>;
+
+export async function gatherFacts(source: KubeconfigSource, options: CheckOptions, hello?: SayHello): Promise<ClusterFacts> {
   const { get, post } = await connect(source);
   const version = await get("/version").catch((error: Error) => ({ status: 0, body: error.message }));
   if (version.status !== 200) {
@@ -57,9 +63,35 @@ export async function gatherFacts(source: KubeconfigSource, options: CheckOption
   }
   const tokenSecret = "found" in service ? await secretFacts(read, namespace, service.found) : undefined;
   const appIdSpec = "found" in service ? envOf(service.found, "OPTUNE_APP_ID") : undefined;
+  const optune = await optuneFacts(("found" in service ? envOf(service.found, "OPTUNE_URL") : undefined) ?? DEFAULT_OPTUNE_URL, hello);
   const webhook = options.webhook ? await webhookFacts(read, namespace) : undefined;
   const server = isRecord(version.body) ? { version: text(version.body.gitVersion) ?? "unknown version" } : { version: "unknown version" };
-  return { server, apis, access, service, pingSource, sources, pods, ...(appIdSpec === undefined ? {} : { appIdSpec }), ...(tokenSecret === undefined ? {} : { tokenSecret }), ...(webhook === undefined ? {} : { webhook }) };
+  return { server, apis, access, service, pingSource, sources, pods, optune, ...(appIdSpec === undefined ? {} : { appIdSpec }), ...(tokenSecret === undefined ? {} : { tokenSecret }), ...(webhook === undefined ? {} : { webhook }) };
+}
+
+/** Whether Optune's host resolves and answers (any HTTP status: a GET of the origin, no message), and, when asked, a HELLO. */
+async function optuneFacts(url: string, hello: SayHello | undefined): Promise<NonNullable<ClusterFacts["optune"]>> {
+  let origin: URL;
+  try {
+    origin = new URL(new URL(url.replaceAll("{acct}", "a").replaceAll("{app_id}", "a")).origin);
+  } catch {
+    return { url, resolves: "OPTUNE_URL is not a URL" };
+  }
+  try {
+    await lookup(origin.hostname);
+  } catch (error) {
+    return { url, resolves: `cannot resolve ${origin.hostname}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}` };
+  }
+  const answers = await new Promise<number | string>((resolve) => {
+    const call = (origin.protocol === "http:" ? http : https).request(origin, { method: "GET", timeout: TIMEOUT_MS }, (response) => {
+      response.resume();
+      resolve(response.statusCode ?? 0);
+    });
+    call.on("timeout", () => call.destroy(new Error(`no answer within ${TIMEOUT_MS} ms`)));
+    call.on("error", (error) => resolve(`cannot reach it: ${error.message}`));
+    call.end();
+  });
+  return { url, resolves: true, answers, ...(hello === undefined ? {} : { hello: await hello(url) }) };
 }
 
 /** One plain value of the function container's environment. */

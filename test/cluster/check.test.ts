@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { generate } from "selfsigned";
 import { DEFAULT_OPTIONS, manifests, type ManifestOptions } from "../../handler/deploy/manifests.js";
+import { startReceiver, type Receiver } from "../../handler/demo/optune-stand-in.js";
 import { runCli } from "../support/cli.js";
 import { collectionPath, missingComponents, startRealApiServer, type RealApiServer } from "./apiserver.js";
 
@@ -26,14 +27,21 @@ const crd = (group: string, plural: string, kind: string) => ({
   spec: { group, scope: "Namespaced", names: { plural, kind, singular: kind.toLowerCase() }, versions: [{ name: "v1", served: true, storage: true, subresources: { status: {} }, schema: { openAPIV3Schema: { type: "object", "x-kubernetes-preserve-unknown-fields": true } } }] },
 });
 const PATHS: Record<string, string> = { Service: "serving.knative.dev/v1/namespaces/{ns}/services", PingSource: "sources.knative.dev/v1/namespaces/{ns}/pingsources", ApiServerSource: "sources.knative.dev/v1/namespaces/{ns}/apiserversources" };
+const withOptuneUrl = (service: object, url: string) => {
+  const copy = structuredClone(service) as { spec: { template: { spec: { containers: Array<{ env: object[] }> } } } };
+  copy.spec.template.spec.containers[0]!.env.push({ name: "OPTUNE_URL", value: url });
+  return copy;
+};
 const conditions = (...types: string[]) => ({ status: { conditions: types.map((type) => ({ type, status: "True" })) } });
 
 describe("servo-k8s-multijob check, against a real kube-apiserver", { skip }, () => {
   let server: RealApiServer;
   let kubeconfig: string;
-  const check = (...extra: string[]) => runCli(["check", ...FLAGS, ...extra], { KUBECONFIG: kubeconfig });
+  let receiver: Receiver;
+  const check = (...extra: string[]) => runCli(["check", ...FLAGS, ...extra], { KUBECONFIG: kubeconfig, OPTUNE_ACCOUNT: "acme", OPTUNE_AUTH_TOKEN: "t0k" });
 
   before(async () => {
+    receiver = await startReceiver();
     server = await startRealApiServer();
     kubeconfig = server.kubeconfig();
     for (const [group, plural, kind] of [["serving.knative.dev", "services", "Service"], ["sources.knative.dev", "pingsources", "PingSource"], ["sources.knative.dev", "apiserversources", "ApiServerSource"]] as const) {
@@ -45,7 +53,9 @@ describe("servo-k8s-multijob check, against a real kube-apiserver", { skip }, ()
       const knative = manifest.apiVersion.includes("knative.dev") ? PATHS[manifest.kind] : undefined;
       const path = knative === undefined ? collectionPath(manifest as never) : `/apis/${knative.replace("{ns}", manifest.metadata.namespace!)}`;
       if (path === undefined) continue; // cert-manager's kinds: the test writes what cert-manager would
-      const answer = await server.request("POST", path, manifest);
+      // The function sends to the local Optune stand-in (OPTUNE_URL in its environment, which check reads).
+      const body = manifest.kind === "Service" && knative !== undefined ? withOptuneUrl(manifest, receiver.template) : manifest;
+      const answer = await server.request("POST", path, body);
       assert.equal(answer.status, 201, `${manifest.kind} ${manifest.metadata.name}: ${JSON.stringify(answer.body).slice(0, 300)}`);
       if (knative !== undefined) {
         const status = manifest.kind === "ApiServerSource" ? conditions("Ready", "SufficientPermissions", "SinkProvided") : conditions("Ready");
@@ -62,10 +72,13 @@ describe("servo-k8s-multijob check, against a real kube-apiserver", { skip }, ()
     // The Deployment controller's part.
     await server.request("PATCH", "/apis/apps/v1/namespaces/optune-servo/deployments/servo-k8s-multijob-webhook/status", { status: { replicas: 2, readyReplicas: 2, availableReplicas: 2 } }, MERGE);
   });
-  after(async () => server?.stop());
+  after(async () => {
+    await server?.stop();
+    await receiver?.close();
+  });
 
-  test("a correct installation: every check passes, exit 0", async () => {
-    const run = await check();
+  test("a correct installation: every check passes, exit 0; --optune says HELLO", async () => {
+    const run = await check("--optune");
     assert.equal(run.code, 0, run.stdout + run.stderr);
     assert.match(run.stdout, /^kubernetes-api\n--------------\n✔ can reach the Kubernetes API \(v1\.20\.2\)\n/);
     for (const line of [
@@ -77,11 +90,16 @@ describe("servo-k8s-multijob check, against a real kube-apiserver", { skip }, ()
       "✔ its caBundle verifies the serving certificate",
       "✔ the certificate is for servo-k8s-multijob-webhook.optune-servo.svc",
       "✔ its Deployment has 2 of 2 replicas available",
+      "✔ 127.0.0.1:",
+      "✔ Optune accepted a HELLO with your account and token",
     ]) assert.ok(run.stdout.includes(line), `missing: ${line}\n${run.stdout}`);
     assert.match(run.stdout, /Status check results are ✔\n$/);
+    const posts = () => receiver.requests.filter((request) => request.method === "POST");
+    assert.deepEqual(posts().map((request) => [request.path, (request.body as { event: string }).event, request.headers.authorization]), [["/metrics/acme/_global_/servo", "HELLO", "Bearer t0k"]]);
     const json = JSON.parse((await check("-o", "json")).stdout) as { success: boolean; categories: Array<{ name: string }> };
     assert.equal(json.success, true);
-    assert.deepEqual(json.categories.map((category) => category.name), ["kubernetes-api", "permissions", "event delivery", "admission webhook", "recent work"]);
+    assert.deepEqual(json.categories.map((category) => category.name), ["kubernetes-api", "permissions", "event delivery", "admission webhook", "recent work", "optune"]);
+    assert.equal(posts().length, 1, "without --optune nothing is sent to Optune (its origin is only reached with a GET)");
   });
 
   test("a broken installation: each fault a named ✖ with what to do, exit 1", async () => {

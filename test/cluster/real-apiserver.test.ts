@@ -19,6 +19,7 @@ import { startReceiver, type Receiver } from "../../handler/demo/optune-stand-in
 import { atCreate, makeCertificate } from "../support/admission.js";
 import { seedPods } from "../support/mutations.js";
 import { seededRandom } from "../support/cluster.js";
+import { runCli } from "../support/cli.js";
 import { startStack, type Stack } from "../support/stack.js";
 import { collectionPath, missingComponents, startRealApiServer, type RealApiServer } from "./apiserver.js";
 
@@ -180,6 +181,20 @@ describe("against a real kube-apiserver", { skip }, () => {
     } finally {
       await stack.close();
     }
+    const env = { POD_NAMESPACES: "batch", OPTUNE_ACCOUNT: "acme", OPTUNE_URL: receiver.template, KUBECONFIG: functionKubeconfig, OPTUNE_SWEEP_MAX_AGE: "2592000" };
+    // `invoke --cluster --send` claims against the real pod, as the function does.
+    await server.request("POST", "/api/v1/namespaces/batch/pods", jobPod("batch", "invoked"));
+    const invoked = (await server.request("PATCH", "/api/v1/namespaces/batch/pods/invoked/status", terminated(), MERGE)).body;
+    const dir = mkdtempSync(join(tmpdir(), "real-invoke-"));
+    writeFileSync(join(dir, "pod.json"), JSON.stringify(invoked));
+    const invoke = await runCli(["invoke", "--cluster", "--send", join(dir, "pod.json")], env);
+    assert.equal(invoke.code, 0, invoke.stderr);
+    const claimed = (await server.request("GET", "/api/v1/namespaces/batch/pods/invoked")).body;
+    assert.equal(JSON.parse(claimed.metadata.annotations["optune.ai/measurement"]).state, "sent");
+    // `sweep` lists the namespace with the function's token: everything there is reported already or not a finished job.
+    const swept = await runCli(["sweep"], env);
+    assert.equal(swept.code, 0, swept.stderr);
+    assert.match(swept.stderr, /swept/);
   });
 
   test("event authentication with real service-account tokens: the source's token for the audience is accepted, others are 401", async () => {
