@@ -121,6 +121,7 @@ Exit codes: 0 done, 1 a delivery failed, 2 no sweep possible with this configura
   --event-auth            only events with a Knative OIDC token for the function are accepted (TokenReview)
   --ingress-namespace NS  where the Knative ingress gateway runs, for the NetworkPolicy (default kourier-system)
   --prometheus-namespace NS   where Prometheus runs, for the NetworkPolicy (default monitoring)
+  --prometheus-url URL    PROMETHEUS_URL: each MEASUREMENT gets the run's cpu_time and max_memory from it
 Example: servo-k8s-multijob manifests --watch batch,etl --account acme.example.com | kubectl apply -f -`,
     options: MANIFEST_FLAGS,
     positionals: "none",

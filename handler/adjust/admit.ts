@@ -44,6 +44,8 @@ export interface AdmitDeps {
    * ranges are narrowed to what the API server will admit. Absent: the configured ranges.
    */
   readonly policies?: (namespace: string) => Promise<NamespacePolicies>;
+  /** The measuring half reads cpu_time and max_memory from Prometheus: DESCRIPTION lists them. */
+  readonly resourceMetrics?: boolean;
 }
 
 export type Admitter = (request: AdmissionRequest) => Promise<Admission>;
@@ -93,6 +95,7 @@ export function createAdmitter(deps: AdmitDeps): Admitter {
       component,
       ranges,
       budgetMs: deps.budgetMs,
+      resourceMetrics: deps.resourceMetrics === true,
       exchange: (body, deadlineMs, wantAnswer) => deps.deliver({ appId: job.appId, body, deadlineMs, wantAnswer }),
     });
     const base = { pod: ref, appId: job.appId, commands: loop.commands };

@@ -18,6 +18,8 @@ export interface LoopInput {
   readonly exchange: Exchange;
   readonly budgetMs: number;
   readonly now?: () => number;
+  /** The MEASUREMENTs carry cpu_time and max_memory (PROMETHEUS_URL): the DESCRIPTION says so. */
+  readonly resourceMetrics?: boolean;
 }
 
 export interface LoopResult {
@@ -86,7 +88,7 @@ export async function commandLoop(input: LoopInput): Promise<LoopResult> {
     commands.push(KNOWN_COMMANDS.has(command.cmd) ? command.cmd : "other");
     switch (command.cmd) {
       case "DESCRIBE": {
-        const described = await send("DESCRIPTION", description(input.pod, input.component, input.ranges));
+        const described = await send("DESCRIPTION", description(input.pod, input.component, input.ranges, input.resourceMetrics === true));
         if (!described.ok) return unchanged(described.problem);
         continue;
       }

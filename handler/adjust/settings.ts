@@ -15,12 +15,14 @@ const PARSE: Readonly<Record<SettingName, (quantity: unknown) => number | undefi
 
 /** The metrics a MEASUREMENT carries, as the daemon described them (beside `application`, not inside). */
 const METRICS = { duration: { unit: "s" }, est_duration: { unit: "s" }, perf: { unit: "1/s" } } as const;
+/** With Prometheus configured, each run's CPU seconds and peak memory too (the servo's names). */
+const RESOURCE_METRICS = { ...METRICS, cpu_time: { unit: "s" }, max_memory: { unit: "bytes" } } as const;
 
 /** The DESCRIPTION param for a pod whose job container is named `component`. */
-export function description(pod: Pod, component: string, ranges: Ranges): object {
+export function description(pod: Pod, component: string, ranges: Ranges, resourceMetrics = false): object {
   const container = jobContainer(pod);
   const setting = (name: SettingName) => ({ type: "range", unit: UNITS[name], ...ranges[name], value: currentValue(container, name, ranges[name]) });
-  return { application: { components: { [component]: { settings: { cpu: setting("cpu"), mem: setting("mem") } } } }, metrics: METRICS };
+  return { application: { components: { [component]: { settings: { cpu: setting("cpu"), mem: setting("mem") } } } }, metrics: resourceMetrics ? RESOURCE_METRICS : METRICS };
 }
 
 /** The container's limit for the setting, else its request, else the range's minimum. */

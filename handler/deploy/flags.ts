@@ -14,4 +14,5 @@ export const MANIFEST_FLAGS = {
   "event-auth": { type: "boolean" },
   "ingress-namespace": { type: "string" },
   "prometheus-namespace": { type: "string" },
+  "prometheus-url": { type: "string" },
 } as const;

@@ -33,6 +33,8 @@ export interface ManifestOptions {
   readonly ingressNamespace?: string;
   /** Where Prometheus runs: the NetworkPolicy lets it scrape /metrics. */
   readonly prometheusNamespace?: string;
+  /** PROMETHEUS_URL: each MEASUREMENT gets the run's cpu_time and max_memory from the cAdvisor series there. */
+  readonly prometheusUrl?: string;
 }
 
 export const DEFAULT_OPTIONS: ManifestOptions = {
@@ -117,6 +119,7 @@ export function functionEnv(options: ManifestOptions): object[] {
   return [
     { name: "POD_NAMESPACES", value: options.watch.join(",") },
     { name: "OPTUNE_APP_ID", value: options.appId },
+    ...(options.prometheusUrl === undefined ? [] : [{ name: "PROMETHEUS_URL", value: options.prometheusUrl }]),
     ...(options.account === undefined
       ? []
       : [

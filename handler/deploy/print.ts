@@ -33,6 +33,7 @@ export function optionsFrom(values: Values): ManifestOptions | string {
     ...(values["event-auth"] === true ? { eventAuth: true } : {}),
     ingressNamespace: text("ingress-namespace") ?? DEFAULT_OPTIONS.ingressNamespace!,
     prometheusNamespace: text("prometheus-namespace") ?? DEFAULT_OPTIONS.prometheusNamespace!,
+    ...(text("prometheus-url") === undefined ? {} : { prometheusUrl: text("prometheus-url")! }),
   };
   const problem = optionsProblem(options);
   if (problem !== undefined) return problem;
@@ -43,7 +44,7 @@ export function optionsFrom(values: Values): ManifestOptions | string {
   try {
     loadConfig(env, { kubernetes: options.eventAuth === true, exists: () => true });
   } catch (error) {
-    if (error instanceof ConfigError) return error.message.replace(/^OPTUNE_ACCOUNT/, "--account").replace(/^OPTUNE_APP_ID/, "--app-id").replace(/^POD_NAMESPACES/, "--watch");
+    if (error instanceof ConfigError) return error.message.replace(/^OPTUNE_ACCOUNT/, "--account").replace(/^OPTUNE_APP_ID/, "--app-id").replace(/^POD_NAMESPACES/, "--watch").replace(/^PROMETHEUS_URL/, "--prometheus-url");
     throw error;
   }
   return options;
@@ -103,6 +104,7 @@ export function commandLine(options: ManifestOptions): string {
   value("selector", options.selector, undefined);
   value("ingress-namespace", options.ingressNamespace, DEFAULT_OPTIONS.ingressNamespace);
   value("prometheus-namespace", options.prometheusNamespace, DEFAULT_OPTIONS.prometheusNamespace);
+  value("prometheus-url", options.prometheusUrl, undefined);
   for (const [flag, on] of [["broker", options.broker], ["webhook", options.webhook], ["pod-monitor", options.podMonitor], ["event-auth", options.eventAuth]] as const) if (on === true) flags.push(`--${flag}`);
   return ["servo-k8s-multijob manifests", ...flags].join(" ");
 }

@@ -59,6 +59,20 @@ export interface Config extends JobCriteria {
   readonly eventAudience: string | undefined;
   /** After SIGTERM the webhook fails /readyz and keeps serving this long before it drains. */
   readonly webhookShutdownDelayMs: number;
+  /** Where each run's CPU seconds and peak memory are read (cAdvisor series); undefined: not read. */
+  readonly prometheus: PrometheusConfig | undefined;
+}
+
+export interface PrometheusConfig {
+  readonly url: string;
+  /** A bearer token for a querier behind auth (Thanos, OpenShift), read once at start. */
+  readonly bearerToken?: string;
+  /** The CA (PEM) that signed its certificate. */
+  readonly ca?: string;
+  /** A MEASUREMENT waits at most this long for Prometheus, then goes without the resource metrics. */
+  readonly timeoutMs: number;
+  /** How often the kubelet's cAdvisor series are scraped: the query window is widened by two of these. */
+  readonly scrapeIntervalMs: number;
 }
 
 /** A tunable setting's range, as DESCRIPTION announces it and ADJUST must keep to. */
@@ -82,6 +96,8 @@ export const MAX_SECONDS = {
   // Below the webhook's timeoutSeconds (10 in our manifests): past it the API server gives up on us.
   OPTUNE_ADJUST_BUDGET: 9,
   WEBHOOK_SHUTDOWN_DELAY: 60,
+  PROMETHEUS_TIMEOUT: 10,
+  PROMETHEUS_SCRAPE_INTERVAL: 300,
 } as const;
 
 /** A token file is a few dozen bytes; a bigger file is the wrong file. */
@@ -195,6 +211,50 @@ export function loadConfig(env: Env, options: LoadOptions = {}): Config {
     }),
     eventAudience,
     webhookShutdownDelayMs,
+    prometheus: prometheusConfig(relevant, options.readFile ?? readTokenFile),
+  });
+}
+
+function prometheusConfig(env: Record<string, string>, readFile: (path: string) => string): PrometheusConfig | undefined {
+  const url = env.PROMETHEUS_URL;
+  for (const variable of ["PROMETHEUS_BEARER_TOKEN_FILE", "PROMETHEUS_CA_FILE", "PROMETHEUS_TIMEOUT", "PROMETHEUS_SCRAPE_INTERVAL"]) {
+    if (url === undefined && env[variable] !== undefined) throw new ConfigError(variable, "is set, but PROMETHEUS_URL is not");
+  }
+  if (url === undefined) return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new ConfigError("PROMETHEUS_URL", `is not a URL, got ${JSON.stringify(url)}`);
+  }
+  if (parsed.username !== "" || parsed.password !== "") throw new ConfigError("PROMETHEUS_URL", "must not hold a user:password@ part (not shown): use PROMETHEUS_BEARER_TOKEN_FILE");
+  if (parsed.search !== "" || parsed.hash !== "") throw new ConfigError("PROMETHEUS_URL", `must be the API's base URL, without a query or fragment, got ${JSON.stringify(url)}`);
+  const file = (variable: "PROMETHEUS_BEARER_TOKEN_FILE") => {
+    const path = env[variable];
+    if (path === undefined) return undefined;
+    try {
+      return readFile(path).trim();
+    } catch (error) {
+      throw new ConfigError(variable, `names a file that cannot be read: ${(error as Error).message}`);
+    }
+  };
+  const bearerToken = file("PROMETHEUS_BEARER_TOKEN_FILE");
+  if (bearerToken !== undefined && !isToken(bearerToken)) throw new ConfigError("PROMETHEUS_BEARER_TOKEN_FILE", "names a file that does not hold one token (visible ASCII characters, no spaces)");
+  let ca: string | undefined;
+  if (env.PROMETHEUS_CA_FILE !== undefined) {
+    try {
+      ca = readFileSync(env.PROMETHEUS_CA_FILE, "utf8");
+    } catch (error) {
+      throw new ConfigError("PROMETHEUS_CA_FILE", `names a file that cannot be read: ${(error as Error).message}`);
+    }
+    if (!ca.includes("-----BEGIN CERTIFICATE-----")) throw new ConfigError("PROMETHEUS_CA_FILE", "names a file that holds no PEM certificate");
+  }
+  return Object.freeze({
+    url: url.replace(/\/+$/, ""),
+    ...(bearerToken === undefined ? {} : { bearerToken }),
+    ...(ca === undefined ? {} : { ca }),
+    timeoutMs: seconds(env, "PROMETHEUS_TIMEOUT", "2"),
+    scrapeIntervalMs: seconds(env, "PROMETHEUS_SCRAPE_INTERVAL", "30"),
   });
 }
 

@@ -23,6 +23,8 @@ export interface Metrics {
   /** A measured job's run time (absent when it never ran) and exit code. */
   job(seconds: number | undefined, exitCode: number | undefined): void;
   admission(result: string): void;
+  /** A finished job's resource usage read from Prometheus: read, none (no samples), failed. */
+  resources(result: string): void;
 }
 
 export interface MetricsRegistry extends Metrics {
@@ -33,7 +35,7 @@ export interface MetricsRegistry extends Metrics {
 }
 
 const ignore = () => {};
-export const noMetrics: Metrics = { event: ignore, message: ignore, optuneAttempt: ignore, optuneRetry: ignore, claim: ignore, kubernetesRequest: ignore, sweep: ignore, job: ignore, admission: ignore };
+export const noMetrics: Metrics = { event: ignore, message: ignore, optuneAttempt: ignore, optuneRetry: ignore, claim: ignore, kubernetesRequest: ignore, sweep: ignore, job: ignore, admission: ignore, resources: ignore };
 
 /** The HTTP status class of a status, or what happened instead. */
 export function statusClass(status: number | undefined, failure?: "timeout" | "error"): string {
@@ -69,6 +71,7 @@ function collectors(client: Client, registry: Registry) {
     jobRun: histogram("job_run_seconds", "Run time of the measured jobs.", [], [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400]),
     jobExits: counter("job_exits_total", "Measured jobs by exit code class (zero, nonzero, unknown).", ["exit"]),
     admissions: counter("admissions_total", "Pods admitted by the webhook, by result.", ["result"]),
+    resources: counter("resource_reads_total", "Reads of a finished job's CPU seconds and peak memory from Prometheus, by result (read, none: no samples, failed).", ["result"]),
   };
 }
 
@@ -133,6 +136,7 @@ export function createMetrics(): MetricsRegistry {
       });
     },
     admission: (result) => record((r) => r.admissions.inc({ result: label(result) })),
+    resources: (result) => record((r) => r.resources.inc({ result })),
     async render() {
       await load();
       return { contentType: registry!.contentType, text: await registry!.metrics() };

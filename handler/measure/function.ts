@@ -6,6 +6,8 @@ import type { Config } from "../edges/config.js";
 import { createHandler, type Handler, type SweepSettings } from "./handle.js";
 import { connectKubernetes, refusalReporter, type PodApi, type TokenReviewer } from "../edges/kubernetes.js";
 import { createEventAuthenticator, type EventAuthenticator } from "./event-auth.js";
+import { connectPrometheus } from "../edges/prometheus.js";
+import { resourceReader } from "./resources.js";
 import { annotationLedger, memoryLedger, type ReportLedger } from "./ledger.js";
 import { createLogger, type Logger } from "../edges/log.js";
 import { noMetrics, type Metrics } from "../edges/metrics.js";
@@ -96,6 +98,17 @@ export function createFunction(config: Config, io: FunctionIo): ServoFunction {
     maxInFlight: config.maxInFlight,
     metrics,
     trustDeletes: authenticate !== undefined || io.trustedInput === true,
+    ...(config.prometheus === undefined
+      ? {}
+      : {
+          resourceUsage: resourceReader({
+            query: connectPrometheus(config.prometheus),
+            timeoutMs: config.prometheus.timeoutMs,
+            scrapeIntervalMs: config.prometheus.scrapeIntervalMs,
+            warn: (message, fields) => log.warn(message, fields),
+            count: (result) => metrics.resources(result),
+          }),
+        }),
   });
   return {
     config,

@@ -10,6 +10,8 @@ import type { Deliver } from "../edges/optune.js";
 import { clip, podKey, podRef, podUid, type Pod } from "../jobs/pod.js";
 import type { PodEvent } from "./pod-event.js";
 import { settingsDisagreement } from "../jobs/settings-annotation.js";
+import { withUsage } from "./measurement.js";
+import type { ResourceUsage } from "./resources.js";
 import { sweep, type SweepSummary } from "./sweep.js";
 
 export type Outcome =
@@ -54,6 +56,8 @@ export interface HandlerDeps {
   readonly now?: () => number;
   /** The events' sender is authenticated (OPTUNE_EVENT_AUDIENCE): a delete is believed as it is. */
   readonly trustDeletes?: boolean;
+  /** With PROMETHEUS_URL: the run's CPU seconds and peak memory, read after the claim, bounded in time, never failing. */
+  readonly resourceUsage?: (pod: Pod, deleted: boolean) => Promise<ResourceUsage | undefined>;
 }
 
 export type SweepSettings = { readonly pods: PodApi; readonly maxAgeMs: number } | { readonly unavailable: string };
@@ -132,7 +136,8 @@ export function createHandler(deps: HandlerDeps): Handler {
     const disagreement = settingsDisagreement(claim.pod ?? pod);
     if (disagreement !== undefined) deps.log.warn("the pod's optune.ai/settings annotation is not what it runs with: not reported", { pod: ref, why: disagreement });
     const uid = podUid(pod);
-    const result = await deps.deliver({ appId, body: confirmed.message(), ...(uid === undefined ? {} : { idempotencyKey: uid }) });
+    const usage = deps.resourceUsage === undefined ? undefined : await deps.resourceUsage(claim.pod ?? pod, deleted);
+    const result = await deps.deliver({ appId, body: withUsage(confirmed.message(), usage), ...(uid === undefined ? {} : { idempotencyKey: uid }) });
     if (!result.ok) {
       const hint = result.permanent ? UNDELIVERABLE_RETRY_SECONDS : (result.retryAfterSeconds ?? DEFAULT_RETRY_AFTER_SECONDS);
       const retryAfter = await claim.release(hint).catch((error: Error) => {

@@ -95,3 +95,9 @@ export function estDuration(pod: Pod): number | undefined {
   const seconds = Number.parseInt(doneAt, 10) - Math.floor(created / 1000);
   return isCount(seconds) ? seconds : undefined;
 }
+
+/** The MEASUREMENT with a run's resource usage added (cpu_time, max_memory and how they were read). */
+export function withUsage(message: Measurement, usage: { readonly metrics: Readonly<Record<string, Metric>>; readonly annotations: Readonly<Record<string, string | number>> } | undefined): Measurement {
+  if (usage === undefined || "status" in message.param) return message;
+  return { event: "MEASUREMENT", param: { metrics: { ...message.param.metrics, ...usage.metrics }, annotations: { ...message.param.annotations, ...usage.annotations } } };
+}
