@@ -17,6 +17,7 @@ import { parseCpu, parseMemory } from "../jobs/quantity.js";
 import { toBinaryRequest } from "../measure/cloudevent.js";
 import { readEventFile, type FileEvent } from "../measure/invoke.js";
 import { podUpdateEvent } from "../measure/pod-event.js";
+import { findPrometheus, startScrapedKubelet, type ScrapedKubelet } from "./cadvisor-stand-in.js";
 import { startReceiver, type ReceivedRequest } from "./optune-stand-in.js";
 import { isRecord, podRef, podUid } from "../jobs/pod.js";
 
@@ -41,6 +42,9 @@ export async function demo(paths: readonly string[], out: (line: string) => void
   }
 
   const receiver = await startReceiver(standIn());
+  // With Debian's prometheus at hand, a stand-in kubelet it scrapes: MEASUREMENTs then carry cpu_time and max_memory.
+  const prometheusBinary = findPrometheus();
+  const scraped = prometheusBinary === undefined ? undefined : await startScrapedKubelet(prometheusBinary).catch(() => undefined);
   const tls = mkdtempSync(join(tmpdir(), "servo-demo-tls-"));
   const { generate } = await import("selfsigned");
   const pair = await generate([{ name: "commonName", value: "localhost" }], { keySize: 2048, extensions: [{ name: "subjectAltName", altNames: [{ type: 7, ip: "127.0.0.1" }] }] });
@@ -48,7 +52,7 @@ export async function demo(paths: readonly string[], out: (line: string) => void
   writeFileSync(join(tls, "tls.key"), pair.private);
   const env = { PATH: process.env.PATH, OPTUNE_URL: receiver.template, OPTUNE_ACCOUNT: ACCOUNT, POD_NAMESPACES: "default", LOG_LEVEL: "info" };
   // The sample pods exist in no cluster: keep the record in memory even if a kubeconfig is around.
-  const fn = await startProcess("serve", { ...env, PORT: "0", OPTUNE_DEDUPE: "memory" });
+  const fn = await startProcess("serve", { ...env, PORT: "0", OPTUNE_DEDUPE: "memory", ...(scraped === undefined ? {} : { PROMETHEUS_URL: scraped.url, PROMETHEUS_SCRAPE_INTERVAL: "1" }) });
   const webhook = await startProcess("webhook", { ...env, WEBHOOK_PORT: "0", WEBHOOK_TLS_CERT_FILE: join(tls, "tls.crt"), WEBHOOK_TLS_KEY_FILE: join(tls, "tls.key") });
   out(`Function on http://127.0.0.1:${fn.port}/ (PID ${fn.pid}); admission webhook on https://127.0.0.1:${webhook.port}/mutate (PID ${webhook.pid}); Optune stand-in on ${receiver.url}/\n\n`);
   try {
@@ -61,9 +65,11 @@ export async function demo(paths: readonly string[], out: (line: string) => void
       rows.push([relativeName(file), String(response.status), String(answer.outcome ?? answer.error ?? ""), String(answer.reason ?? "")]);
     }
     out(`2. Replayed ${events.length} events in binary mode:\n${table(["EVENT FILE", "HTTP", "OUTCOME", "WHY"], rows)}\n`);
+    await resourceUsage(scraped, `http://127.0.0.1:${fn.port}/`, out);
   } finally {
     fn.stop();
     webhook.stop();
+    await scraped?.stop();
   }
   const [fnExit, webhookExit] = await Promise.all([fn.exited, webhook.exited]);
   await receiver.close();
@@ -73,7 +79,7 @@ export async function demo(paths: readonly string[], out: (line: string) => void
   // A "never ran" message names no pod: find it by its Idempotency-Key, the pod's uid.
   const pods = new Map(events.flatMap(({ podEvent }) => (podEvent.kind === "resource" ? [[podUid(podEvent.pod), podRef(podEvent.pod)] as const] : [])));
   const rows = measurements.map((request) => measurementRow(request, pods.get(String(request.headers["idempotency-key"]))));
-  out(`The stand-in got ${measurements.length} MEASUREMENTs:\n${table(["POD", "APP ID", "DURATION", "EXIT CODE", "SETTINGS"], rows)}\n`);
+  out(`The stand-in got ${measurements.length} MEASUREMENTs:\n${table(["POD", "APP ID", "DURATION", "EXIT CODE", "SETTINGS", "CPU_TIME", "MAX_MEMORY"], rows)}\n`);
   const lifecycle = receiver.requests.filter((request) => request.path.includes("/_global_/")).map((request) => describeLifecycle(request.body));
   out(`Lifecycle messages to app _global_: ${lifecycle.join(", ") || "none"}. The function exited with code ${fnExit}, the webhook with ${webhookExit}.\n`);
   return fnExit === 0 && webhookExit === 0 ? 0 : 1;
@@ -124,6 +130,34 @@ async function adjustNewPod(webhookUrl: string, functionUrl: string, ca: string,
   out(`   The pod ran ${outcome.runSeconds ?? "?"} s; its update event was answered ${response.status} ${outcome.outcome ?? ""}, with the settings in its MEASUREMENT.\n\n`);
 }
 
+/**
+ * Part 3: a job that runs for real on the stand-in kubelet, 6 s at half a core with a 96 MiB peak,
+ * so that its MEASUREMENT carries what Prometheus saw; or how to see that.
+ */
+async function resourceUsage(scraped: ScrapedKubelet | undefined, functionUrl: string, out: (line: string) => void): Promise<void> {
+  if (scraped === undefined) {
+    out("3. Resource usage: no Prometheus here, so the MEASUREMENTs carry no cpu_time and max_memory. Install Debian's prometheus\n   package (or run `sudo bash test/cluster/install.sh`) and run the demo again: a job then runs on a stand-in kubelet\n   that Prometheus scrapes, and its MEASUREMENT carries both (PROMETHEUS_URL in a deployment).\n\n");
+    return;
+  }
+  const from = Math.ceil(Date.now() / 1000) * 1000 + 1000;
+  const id = "5e".repeat(32);
+  scraped.attempts.push({ pod: "thumbnails-res42", namespace: "default", id, from, to: from + 6000, rate: 0.5, peak: 96 * 1024 * 1024, maxUsage: "zero" });
+  out("3. A job runs 6 s at half a core, peaking at 96 MiB, on a stand-in kubelet that Prometheus scrapes every second...\n");
+  await new Promise((resolve) => setTimeout(resolve, from + 6000 + 2500 - Date.now()));
+  const at = (ms: number) => new Date(ms).toISOString().replace(".000Z", "Z");
+  const pod = {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name: "thumbnails-res42", namespace: "default", uid: randomUUID(), resourceVersion: "1", creationTimestamp: at(from - 1000) },
+    spec: { restartPolicy: "Never", containers: [{ name: "worker", env: [{ name: "JOBID", value: "nightly-thumbnails" }] }] },
+    status: { phase: "Succeeded", containerStatuses: [{ name: "worker", state: { terminated: { exitCode: 0, reason: "Completed", startedAt: at(from), finishedAt: at(from + 6000), containerID: `containerd://${id}` } } }] },
+  };
+  const { headers, body } = toBinaryRequest(podUpdateEvent(pod, randomUUID(), "servo-k8s-multijob/demo"));
+  const response = await fetch(functionUrl, { method: "POST", headers, body });
+  const outcome = (await response.json()) as { outcome?: string };
+  out(`   Its update event was answered ${response.status} ${outcome.outcome ?? ""}; its MEASUREMENT carries cpu_time and max_memory (below).\n\n`);
+}
+
 function postHttps(url: string, body: string, ca: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const request = https.request(url, { method: "POST", ca, headers: { "content-type": "application/json" } }, (response) => {
@@ -169,7 +203,8 @@ function measurementRow(request: ReceivedRequest, pod: string | undefined): stri
   const annotations = isRecord(param.annotations) ? param.annotations : {};
   const metrics = isRecord(param.metrics) ? param.metrics : {};
   const duration = isRecord(metrics.duration) ? `${String(metrics.duration.value)} s` : `(${String(param.message ?? param.status)})`;
-  return [String(annotations.pod ?? pod ?? "?"), appId, duration, String(annotations.exitcode ?? "-"), String(annotations.settings ?? "-")];
+  const resource = (name: string, unit: string) => (isRecord(metrics[name]) ? `${String(metrics[name].value)} ${unit}` : "-");
+  return [String(annotations.pod ?? pod ?? "?"), appId, duration, String(annotations.exitcode ?? "-"), String(annotations.settings ?? "-"), resource("cpu_time", "s"), resource("max_memory", "bytes")];
 }
 
 function describeLifecycle(body: unknown): string {

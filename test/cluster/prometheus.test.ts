@@ -3,37 +3,23 @@
 // job container, the pause sandbox and the pod aggregate without `container`) whose values move
 // while the test jobs run. Then Prometheus failing every way: the MEASUREMENT still goes.
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import { createServer, type AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { findPrometheus, startScrapedKubelet, type Attempt, type ScrapedKubelet } from "../../handler/demo/cadvisor-stand-in.js";
 import { connectPrometheus } from "../../handler/edges/prometheus.js";
 import { resourceReader, type ResourceUsage } from "../../handler/measure/resources.js";
 import type { Pod } from "../../handler/jobs/pod.js";
 import { podEvent, startStack } from "../support/stack.js";
 
-const PROMETHEUS = process.env.PROMETHEUS ?? "/usr/bin/prometheus";
-const missing = existsSync(PROMETHEUS) ? undefined : `${PROMETHEUS} not found: run test/cluster/install.sh (Debian's prometheus package)`;
+const PROMETHEUS = findPrometheus() ?? "";
+const missing = PROMETHEUS !== "" ? undefined : "prometheus not found on PATH (or PROMETHEUS): run test/cluster/install.sh (Debian's prometheus package)";
 if (missing !== undefined && process.env.REQUIRE_CLUSTER === "1") throw new Error(`REQUIRE_CLUSTER=1, but ${missing}`);
 const skip = missing === undefined ? false : `the real Prometheus tier: ${missing}`;
 
 const MiB = 1024 * 1024;
 const SCRAPE_MS = 1000;
 const rfc3339 = (ms: number) => new Date(Math.floor(ms / 1000) * 1000).toISOString().replace(".000Z", "Z");
-
-/** A container attempt the stand-in kubelet exposes while it runs: CPU at `rate` cores, memory up to `peak`. */
-interface Attempt {
-  readonly pod: string;
-  readonly id: string;
-  readonly from: number;
-  readonly to: number;
-  readonly rate: number;
-  readonly peak: number;
-  readonly maxUsage: "real" | "zero";
-}
 
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -42,27 +28,6 @@ function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
-}
-
-/** The kubelet's /metrics/cadvisor, for the attempts running now: each family's lines together, as the format wants. */
-function cadvisor(attempts: readonly Attempt[], now: number): string {
-  const families: Record<string, string[]> = { container_cpu_usage_seconds_total: [], container_memory_working_set_bytes: [], container_memory_max_usage_bytes: [] };
-  for (const attempt of attempts) {
-    if (now < attempt.from || now >= attempt.to) continue;
-    const elapsed = (now - attempt.from) / 1000;
-    // Up to the peak in 1.5 s, held 2 s (longer than a scrape interval, so Prometheus sees it), then down.
-    const workingSet = Math.round(elapsed < 1.5 ? (attempt.peak * elapsed) / 1.5 : elapsed < 3.5 ? attempt.peak : attempt.peak * 0.6);
-    const base = `namespace="batch",pod="${attempt.pod}"`;
-    const container = `container="worker",id="/kubepods/burstable/pod-${attempt.pod}/${attempt.id}",image="registry.example.com/worker:1",name="${attempt.id}",${base}`;
-    families.container_cpu_usage_seconds_total!.push(`{cpu="total",${container}} ${(attempt.rate * elapsed).toFixed(6)}`);
-    families.container_memory_working_set_bytes!.push(`{${container}} ${workingSet}`);
-    families.container_memory_max_usage_bytes!.push(`{${container}} ${attempt.maxUsage === "zero" ? 0 : Math.round(attempt.peak * 1.2)}`);
-    // The pause sandbox and the pod aggregate: no container label; their values must never be taken.
-    families.container_cpu_usage_seconds_total!.push(`{cpu="total",container="",id="/kubepods/burstable/pod-${attempt.pod}/pause-${attempt.id}",image="pause:3.9",name="pause-${attempt.id}",${base}} 999`);
-    families.container_memory_working_set_bytes!.push(`{container="",id="/kubepods/burstable/pod-${attempt.pod}-${attempt.id}",image="",name="",${base}} ${50 * 1024 * MiB}`);
-  }
-  const type = (name: string) => (name.endsWith("_total") ? "counter" : "gauge");
-  return `${Object.entries(families).flatMap(([name, lines]) => [`# TYPE ${name} ${type(name)}`, ...lines.map((line) => `${name}${line}`)]).join("\n")}\n`;
 }
 
 /** The finished pod as the API server has it, for the attempt reported. */
@@ -80,39 +45,15 @@ function finishedPod(name: string, attempt: Attempt, restartPolicy = "Never", re
 }
 
 describe("resource usage from a real Prometheus", { skip }, () => {
-  let prometheus: ChildProcess;
+  let scraped: ScrapedKubelet;
   let url: string;
-  let kubelet: http.Server;
-  let dir: string;
-  const attempts: Attempt[] = [];
+  let attempts: Attempt[];
   const usage: Record<string, ResourceUsage | undefined> = {};
   const hex = (seed: number) => seed.toString(16).padStart(2, "0").repeat(32);
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), "real-prometheus-"));
-    kubelet = http.createServer((_request, response) => {
-      response.writeHead(200, { "content-type": "text/plain; version=0.0.4" });
-      response.end(cadvisor(attempts, Date.now()));
-    });
-    await new Promise<void>((resolve) => kubelet.listen(0, "127.0.0.1", resolve));
-    const port = await freePort();
-    writeFileSync(join(dir, "prometheus.yml"), `global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: kubelet-cadvisor\n    metrics_path: /metrics/cadvisor\n    static_configs:\n      - targets: ["127.0.0.1:${(kubelet.address() as AddressInfo).port}"]\n`);
-    prometheus = spawn(PROMETHEUS, [`--config.file=${join(dir, "prometheus.yml")}`, `--storage.tsdb.path=${join(dir, "data")}`, `--web.listen-address=127.0.0.1:${port}`, "--log.level=error"], { stdio: "ignore" });
-    url = `http://127.0.0.1:${port}`;
-    for (let tries = 0; ; tries++) {
-      const ready = await fetch(`${url}/-/ready`).then((response) => response.ok).catch(() => false);
-      if (ready) break;
-      if (tries > 120) throw new Error("Prometheus not ready within 30 s");
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
-
-    // Prometheus applies new targets a few seconds after it starts: wait for its first scrape of the kubelet.
-    for (let tries = 0; ; tries++) {
-      const up = await fetch(`${url}/api/v1/query?query=${encodeURIComponent('up{job="kubelet-cadvisor"}')}`).then((response) => response.json() as Promise<{ data?: { result?: unknown[] } }>).catch(() => ({ data: { result: [] } }));
-      if ((up.data?.result?.length ?? 0) > 0) break;
-      if (tries > 120) throw new Error("Prometheus never scraped the stand-in kubelet");
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
+    scraped = await startScrapedKubelet(PROMETHEUS);
+    ({ url, attempts } = scraped);
     // The jobs, run for real time on the stand-in kubelet: start on a whole second (the kubelet truncates timestamps).
     const t0 = Math.ceil(Date.now() / 1000) * 1000 + 1000;
     attempts.push(
@@ -129,11 +70,7 @@ describe("resource usage from a real Prometheus", { skip }, () => {
     // Shorter than one scrape: the kubelet never exposed it.
     usage.short = await read(finishedPod("short", { pod: "short", id: hex(5), from: t0 + 1000, to: t0 + 1000, rate: 1, peak: MiB, maxUsage: "real" }), false);
   });
-  after(async () => {
-    prometheus?.kill("SIGTERM");
-    kubelet?.close();
-    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
-  });
+  after(async () => scraped?.stop());
 
   test("a job of a few scrape intervals: CPU within one interval's worth of the truth, peak memory exact (max_usage)", () => {
     const { metrics, annotations } = usage.long!;
