@@ -40,7 +40,7 @@ export async function startWebhook(config: Config, io: WebhookIo): Promise<Runni
   const { certFile, keyFile } = config.webhook;
   const pair = readPair(certFile, keyFile);
   const inFlight = new AbortController();
-  const metrics = createMetrics();
+  const metrics = createMetrics({ server: "webhook" });
   const optune = connectOptune(config, { print: io.print, log, signal: inFlight.signal, metrics });
   // With a Kubernetes configuration (in a pod: its ServiceAccount), the namespaces' limits bound Optune's ranges.
   const kubernetes = io.policies ?? (config.kubeconfig === undefined ? undefined : connectKubernetes(config.kubeconfig, { timeoutMs: Math.min(config.kubeApiTimeoutMs, config.adjustBudgetMs / 2), signal: inFlight.signal, metrics }));

@@ -52,30 +52,48 @@ const MAX_PENDING = 10_000;
 type Client = typeof import("prom-client");
 type Collectors = ReturnType<typeof collectors>;
 
-function collectors(client: Client, registry: Registry) {
+/**
+ * Which server exports: each exports only what it can move, so an alert never reads a value that
+ * means nothing (the webhook's sweep gauge at 0, say). `sweeps`: this instance can sweep (claims in
+ * the pods); only then is there a last-successful-sweep gauge.
+ */
+export type MetricsRole = { readonly server: "function"; readonly sweeps: boolean } | { readonly server: "webhook" };
+
+function collectors(client: Client, registry: Registry, role: MetricsRole) {
+  const function_ = role.server === "function";
   const registers = [registry];
-  const counter = (name: string, help: string, labelNames: string[] = []) => new client.Counter({ name: PREFIX + name, help, labelNames, registers });
-  const histogram = (name: string, help: string, labelNames: string[], buckets: number[]) => new client.Histogram({ name: PREFIX + name, help, labelNames, buckets, registers });
+  const none: Registry[] = [];
+  // A collector a server never moves is made but not registered: recording into it costs nothing, and it is not exported.
+  const counter = (name: string, help: string, labelNames: string[] = [], exported = true) => new client.Counter({ name: PREFIX + name, help, labelNames, registers: exported ? registers : none });
+  const histogram = (name: string, help: string, labelNames: string[], buckets: number[], exported = true) => new client.Histogram({ name: PREFIX + name, help, labelNames, buckets, registers: exported ? registers : none });
+  const sweeps = role.server === "function" && role.sweeps;
   return {
-    events: counter("events_total", "CloudEvents handled, by type class and outcome.", ["type", "outcome"]),
+    events: counter("events_total", "CloudEvents handled, by type class and outcome.", ["type", "outcome"], function_),
     messages: counter("messages_total", "Messages to Optune, by message and result (printed: a dry run).", ["message", "result"]),
     optune: histogram("optune_request_duration_seconds", "How long each attempt of a POST to Optune took.", [], REQUEST_BUCKETS),
     optuneAttempts: counter("optune_requests_total", "Attempts of POSTs to Optune, by HTTP status class (or timeout, error).", ["status_class"]),
     retries: counter("optune_retries_total", "Attempts to Optune that are retried."),
-    claims: counter("claims_total", "Claims of finished jobs, by result.", ["result"]),
+    claims: counter("claims_total", "Claims of finished jobs, by result.", ["result"], function_),
     kubernetes: histogram("kubernetes_request_duration_seconds", "How long Kubernetes API requests took, by verb.", ["verb"], REQUEST_BUCKETS),
     kubernetesRequests: counter("kubernetes_requests_total", "Kubernetes API requests, by verb and HTTP status class (or timeout, error).", ["verb", "status_class"]),
-    sweeps: counter("sweeps_total", "Sweeps, by result (done, failed).", ["result"]),
-    sweepPods: counter("sweep_pods_total", "Pods the sweeps looked at, by what came of them.", ["result"]),
-    lastSweep: new client.Gauge({ name: `${PREFIX}last_successful_sweep_timestamp_seconds`, help: "When the last sweep that did not fail ended (Unix time).", registers }),
-    jobRun: histogram("job_run_seconds", "Run time of the measured jobs.", [], [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400]),
-    jobExits: counter("job_exits_total", "Measured jobs by exit code class (zero, nonzero, unknown).", ["exit"]),
-    admissions: counter("admissions_total", "Pods admitted by the webhook, by result.", ["result"]),
-    resources: counter("resource_reads_total", "Reads of a finished job's CPU seconds and peak memory from Prometheus, by result (read, none: no samples, failed).", ["result"]),
+    sweeps: counter("sweeps_total", "Sweeps, by result (done, failed).", ["result"], sweeps),
+    sweepPods: counter("sweep_pods_total", "Pods the sweeps looked at, by what came of them.", ["result"], sweeps),
+    lastSweep: lastSweep(client, sweeps ? registers : none),
+    jobRun: histogram("job_run_seconds", "Run time of the measured jobs.", [], [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400], function_),
+    jobExits: counter("job_exits_total", "Measured jobs by exit code class (zero, nonzero, unknown).", ["exit"], function_),
+    admissions: counter("admissions_total", "Pods admitted by the webhook, by result.", ["result"], !function_),
+    resources: counter("resource_reads_total", "Reads of a finished job's CPU seconds and peak memory from Prometheus, by result (read, none: no samples, failed).", ["result"], function_),
   };
 }
 
-export function createMetrics(): MetricsRegistry {
+/** Set to the instance's start until its first successful sweep: an instance whose sweeps never succeed alarms too. */
+function lastSweep(client: Client, registers: Registry[]) {
+  const gauge = new client.Gauge({ name: `${PREFIX}last_successful_sweep_timestamp_seconds`, help: "When the last sweep that did not fail ended, or when this instance started (Unix time). Only on instances that sweep.", registers });
+  gauge.set(Math.floor(Date.now() / 1000 - process.uptime()));
+  return gauge;
+}
+
+export function createMetrics(role: MetricsRole): MetricsRegistry {
   let real: Collectors | undefined;
   let registry: Registry | undefined;
   let loading: Promise<void> | undefined;
@@ -89,7 +107,7 @@ export function createMetrics(): MetricsRegistry {
     (loading ??= import("prom-client").then((client) => {
       registry = new client.Registry();
       client.collectDefaultMetrics({ register: registry });
-      real = collectors(client, registry);
+      real = collectors(client, registry, role);
       for (const update of pending.splice(0)) update(real);
     }));
   // The per-event counters' label children, found once: on the hot path an event costs a Map

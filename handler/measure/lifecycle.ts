@@ -32,7 +32,8 @@ export interface RunningFunction extends ServoFunction {
 }
 
 export async function startFunction(config: Config, io: FunctionIo): Promise<RunningFunction> {
-  const metrics = createMetrics();
+  // Sweeps run where claims are kept in the pods (a sweep in memory mode would report everything again).
+  const metrics = createMetrics({ server: "function", sweeps: config.dedupe === "annotation" || config.dryRun && config.kubeconfig !== undefined });
   const fn = createFunction(config, { metrics, ...io });
   const { log, deliver } = fn;
   const outcomes = createOutcomeLog(log, config.appIdSpec);
