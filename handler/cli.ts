@@ -118,6 +118,7 @@ Exit codes: 0 done, 1 a delivery failed, 2 no sweep possible with this configura
   --selector SELECTOR     only pods with these labels reach the function, e.g. batch.kubernetes.io/job-name
   --webhook               also the admission webhook that applies Optune's settings (needs cert-manager)
   --pod-monitor           PodMonitors for prometheus-operator (the pods carry prometheus.io/* annotations anyway)
+  --prometheus-rules      the alerts and recording rules as a PrometheusRule (example/monitoring/ has them as files)
   --event-auth            only events with a Knative OIDC token for the function are accepted (TokenReview)
   --ingress-namespace NS  where the Knative ingress gateway runs, for the NetworkPolicy (default kourier-system)
   --prometheus-namespace NS   where Prometheus runs, for the NetworkPolicy (default monitoring)

@@ -21,6 +21,7 @@ import { Trigger } from "@kubernetes-models/knative/eventing.knative.dev/v1/Trig
 import { Certificate } from "@kubernetes-models/cert-manager/cert-manager.io/v1/Certificate";
 import { Issuer } from "@kubernetes-models/cert-manager/cert-manager.io/v1/Issuer";
 import { PodMonitor } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PodMonitor";
+import { PrometheusRule } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule";
 import { KNOWN_VARIABLES, loadConfig } from "../handler/edges/config.js";
 import { DEFAULT_OPTIONS, manifests, optionsProblem, parseSelector, SOURCE_ACCOUNT, type Manifest, type ManifestOptions } from "../handler/deploy/manifests.js";
 import { EXAMPLES, exampleOptions, renderExample } from "./support/examples.js";
@@ -47,6 +48,7 @@ const MODELS: Record<string, Model> = {
   "cert-manager.io/v1/Certificate": Certificate,
   "cert-manager.io/v1/Issuer": Issuer,
   "monitoring.coreos.com/v1/PodMonitor": PodMonitor,
+  "monitoring.coreos.com/v1/PrometheusRule": PrometheusRule,
 };
 
 const VARIANTS: ReadonlyArray<Partial<ManifestOptions>> = [
@@ -61,6 +63,7 @@ const VARIANTS: ReadonlyArray<Partial<ManifestOptions>> = [
   { podMonitor: true, webhook: true, account: "acme.example.com" },
   { podMonitor: true, target: "openfaas" },
   { eventAuth: true, broker: true, account: "acme.example.com" },
+  { podMonitor: true, prometheusRules: true, prometheusUrl: "http://prometheus.monitoring.svc:9090", webhook: true, account: "acme.example.com" },
 ];
 
 const build = (variant: Partial<ManifestOptions>) => manifests({ ...DEFAULT_OPTIONS, ...variant }).map((documented) => documented.manifest);
@@ -238,7 +241,9 @@ describe("manifests: Prometheus can scrape every server", () => {
             : selector.matchLabels["serving.knative.dev/service"] === doc.metadata.name,
         );
         assert.equal(selected.length, 1, `${monitor.metadata.name} selects one workload`);
-        assert.ok(containersOf(selected[0]!)[0].ports.some((port: { name?: string }) => port.name === endpoint.port), `port ${endpoint.port}`);
+        // A Knative Service's pods carry the user container's port as user-port, whatever the Service calls it (test/cluster/monitoring.test.ts renders them).
+        if (selected[0]!.apiVersion === "serving.knative.dev/v1") assert.equal(endpoint.port, "user-port");
+        else assert.ok(containersOf(selected[0]!)[0].ports.some((port: { name?: string }) => port.name === endpoint.port), `port ${endpoint.port}`);
       }
       for (const doc of docs.filter((d) => d.kind === "Deployment" || d.apiVersion === "serving.knative.dev/v1")) {
         if (doc.metadata.name === "servo-dead-letters") continue;

@@ -15,4 +15,5 @@ export const MANIFEST_FLAGS = {
   "ingress-namespace": { type: "string" },
   "prometheus-namespace": { type: "string" },
   "prometheus-url": { type: "string" },
+  "prometheus-rules": { type: "boolean" },
 } as const;

@@ -4,6 +4,7 @@
 // function's namespace, and the Roles and RoleBindings for the function and for the source, bound
 // to the right subjects. The function never runs in a namespace it watches.
 import { DEFAULT_APP_ID } from "../edges/config.js";
+import { rulesFile } from "./monitoring.js";
 
 export type Target = "knative" | "openfaas";
 
@@ -35,6 +36,8 @@ export interface ManifestOptions {
   readonly prometheusNamespace?: string;
   /** PROMETHEUS_URL: each MEASUREMENT gets the run's cpu_time and max_memory from the cAdvisor series there. */
   readonly prometheusUrl?: string;
+  /** The alert and recording rules as a PrometheusRule (prometheus-operator). */
+  readonly prometheusRules?: boolean;
 }
 
 export const DEFAULT_OPTIONS: ManifestOptions = {
@@ -263,6 +266,12 @@ export function manifests(options: ManifestOptions): Documented[] {
   }
   if (options.webhook) documents.push(...webhookManifests(options));
   if (options.podMonitor === true) documents.push(...podMonitors(options));
+  if (options.prometheusRules === true) {
+    documents.push({
+      comment: "prometheus-operator: the alerts (each with what to do; the README's Runbook) and the recording rules the dashboard reads. NoEventsWhileJobsFinish needs kube-state-metrics.",
+      manifest: { apiVersion: "monitoring.coreos.com/v1", kind: "PrometheusRule", metadata: { name: FUNCTION, namespace: options.namespace, labels: { "app.kubernetes.io/name": FUNCTION } }, spec: rulesFile(options) },
+    });
+  }
   return documents;
 }
 
@@ -430,7 +439,10 @@ function podMonitors(options: ManifestOptions): Documented[] {
     options.target === "knative"
       ? {
           comment: "prometheus-operator: scrape the function's /metrics (counters restart with each instance; use rate() and increase()).",
-          manifest: monitor(FUNCTION, { selector: { matchLabels: { "serving.knative.dev/service": FUNCTION } }, podMetricsEndpoints: [{ port: "http1", path: "/metrics" }] }),
+          // Knative renames the user container's port to user-port in the Deployment it makes
+          // (buildContainerPorts in pkg/reconciler/revision/resources/deploy.go); queue-proxy's ports
+          // (queue-port 8012, http-autometric 9090, http-usermetric 9091) are its own metrics, not ours.
+          manifest: monitor(FUNCTION, { selector: { matchLabels: { "serving.knative.dev/service": FUNCTION } }, podMetricsEndpoints: [{ port: "user-port", path: "/metrics" }] }),
         }
       : {
           comment: `prometheus-operator: scrape the function's /metrics in ${OPENFAAS_FUNCTIONS}.`,

@@ -31,6 +31,7 @@ export function optionsFrom(values: Values): ManifestOptions | string {
     webhook: values.webhook === true,
     ...(values["pod-monitor"] === true ? { podMonitor: true } : {}),
     ...(values["event-auth"] === true ? { eventAuth: true } : {}),
+    ...(values["prometheus-rules"] === true ? { prometheusRules: true } : {}),
     ingressNamespace: text("ingress-namespace") ?? DEFAULT_OPTIONS.ingressNamespace!,
     prometheusNamespace: text("prometheus-namespace") ?? DEFAULT_OPTIONS.prometheusNamespace!,
     ...(text("prometheus-url") === undefined ? {} : { prometheusUrl: text("prometheus-url")! }),
@@ -60,6 +61,7 @@ export async function renderManifests(options: ManifestOptions, command: string 
     "a network plugin that enforces NetworkPolicy (else the policy is silently ignored)",
     ...(options.webhook ? ["cert-manager >= 1.12"] : []),
     ...(options.podMonitor === true ? ["prometheus-operator (PodMonitor)"] : []),
+    ...(options.prometheusRules === true ? ["prometheus-operator (PrometheusRule), kube-state-metrics for NoEventsWhileJobsFinish"] : []),
   ];
   const secret = options.account === undefined || (options.target === "openfaas" && !options.webhook)
     ? []
@@ -105,7 +107,7 @@ export function commandLine(options: ManifestOptions): string {
   value("ingress-namespace", options.ingressNamespace, DEFAULT_OPTIONS.ingressNamespace);
   value("prometheus-namespace", options.prometheusNamespace, DEFAULT_OPTIONS.prometheusNamespace);
   value("prometheus-url", options.prometheusUrl, undefined);
-  for (const [flag, on] of [["broker", options.broker], ["webhook", options.webhook], ["pod-monitor", options.podMonitor], ["event-auth", options.eventAuth]] as const) if (on === true) flags.push(`--${flag}`);
+  for (const [flag, on] of [["broker", options.broker], ["webhook", options.webhook], ["pod-monitor", options.podMonitor], ["event-auth", options.eventAuth], ["prometheus-rules", options.prometheusRules]] as const) if (on === true) flags.push(`--${flag}`);
   return ["servo-k8s-multijob manifests", ...flags].join(" ");
 }
 
