@@ -6,7 +6,7 @@ import { silentLogger } from "../edges/log.js";
 import { connectOptune } from "../edges/optune.js";
 import { GLOBAL_APP, helloMessage } from "../measure/lifecycle.js";
 import { DEFAULT_OPTIONS, optionsProblem, type Target } from "../deploy/manifests.js";
-import { unprintable } from "../edges/printable.js";
+import { unprintableFlag } from "../edges/printable.js";
 import { failed, runChecks, type CheckOptions } from "./checks.js";
 import { gatherFacts } from "./gather.js";
 import { renderJson, renderText } from "./report.js";
@@ -27,10 +27,8 @@ async function sayHello(url: string): Promise<true | string> {
 }
 
 export async function runCheck(values: Values, io: { readonly out: (text: string) => void; readonly usageError: (message: string) => number }): Promise<number> {
-  for (const [name, value] of Object.entries(values)) {
-    const found = typeof value === "string" ? unprintable(value) : undefined;
-    if (found !== undefined) return io.usageError(`--${name} must be one line of printable characters, found ${found}`);
-  }
+  const unprintable = unprintableFlag(values);
+  if (unprintable !== undefined) return io.usageError(unprintable);
   const output = typeof values.output === "string" ? values.output : "text";
   if (output !== "text" && output !== "json") return io.usageError(`-o must be json, got ${JSON.stringify(output)}`);
   const target = typeof values.target === "string" ? values.target : DEFAULT_OPTIONS.target;

@@ -94,19 +94,21 @@ async function optuneFacts(url: string, hello: SayHello | undefined): Promise<No
   return { url, resolves: true, answers, ...(hello === undefined ? {} : { hello: await hello(url) }) };
 }
 
-/** One plain value of the function container's environment. */
-function envOf(service: Record<string, unknown>, name: string): string | undefined {
+/** One entry of the function container's environment, as the Knative Service declares it. */
+function envEntry(service: Record<string, unknown>, name: string): Record<string, unknown> | undefined {
   const containers = (service as { spec?: { template?: { spec?: { containers?: unknown[] } } } }).spec?.template?.spec?.containers ?? [];
   const env = isRecord(containers[0]) && Array.isArray(containers[0].env) ? containers[0].env : [];
-  const entry = env.find((item) => isRecord(item) && item.name === name);
-  return isRecord(entry) ? text(entry.value) : undefined;
+  return env.find((item): item is Record<string, unknown> => isRecord(item) && item.name === name);
+}
+
+/** One plain value of the function container's environment. */
+function envOf(service: Record<string, unknown>, name: string): string | undefined {
+  return text(envEntry(service, name)?.value);
 }
 
 /** Which Secret and key the function's environment reads the token from, and which keys that Secret has (never its values). */
 async function secretFacts(read: (path: string) => Promise<Read>, namespace: string, service: Record<string, unknown>): Promise<ClusterFacts["tokenSecret"]> {
-  const containers = (service as { spec?: { template?: { spec?: { containers?: unknown[] } } } }).spec?.template?.spec?.containers ?? [];
-  const env = isRecord(containers[0]) && Array.isArray(containers[0].env) ? containers[0].env : [];
-  const entry = env.find((item) => isRecord(item) && item.name === "OPTUNE_AUTH_TOKEN") as { valueFrom?: { secretKeyRef?: { name?: string; key?: string } } } | undefined;
+  const entry = envEntry(service, "OPTUNE_AUTH_TOKEN") as { valueFrom?: { secretKeyRef?: { name?: string; key?: string } } } | undefined;
   const ref = entry?.valueFrom?.secretKeyRef;
   if (ref?.name === undefined || ref.key === undefined) return undefined;
   const secret = await read(`/api/v1/namespaces/${namespace}/secrets/${ref.name}`);

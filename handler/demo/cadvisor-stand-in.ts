@@ -58,32 +58,21 @@ export function findPrometheus(env: Readonly<Record<string, string | undefined>>
   });
 }
 
-export interface ScrapedKubelet {
-  /** Prometheus' URL, for PROMETHEUS_URL. */
+export interface RunningPrometheus {
   readonly url: string;
-  /** The attempts the kubelet exposes; push to run one. */
-  readonly attempts: Attempt[];
   stop(): Promise<void>;
 }
 
 /**
- * Starts the stand-in kubelet and Prometheus scraping it every second, and resolves once
- * Prometheus has scraped it (it applies new targets a few seconds after it starts).
+ * Starts `prometheus` on a free loopback port with a 1 s scrape and evaluation interval, these
+ * scrape configs (YAML list items) and rule files, in a temp folder of its own; resolves when it is ready.
  */
-export async function startScrapedKubelet(prometheus: string): Promise<ScrapedKubelet> {
-  const attempts: Attempt[] = [];
+export async function startPrometheus(binary: string, scrapeConfigs: string, ruleFiles: readonly string[] = []): Promise<RunningPrometheus> {
   const dir = mkdtempSync(join(tmpdir(), "servo-prometheus-"));
-  const kubelet = http.createServer((_request, response) => {
-    response.writeHead(200, { "content-type": "text/plain; version=0.0.4" });
-    response.end(cadvisorText(attempts, Date.now()));
-  });
-  await new Promise<void>((resolve) => kubelet.listen(0, "127.0.0.1", resolve));
   const port = await freePort();
-  writeFileSync(
-    join(dir, "prometheus.yml"),
-    `global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: kubelet-cadvisor\n    metrics_path: /metrics/cadvisor\n    static_configs:\n      - targets: ["127.0.0.1:${(kubelet.address() as AddressInfo).port}"]\n`,
-  );
-  const child = spawn(prometheus, [`--config.file=${join(dir, "prometheus.yml")}`, `--storage.tsdb.path=${join(dir, "data")}`, `--web.listen-address=127.0.0.1:${port}`, "--log.level=error"], { stdio: "ignore" });
+  const rules = ruleFiles.length === 0 ? "" : `rule_files:\n${ruleFiles.map((file) => `  - ${file}\n`).join("")}`;
+  writeFileSync(join(dir, "prometheus.yml"), `global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n${rules}scrape_configs:\n${scrapeConfigs}`);
+  const child = spawn(binary, [`--config.file=${join(dir, "prometheus.yml")}`, `--storage.tsdb.path=${join(dir, "data")}`, `--web.listen-address=127.0.0.1:${port}`, "--log.level=error"], { stdio: "ignore" });
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const url = `http://127.0.0.1:${port}`;
   const stop = async () => {
@@ -91,27 +80,69 @@ export async function startScrapedKubelet(prometheus: string): Promise<ScrapedKu
       child.kill("SIGTERM");
       await exited;
     }
-    kubelet.close();
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const answer = await fetch(`${url}/api/v1/query?query=${encodeURIComponent('up{job="kubelet-cadvisor"}')}`)
-        .then((response) => response.json() as Promise<{ data?: { result?: unknown[] } }>)
-        .catch(() => undefined);
-      if ((answer?.data?.result?.length ?? 0) > 0) break;
-      if (child.exitCode !== null || Date.now() > deadline) throw new Error("Prometheus did not start scraping the stand-in kubelet within 30 s");
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
+    await until(() => fetch(`${url}/-/ready`).then((response) => response.ok), () => child.exitCode !== null, "Prometheus not ready within 30 s");
   } catch (error) {
     await stop();
     throw error;
   }
-  return { url, attempts, stop };
+  return { url, stop };
 }
 
-function freePort(): Promise<number> {
+export interface ScrapedKubelet extends RunningPrometheus {
+  /** The attempts the kubelet exposes; push to run one. */
+  readonly attempts: Attempt[];
+}
+
+/**
+ * Starts the stand-in kubelet and Prometheus scraping it every second, and resolves once
+ * Prometheus has scraped it (it applies new targets a few seconds after it starts).
+ */
+export async function startScrapedKubelet(binary: string): Promise<ScrapedKubelet> {
+  const attempts: Attempt[] = [];
+  const kubelet = http.createServer((_request, response) => {
+    response.writeHead(200, { "content-type": "text/plain; version=0.0.4" });
+    response.end(cadvisorText(attempts, Date.now()));
+  });
+  await new Promise<void>((resolve) => kubelet.listen(0, "127.0.0.1", resolve));
+  const target = `127.0.0.1:${(kubelet.address() as AddressInfo).port}`;
+  let prometheus: RunningPrometheus;
+  try {
+    prometheus = await startPrometheus(binary, `  - job_name: kubelet-cadvisor\n    metrics_path: /metrics/cadvisor\n    static_configs:\n      - targets: ["${target}"]\n`);
+  } catch (error) {
+    kubelet.close();
+    throw error;
+  }
+  const stop = async () => {
+    await prometheus.stop();
+    kubelet.close();
+  };
+  const scraped = async () => {
+    const answer = (await (await fetch(`${prometheus.url}/api/v1/query?query=${encodeURIComponent('up{job="kubelet-cadvisor"}')}`)).json()) as { data?: { result?: unknown[] } };
+    return (answer.data?.result?.length ?? 0) > 0;
+  };
+  try {
+    await until(scraped, () => false, "Prometheus did not start scraping the stand-in kubelet within 30 s");
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { url: prometheus.url, attempts, stop };
+}
+
+/** Polls `ready` every 250 ms for 30 s; a poll that throws counts as not ready. */
+async function until(ready: () => Promise<boolean>, gone: () => boolean, message: string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (!(await ready().catch(() => false))) {
+    if (gone() || Date.now() > deadline) throw new Error(message);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+/** A TCP port free on loopback now. */
+export function freePort(): Promise<number> {
   return new Promise((resolve) => {
     const server = createServer().listen(0, "127.0.0.1", () => {
       const { port } = server.address() as AddressInfo;

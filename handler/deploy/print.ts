@@ -1,7 +1,7 @@
 // The `manifests` command's edge: flags to options, options checked, documents printed as YAML with
 // a header that says how they were made and what to do before applying them.
 import { ConfigError, loadConfig } from "../edges/config.js";
-import { unprintable } from "../edges/printable.js";
+import { unprintableFlag } from "../edges/printable.js";
 import { MANIFEST_FLAGS } from "./flags.js";
 import { DEFAULT_OPTIONS, eventAudience, functionEnv, manifests, optionsProblem, type ManifestOptions, type Target } from "./manifests.js";
 
@@ -10,10 +10,8 @@ type Values = Record<string, string | boolean | string[] | undefined>;
 /** The options the flags say, or a usage problem. */
 export function optionsFrom(values: Values): ManifestOptions | string {
   // Every value lands in YAML (and kubectl's YAML 1.1 ends a line at NEL, U+2028 and U+2029 too).
-  for (const [name, value] of Object.entries(values)) {
-    const found = typeof value === "string" ? unprintable(value) : undefined;
-    if (found !== undefined) return `--${name} must be one line of printable characters (no control characters or line breaks), found ${found}`;
-  }
+  const unprintable = unprintableFlag(values);
+  if (unprintable !== undefined) return unprintable;
   const text = (name: string) => (typeof values[name] === "string" ? (values[name] as string) : undefined);
   const target = text("target") ?? DEFAULT_OPTIONS.target;
   if (target !== "knative" && target !== "openfaas") return `--target must be knative or openfaas, got ${JSON.stringify(target)}`;

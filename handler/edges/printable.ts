@@ -9,3 +9,12 @@ export function unprintable(value: string): string | undefined {
   if (match === null) return undefined;
   return `U+${match[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")} at ${match.index}`;
 }
+
+/** The first flag whose value is not one printable line, as a usage message, or undefined. */
+export function unprintableFlag(values: Readonly<Record<string, unknown>>): string | undefined {
+  for (const [name, value] of Object.entries(values)) {
+    const found = typeof value === "string" ? unprintable(value) : undefined;
+    if (found !== undefined) return `--${name} must be one line of printable characters (no control characters or line breaks), found ${found}`;
+  }
+  return undefined;
+}

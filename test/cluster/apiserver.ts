@@ -7,10 +7,10 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import https from "node:https";
-import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { freePort } from "../../handler/demo/cadvisor-stand-in.js";
 
 const REPOSITORY = fileURLToPath(new URL("../../../", import.meta.url));
 export const KUBE_APISERVER = process.env.KUBE_APISERVER ?? join(REPOSITORY, ".cache/kube/kube-apiserver");
@@ -45,17 +45,6 @@ export interface RealApiServer {
 }
 
 const ADMIN_TOKEN = "admin-token-for-the-tests-only";
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 function started(child: ChildProcess, name: string, log: string[]): Promise<never> {
   return new Promise((_, reject) => {

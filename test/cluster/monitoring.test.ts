@@ -5,8 +5,6 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { spawn, type ChildProcess } from "node:child_process";
-import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import https from "node:https";
@@ -14,7 +12,7 @@ import { promisify } from "node:util";
 import { after, before, describe, test } from "node:test";
 import { stringify } from "yaml";
 import { startWebhook, type RunningWebhook } from "../../handler/adjust/webhook.js";
-import { findPrometheus } from "../../handler/demo/cadvisor-stand-in.js";
+import { findPrometheus, startPrometheus, type RunningPrometheus } from "../../handler/demo/cadvisor-stand-in.js";
 import { loadConfig } from "../../handler/edges/config.js";
 import { DEFAULT_OPTIONS, manifests, type Manifest } from "../../handler/deploy/manifests.js";
 import { DASHBOARD_PANELS, RECORDING_RULES } from "../../handler/deploy/monitoring.js";
@@ -95,7 +93,7 @@ describe("a real Prometheus scraping a running function and webhook", { skip }, 
   let api: FakeApiServer;
   let stack: Stack;
   let webhook: RunningWebhook;
-  let prometheus: ChildProcess;
+  let prometheus: RunningPrometheus;
   let url: string;
   let dir: string;
   let ca: string;
@@ -110,27 +108,13 @@ describe("a real Prometheus scraping a running function and webhook", { skip }, 
     writeFileSync(join(dir, "tls.key"), pair.key);
     const config = loadConfig({ POD_NAMESPACES: "batch", OPTUNE_ACCOUNT: "acme", OPTUNE_URL: stack.receiver.template, OPTUNE_DEDUPE: "memory", WEBHOOK_PORT: "0", WEBHOOK_TLS_CERT_FILE: join(dir, "tls.crt"), WEBHOOK_TLS_KEY_FILE: join(dir, "tls.key"), WEBHOOK_SHUTDOWN_DELAY: "0", LOG_LEVEL: "error" });
     webhook = await startWebhook(config, { print: () => {}, logLine: () => {} });
-    const port = await new Promise<number>((resolve) => {
-      const server = createServer().listen(0, "127.0.0.1", () => {
-        const { port: free } = server.address() as AddressInfo;
-        server.close(() => resolve(free));
-      });
-    });
     const target = (job: string, address: string, scheme = "http") =>
       `  - job_name: ${job}\n    scheme: ${scheme}\n    tls_config:\n      insecure_skip_verify: true\n    static_configs:\n      - targets: ["${address}"]\n        labels:\n          namespace: optune-servo\n          pod: ${job.split("/")[1]}-0\n`;
-    writeFileSync(
-      join(dir, "prometheus.yml"),
-      `global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - ${join(MONITORING, "rules.yml")}\nscrape_configs:\n${target("optune-servo/servo-k8s-multijob", `127.0.0.1:${stack.fn.port}`)}${target("optune-servo/servo-k8s-multijob-webhook", `127.0.0.1:${webhook.port}`, "https")}`,
-    );
-    prometheus = spawn(PROMETHEUS!, [`--config.file=${join(dir, "prometheus.yml")}`, `--storage.tsdb.path=${join(dir, "data")}`, `--web.listen-address=127.0.0.1:${port}`, "--log.level=error"], { stdio: "ignore" });
-    url = `http://127.0.0.1:${port}`;
-    for (let tries = 0; !(await fetch(`${url}/-/ready`).then((response) => response.ok).catch(() => false)); tries++) {
-      if (tries > 120) throw new Error("Prometheus not ready within 30 s");
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
+    prometheus = await startPrometheus(PROMETHEUS!, `${target("optune-servo/servo-k8s-multijob", `127.0.0.1:${stack.fn.port}`)}${target("optune-servo/servo-k8s-multijob-webhook", `127.0.0.1:${webhook.port}`, "https")}`, [join(MONITORING, "rules.yml")]);
+    url = prometheus.url;
   });
   after(async () => {
-    prometheus?.kill("SIGTERM");
+    await prometheus?.stop();
     await webhook?.stop("test over");
     await stack?.close();
     await api?.close();

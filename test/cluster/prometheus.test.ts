@@ -4,9 +4,9 @@
 // while the test jobs run. Then Prometheus failing every way: the MEASUREMENT still goes.
 import assert from "node:assert/strict";
 import http from "node:http";
-import { createServer, type AddressInfo } from "node:net";
+import type { AddressInfo } from "node:net";
 import { after, before, describe, test } from "node:test";
-import { findPrometheus, startScrapedKubelet, type Attempt, type ScrapedKubelet } from "../../handler/demo/cadvisor-stand-in.js";
+import { findPrometheus, freePort, startScrapedKubelet, type Attempt, type ScrapedKubelet } from "../../handler/demo/cadvisor-stand-in.js";
 import { connectPrometheus } from "../../handler/edges/prometheus.js";
 import { resourceReader, type ResourceUsage } from "../../handler/measure/resources.js";
 import type { Pod } from "../../handler/jobs/pod.js";
@@ -20,15 +20,6 @@ const skip = missing === undefined ? false : `the real Prometheus tier: ${missin
 const MiB = 1024 * 1024;
 const SCRAPE_MS = 1000;
 const rfc3339 = (ms: number) => new Date(Math.floor(ms / 1000) * 1000).toISOString().replace(".000Z", "Z");
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** The finished pod as the API server has it, for the attempt reported. */
 function finishedPod(name: string, attempt: Attempt, restartPolicy = "Never", restarts = 0): Pod {
