@@ -74,16 +74,24 @@ Exit codes: 0 handled, 1 a delivery failed (or a function answered other than 2x
     },
   },
   admit: {
-    synopsis: "admit [--dry-run] FILE...",
-    summary: "run the webhook's admission on AdmissionReviews or Pods from files, in-process",
-    details: `Prints one JSON line per file: the result, the settings applied and the JSON Patch.
+    synopsis: "admit [--dry-run] [--adjust cpu=CORES,mem=QUANTITY] FILE...",
+    summary: "run the webhook's admission on new Pods or AdmissionReviews from files (- is stdin), JSON or YAML",
+    details: `In-process. Prints one JSON line per pod (the result, the settings applied, the JSON Patch and the
+job container's resources before and after it) and says the same in words on stderr.
   --dry-run    print the Optune messages instead of sending them (WHATS_NEXT is then taken as MEASURE)
-Exit codes: 0 admitted, 1 Optune failed for a pod (the webhook would admit it unchanged), 2 bad input.`,
-    options: { "dry-run": { type: "boolean" } },
+  --adjust cpu=1.5,mem=512Mi
+               a dry run in which Optune answers DESCRIBE, then ADJUST to these settings, then MEASURE:
+               shows the patch the webhook would write (cpu in cores or 1500m, mem as 512Mi, 1G, bytes)
+Exit codes: 0 admitted, 1 Optune failed for a pod (the webhook would admit it unchanged), 2 bad input
+(nothing is asked then).`,
+    options: { "dry-run": { type: "boolean" }, adjust: { type: "string" } },
     positionals: "files",
     async run(values, files) {
-      const { admitFiles } = await import("./adjust/admit-files.js");
-      return admitFiles(files, loadConfig(process.env, { dryRun: values["dry-run"] === true }), { stdout: out, stderr: err });
+      const [{ admitFiles }, { parseSampleSettings }] = await Promise.all([import("./adjust/admit-files.js"), import("./adjust/sample-answers.js")]);
+      const sample = typeof values.adjust === "string" ? parseSampleSettings(values.adjust) : undefined;
+      if (typeof sample === "string") return usageError("admit", sample);
+      const config = loadConfig(process.env, { dryRun: values["dry-run"] === true || sample !== undefined });
+      return admitFiles(files, config, { stdout: out, stderr: err, stdin: readStdin }, sample === undefined ? {} : { sample });
     },
   },
   sweep: {

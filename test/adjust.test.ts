@@ -13,6 +13,8 @@ import type { Pod } from "../handler/jobs/pod.js";
 import { settingsOf, type ContainerSettings } from "../handler/jobs/settings-annotation.js";
 import { admissionReview, applyBase64Patch, atCreate } from "./support/admission.js";
 import { jobPod } from "./support/pods.js";
+import { applyPatch } from "../handler/adjust/apply-patch.js";
+import { parseSampleSettings, sampleOptune } from "../handler/adjust/sample-answers.js";
 
 const RANGES: Ranges = { cpu: { min: 0.1, max: 3.5, step: 0.001 }, mem: { min: 67108864, max: 1073741824, step: 4096 } };
 const pod = (resources?: unknown) => atCreate(jobPod(resources === undefined ? {} : { resources })) as Pod;
@@ -287,5 +289,37 @@ describe("what a namespace admits: Optune's ranges narrowed to its LimitRanges a
     const full = { metadata: { name: "team" }, status: { hard: { "limits.memory": "1Gi" }, used: { "limits.memory": "1Gi" } } };
     const result = admittedRanges(RANGES, { limitRanges: [], quotas: [full] }, twoContainers, "worker");
     assert.ok("none" in result && /ResourceQuota team has 0 limits.memory left/.test(result.none), JSON.stringify(result));
+  });
+});
+
+describe("admit's sample answers and the patch applied to the pod", () => {
+  test("--adjust values: cores or millicores, memory quantities; anything else says what is expected", () => {
+    assert.deepEqual(parseSampleSettings("cpu=1.5,mem=512Mi"), { cpu: 1.5, mem: 536870912 });
+    assert.deepEqual(parseSampleSettings("cpu=250m"), { cpu: 0.25 });
+    assert.match(String(parseSampleSettings("gpu=1")), /cpu and mem only/);
+    assert.match(String(parseSampleSettings("cpu=1,cpu=2")), /twice/);
+    assert.match(String(parseSampleSettings("mem=")), /cpu=CORES,mem=QUANTITY/);
+    assert.match(String(parseSampleSettings("mem=-1")), /not a memory quantity/);
+  });
+
+  test("the scripted Optune: DESCRIBE, then ADJUST of the component the DESCRIPTION named, then MEASURE", () => {
+    const answer = sampleOptune({ cpu: 2 });
+    assert.equal(answer({ event: "WHATS_NEXT" }), '{"cmd":"DESCRIBE","param":{}}');
+    assert.equal(answer({ event: "DESCRIPTION", param: { application: { components: { worker: {} } } } }), undefined);
+    assert.deepEqual(JSON.parse(answer({ event: "WHATS_NEXT" }) ?? ""), { cmd: "ADJUST", param: { state: { application: { components: { worker: { settings: { cpu: { value: 2 } } } } } }, control: {} } });
+    assert.equal(answer({ event: "ADJUSTMENT", param: {} }), undefined);
+    assert.equal(JSON.parse(answer({ event: "WHATS_NEXT" }) ?? "").cmd, "MEASURE");
+  });
+
+  test("applyPatch: add into objects and arrays, remove, ~1 escapes; the input is not changed", () => {
+    const pod = { metadata: { annotations: { "a/b": "x" } }, spec: { containers: [{ name: "w" }] } };
+    const patched = applyPatch(pod, [
+      { op: "add", path: "/spec/containers/0/resources", value: { limits: { cpu: "1" } } },
+      { op: "remove", path: "/metadata/annotations/a~1b" },
+      { op: "add", path: "/spec/containers/-", value: { name: "sidecar" } },
+    ]);
+    assert.deepEqual(patched, { metadata: { annotations: {} }, spec: { containers: [{ name: "w", resources: { limits: { cpu: "1" } } }, { name: "sidecar" }] } });
+    assert.deepEqual(pod.metadata.annotations, { "a/b": "x" });
+    assert.throws(() => applyPatch(pod, [{ op: "remove", path: "/status/phase" }]), /no \/status\/phase/);
   });
 });

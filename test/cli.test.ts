@@ -1,8 +1,7 @@
 // The command line, run as a separate process exactly as a user runs it.
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import https from "node:https";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { findPrometheus } from "../handler/demo/cadvisor-stand-in.js";
@@ -13,6 +12,7 @@ import { startFakeApiServer } from "./support/fake-apiserver.js";
 import { podAnnotation } from "../handler/jobs/pod.js";
 import { podEvent, startStack } from "./support/stack.js";
 import { admissionReview, atCreate, makeCertificate } from "./support/admission.js";
+import { scratchDir } from "./support/scratch.js";
 
 const SUCCEEDED = "example/events/01-succeeded-job.json";
 const SUCCEEDED_LINE =
@@ -22,7 +22,7 @@ const SUCCEEDED_LINE =
   '\\"requests\\":{\\"cpu\\":\\"500m\\",\\"memory\\":\\"256Mi\\"}}","exitcode":0,"reason":"Completed","pod":"default/nightly-thumbnails-x7k2p",' +
   '"uid":"30cbc97d-0fef-4928-a683-6886a260cd0b"}}}}\n';
 
-const scratch = mkdtempSync(join(tmpdir(), "servo-cli-"));
+const scratch = scratchDir("servo-cli-");
 function file(name: string, content: unknown): string {
   const path = join(scratch, name);
   writeFileSync(path, typeof content === "string" ? content : JSON.stringify(content));
@@ -296,6 +296,51 @@ describe("servo-k8s-multijob admit", () => {
     assert.equal(run.code, 2);
     assert.match(run.stderr, /not-a-review.json: neither a Pod nor an AdmissionReview/);
     assert.equal(receiver.requests.length, 0);
+  });
+
+  test("--adjust: a dry run with a sample ADJUST shows the whole conversation, the patch and the resources before and after", async () => {
+    receiver.requests.length = 0;
+    const run = await runCli(["admit", "--adjust", "cpu=1.5,mem=512Mi", "example/admission/new-job-pod.json"], { OPTUNE_URL: receiver.template, OPTUNE_ACCOUNT: "acme" });
+    assert.equal(run.code, 0, run.stderr);
+    const lines = run.stdout.trim().split("\n").map((line) => JSON.parse(line) as Record<string, unknown>);
+    assert.deepEqual(lines.slice(0, -1).map((line) => (line.message as { event: string }).event), ["WHATS_NEXT", "DESCRIPTION", "WHATS_NEXT", "ADJUSTMENT", "WHATS_NEXT"]);
+    const admission = lines.at(-1) as { result: string; settings: unknown; patch: unknown[]; resources: unknown };
+    assert.equal(admission.result, "adjusted");
+    assert.deepEqual(admission.settings, [{ container: "worker", cpu: 1.5, mem: 536870912 }]);
+    assert.deepEqual(admission.resources, {
+      container: "worker",
+      before: { limits: { cpu: "1", memory: "512Mi" }, requests: { cpu: "1", memory: "512Mi" } },
+      after: { limits: { cpu: "1500m", memory: "536870912" }, requests: { cpu: "1500m", memory: "536870912" } },
+    });
+    assert.match(run.stderr, /new-job-pod.json: adjusted default\/resize-images-\*: Optune's settings applied\n  worker resources before: .*\n  worker resources after: /);
+    assert.equal(receiver.requests.length, 0, "a sample answer is a dry run: nothing is sent");
+  });
+
+  test("--adjust outside Optune's ranges: the ADJUST is refused, as Optune would be told, and the pod unchanged", async () => {
+    const run = await runCli(["admit", "--adjust", "cpu=9", "example/admission/new-job-pod.json"]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, /unchanged default\/resize-images-\*: ADJUST refused: worker cpu 9 is outside 0.1..3.5/);
+    assert.match(run.stdout, /"event":"ADJUSTMENT","param":\{"status":"failed"/);
+  });
+
+  test("a Pod as YAML on stdin (-), as kubectl prints it; a plain dry run says how to see an adjustment", async () => {
+    const { stringify } = await import("yaml");
+    const child = startCli(["admit", "--dry-run", "-"]);
+    const done = collect(child);
+    child.stdin?.end(stringify(JSON.parse(readFileSync("example/admission/new-job-pod.json", "utf8"))));
+    const run = await done;
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, /^\(stdin\): unchanged default\/resize-images-\*: Optune set nothing\n  \(a dry run asks no one.*--adjust cpu=1.5,mem=512Mi/m);
+  });
+
+  test("wrong input exits 2 naming the file and the problem: a CloudEvent, a bad --adjust", async () => {
+    const event = await runCli(["admit", "example/events/01-succeeded-job.json"]);
+    assert.equal(event.code, 2);
+    assert.match(event.stderr, /^example\/events\/01-succeeded-job.json: a CloudEvent, which is what the function takes: give it to invoke/);
+    assert.equal(event.stdout, "");
+    const flag = await runCli(["admit", "--adjust", "cpu=lots", "example/admission/new-job-pod.json"]);
+    assert.equal(flag.code, 2);
+    assert.match(flag.stderr, /--adjust cpu=lots is not a cpu quantity/);
   });
 });
 

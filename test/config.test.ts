@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { ConfigError, DEFAULT_OPTUNE_URL, loadConfig } from "../handler/edges/config.js";
+import { scratchDir } from "./support/scratch.js";
 
 const noFile = () => {
   throw new Error("ENOENT: no such file or directory");
@@ -114,7 +114,7 @@ describe("configuration from the environment", () => {
   test("a token file with control or non-ASCII characters, or over 4 KiB, is a configuration error", () => {
     assert.throws(() => loadConfig({ OPTUNE_AUTH_TOKEN_FILE: "/t" }, { readFile: () => "tok\u0000en" }), /OPTUNE_AUTH_TOKEN_FILE names a file that does not hold one token/);
     assert.throws(() => loadConfig({ OPTUNE_AUTH_TOKEN_FILE: "/t" }, { readFile: () => "tökén" }), /OPTUNE_AUTH_TOKEN_FILE names a file that does not hold one token/);
-    const big = join(mkdtempSync(join(tmpdir(), "token-")), "token");
+    const big = join(scratchDir("token-"), "token");
     writeFileSync(big, "x".repeat(5000));
     assert.throws(() => loadConfig({ OPTUNE_AUTH_TOKEN_FILE: big }), /^ConfigError: OPTUNE_AUTH_TOKEN_FILE names a file that cannot be read: it is 5000 bytes, more than 4096$/);
   });

@@ -2,9 +2,8 @@
 // that move as events, deliveries, dry runs, failures and admissions happen, label sets that stay
 // small whatever the app ids, and scrapes that change no event's answer.
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import https from "node:https";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import parsePrometheusTextFormat from "parse-prometheus-text-format";
@@ -16,6 +15,7 @@ import { admissionReview, atCreate, makeCertificate } from "./support/admission.
 import { startFakeApiServer } from "./support/fake-apiserver.js";
 import { jobPod } from "./support/pods.js";
 import { podEvent, startStack, type Stack } from "./support/stack.js";
+import { scratchDir } from "./support/scratch.js";
 
 interface Family {
   readonly name: string;
@@ -181,7 +181,7 @@ describe("GET /metrics in a dry run, and of the webhook", () => {
 
   test("the webhook counts admissions by result, and Optune's adjust messages", async () => {
     const receiver = await startReceiver((request) => ({ status: 200, body: (request.body as { event?: string }).event === "WHATS_NEXT" ? '{"cmd":"MEASURE"}' : "{}" }));
-    const dir = mkdtempSync(join(tmpdir(), "metrics-tls-"));
+    const dir = scratchDir("metrics-tls-");
     const pair = await makeCertificate();
     writeFileSync(join(dir, "tls.crt"), pair.cert);
     writeFileSync(join(dir, "tls.key"), pair.key);

@@ -2,8 +2,7 @@
 // OpenFaaS stack file. (What `manifests` prints, and example/, are tested in manifests.test.ts.)
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { cpSync, existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, test } from "node:test";
@@ -14,6 +13,7 @@ import { DEFAULT_OPTIONS, RUN_AS_USER } from "../handler/deploy/manifests.js";
 /** Node 24 is the active LTS; 20 (the development machines') reached end of life on 2026-04-30. */
 const IMAGE_NODE_MAJOR = 24;
 import { collect, listening, REPOSITORY } from "./support/cli.js";
+import { scratchDir } from "./support/scratch.js";
 
 const run = promisify(execFile);
 
@@ -47,7 +47,7 @@ describe("Dockerfile", () => {
   });
 
   test("what the runtime stage does — production dependencies plus the build output — starts and answers /healthz", { timeout: 180_000 }, async () => {
-    const image = mkdtempSync(join(tmpdir(), "servo-image-"));
+    const image = scratchDir("servo-image-");
     try {
       // COPY package.json package-lock.json ./ and RUN npm ci --omit=dev …, as the stage says.
       for (const copy of args("COPY").filter((copy) => !copy.startsWith("--from"))) {

@@ -1,11 +1,11 @@
 // Secrets mounted from Kubernetes or OpenFaaS are replaced in place: the function reads them again.
 import assert from "node:assert/strict";
-import { mkdtempSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { renameSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { createLogger } from "../handler/edges/log.js";
 import { tokenSource } from "../handler/edges/secret-files.js";
+import { scratchDir } from "./support/scratch.js";
 
 const until = async (check: () => boolean, ms = 3000) => {
   const end = Date.now() + ms;
@@ -26,7 +26,7 @@ describe("the Optune token file", () => {
   });
 
   test("rotated as Kubernetes does it (the ..data symlink swapped): the new token is used", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "secret-"));
+    const dir = scratchDir("secret-");
     const version = (name: string, token: string) => writeFileSync(join(dir, `${name}.token`), token);
     version("v1", "first-token\n");
     symlinkSync(join(dir, "v1.token"), join(dir, "..data"));
@@ -49,7 +49,7 @@ describe("the Optune token file", () => {
   });
 
   test("a new content that is not a token is logged and the last good token kept", async () => {
-    const file = join(mkdtempSync(join(tmpdir(), "secret-")), "token");
+    const file = join(scratchDir("secret-"), "token");
     writeFileSync(file, "good-token");
     const lines: string[] = [];
     const source = tokenSource("good-token", file, createLogger("info", (line) => lines.push(line)), 20);

@@ -2,12 +2,11 @@
 // Each block pins one defect of the hostile run against 958b1f1 (the numbering in brackets);
 // every test here failed on that commit.
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import http from "node:http";
 import https from "node:https";
 import type { AddressInfo } from "node:net";
 import net from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import tls from "node:tls";
 import { after, before, describe, test } from "node:test";
@@ -31,6 +30,7 @@ import { runCli } from "./support/cli.js";
 import { startFakeApiServer, type FakeApiServer } from "./support/fake-apiserver.js";
 import { jobPod } from "./support/pods.js";
 import { podEvent, startStack, type Stack } from "./support/stack.js";
+import { scratchDir } from "./support/scratch.js";
 
 type Answer = { outcome?: string; code?: string; reason?: string; error?: string; outcomes?: Answer[] };
 const TOKEN = "optune-SECRET-token-42";
@@ -282,7 +282,7 @@ describe("[3] silent connections are closed; a flood does not shut out probes", 
 
   test("the webhook: a TCP connection without a ClientHello, and a TLS connection that sends no request, are both closed", async () => {
     const receiver = await startReceiver();
-    const dir = mkdtempSync(join(tmpdir(), "trust-tls-"));
+    const dir = scratchDir("trust-tls-");
     const pair = await makeCertificate();
     writeFileSync(join(dir, "tls.crt"), pair.cert);
     writeFileSync(join(dir, "tls.key"), pair.key);
@@ -337,7 +337,7 @@ describe("the webhook", () => {
     let ca: string;
     before(async () => {
       receiver = await startReceiver();
-      const dir = mkdtempSync(join(tmpdir(), "trust-webhook-"));
+      const dir = scratchDir("trust-webhook-");
       const pair = await makeCertificate("127.0.0.1");
       ca = pair.cert;
       writeFileSync(join(dir, "tls.crt"), pair.cert);

@@ -1,9 +1,8 @@
 // The admission webhook over real HTTPS (a certificate made here), against a scripted Optune
 // stand-in that counts what it gets. Every patch is applied to the pod with a JSON Patch library.
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import https from "node:https";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, beforeEach, describe, test } from "node:test";
 import { startWebhook, type RunningWebhook } from "../handler/adjust/webhook.js";
@@ -13,6 +12,7 @@ import { parseCpu, parseMemory } from "../handler/jobs/quantity.js";
 import { admissionReview, applyBase64Patch, atCreate, makeCertificate, presentedCertificate } from "./support/admission.js";
 import { seedPods } from "./support/mutations.js";
 import { jobPod } from "./support/pods.js";
+import { scratchDir } from "./support/scratch.js";
 
 interface Answer {
   readonly status: number;
@@ -56,7 +56,7 @@ describe("the admission webhook over HTTPS", () => {
   const logs: string[] = [];
   before(async () => {
     receiver = await startReceiver();
-    dir = mkdtempSync(join(tmpdir(), "webhook-tls-"));
+    dir = scratchDir("webhook-tls-");
     const pair = await makeCertificate();
     ca = pair.cert;
     writeFileSync(join(dir, "tls.crt"), pair.cert);

@@ -4,8 +4,8 @@
 // CloudEvent, a JSON array of them, a Pod, or a List of Pods (`kubectl get pods -o json`), as JSON
 // or YAML (`-o yaml`). Every file is read and checked before anything is sent or handled, so bad
 // input sends nothing and exits 2.
-import { readFile } from "node:fs/promises";
 import type { Config } from "../edges/config.js";
+import { readDocuments } from "../edges/input-files.js";
 import { clip, isRecord } from "../jobs/pod.js";
 import { MalformedEvent, structuredEvent, toBinaryRequest, type CloudEvent } from "./cloudevent.js";
 import { createFunction } from "./function.js";
@@ -114,39 +114,15 @@ async function readAll(files: readonly string[], io: InvokeIo): Promise<FileEven
 }
 
 export async function readEventFile(file: string, stdin?: () => Promise<string>): Promise<{ events: FileEvent[] } | { problem: string }> {
-  const name = file === "-" ? "(stdin)" : file;
-  let text: string;
-  try {
-    text = file === "-" && stdin !== undefined ? await stdin() : await readFile(file, "utf8");
-  } catch (error) {
-    return { problem: `${name}: cannot read: ${(error as Error).message}` };
-  }
-  let values: unknown[];
-  try {
-    values = await parseDocuments(text);
-  } catch (error) {
-    return { problem: `${name}: neither JSON nor YAML: ${(error as Error).message.split("\n")[0]}` };
-  }
+  const input = await readDocuments(file, stdin);
+  if ("problem" in input) return input;
+  const { name, values } = input;
   try {
     const events = values.flatMap((value) => fileEvents(value, name));
     return { events: events.map((event) => ({ file: name, event, podEvent: interpretEvent(event) })) };
   } catch (error) {
     if (error instanceof MalformedEvent) return { problem: `${name}: ${error.message}` };
     throw error;
-  }
-}
-
-/** JSON, else YAML (one or more documents, as kubectl prints them). The YAML parser is loaded only then. */
-async function parseDocuments(text: string): Promise<unknown[]> {
-  try {
-    return [JSON.parse(text)];
-  } catch (jsonError) {
-    const { parseAllDocuments } = await import("yaml");
-    const documents = parseAllDocuments(text);
-    const list = Array.isArray(documents) ? documents : [documents];
-    const broken = list.find((document) => document.errors.length > 0);
-    if (broken !== undefined || list.length === 0) throw new Error(broken?.errors[0]?.message ?? (jsonError as Error).message);
-    return list.map((document) => document.toJS() as unknown).filter((value) => value !== null);
   }
 }
 

@@ -5,12 +5,12 @@
 // Secret (the ServiceAccount admission plugin is off).
 import { spawn, type ChildProcess } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import https from "node:https";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { freePort } from "../../handler/demo/cadvisor-stand-in.js";
+import { scratchDir } from "../support/scratch.js";
 
 const REPOSITORY = fileURLToPath(new URL("../../../", import.meta.url));
 export const KUBE_APISERVER = process.env.KUBE_APISERVER ?? join(REPOSITORY, ".cache/kube/kube-apiserver");
@@ -55,7 +55,7 @@ function started(child: ChildProcess, name: string, log: string[]): Promise<neve
 export async function startRealApiServer(): Promise<RealApiServer> {
   const missing = missingComponents();
   if (missing !== undefined) throw new Error(missing);
-  const dir = mkdtempSync(join(tmpdir(), "real-kube-"));
+  const dir = scratchDir("real-kube-");
   const [etcdClient, etcdPeer, securePort] = await Promise.all([freePort(), freePort(), freePort()]);
   const logs: string[] = [];
   const etcd = spawn(ETCD, [

@@ -4,8 +4,7 @@
 // dashboard query returning data.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import https from "node:https";
 import { promisify } from "node:util";
@@ -22,6 +21,7 @@ import { monitoringFiles } from "../support/examples.js";
 import { startFakeApiServer, type FakeApiServer } from "../support/fake-apiserver.js";
 import { jobPod } from "../support/pods.js";
 import { podEvent, startStack, type Stack } from "../support/stack.js";
+import { scratchDir } from "../support/scratch.js";
 
 const run = promisify(execFile);
 const PROMETHEUS = findPrometheus();
@@ -37,7 +37,7 @@ describe("the rules, with promtool", { skip }, () => {
   });
 
   test("promtool check rules: the rules file and the PrometheusRule of manifests --prometheus-rules", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "servo-rules-"));
+    const dir = scratchDir("servo-rules-");
     try {
       const rule = manifests({ ...DEFAULT_OPTIONS, watch: ["batch", "etl"], prometheusRules: true }).map((documented) => documented.manifest).find((manifest) => manifest.kind === "PrometheusRule")!;
       writeFileSync(join(dir, "operator.yml"), stringify(rule.spec));
@@ -99,7 +99,7 @@ describe("a real Prometheus scraping a running function and webhook", { skip }, 
   let ca: string;
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), "servo-monitoring-"));
+    dir = scratchDir("servo-monitoring-");
     api = await startFakeApiServer();
     stack = await startStack({ POD_NAMESPACES: "batch", OPTUNE_ACCOUNT: "acme", KUBECONFIG: api.kubeconfig, OPTUNE_DEDUPE: "annotation", LOG_LEVEL: "error", OPTUNE_SWEEP_MAX_AGE: "2592000" });
     const pair = await makeCertificate("127.0.0.1");

@@ -5,8 +5,7 @@
 // registered with the API server and called by it over TLS. Nothing stubbed in between.
 // `npm run test:cluster`; skipped (and failing in CI, REQUIRE_CLUSTER=1) without the components.
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { HTTP, CloudEvent as SdkEvent } from "cloudevents";
@@ -22,6 +21,7 @@ import { seededRandom } from "../support/cluster.js";
 import { runCli } from "../support/cli.js";
 import { startStack, type Stack } from "../support/stack.js";
 import { collectionPath, missingComponents, startRealApiServer, type RealApiServer } from "./apiserver.js";
+import { scratchDir } from "../support/scratch.js";
 
 const missing = missingComponents();
 if (missing !== undefined && process.env.REQUIRE_CLUSTER === "1") throw new Error(`REQUIRE_CLUSTER=1, but ${missing}`);
@@ -185,7 +185,7 @@ describe("against a real kube-apiserver", { skip }, () => {
     // `invoke --cluster --send` claims against the real pod, as the function does.
     await server.request("POST", "/api/v1/namespaces/batch/pods", jobPod("batch", "invoked"));
     const invoked = (await server.request("PATCH", "/api/v1/namespaces/batch/pods/invoked/status", terminated(), MERGE)).body;
-    const dir = mkdtempSync(join(tmpdir(), "real-invoke-"));
+    const dir = scratchDir("real-invoke-");
     writeFileSync(join(dir, "pod.json"), JSON.stringify(invoked));
     const invoke = await runCli(["invoke", "--cluster", "--send", join(dir, "pod.json")], env);
     assert.equal(invoke.code, 0, invoke.stderr);
@@ -235,7 +235,7 @@ describe("against a real kube-apiserver", { skip }, () => {
       await new Promise((resolve) => setTimeout(resolve, 2000));
     };
     before(async () => {
-      const dir = mkdtempSync(join(tmpdir(), "real-webhook-"));
+      const dir = scratchDir("real-webhook-");
       const pair = await makeCertificate("127.0.0.1");
       ca = pair.cert;
       writeFileSync(join(dir, "tls.crt"), pair.cert);

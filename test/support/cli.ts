@@ -1,9 +1,7 @@
 // Runs the built command line as a user would, with only the environment given.
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { scratchDir } from "./scratch.js";
 
 export const REPOSITORY = fileURLToPath(new URL("../../../", import.meta.url));
 /** The command as it ships: the bundle that `npm run build` makes of handler/cli.ts and what it imports. */
@@ -21,7 +19,7 @@ export function runCli(args: readonly string[], env: Record<string, string> = {}
 }
 
 /** An empty home: a developer's ~/.kube/config must not turn claims on in these tests. */
-const HOME = mkdtempSync(join(tmpdir(), "servo-home-"));
+const HOME = scratchDir("servo-home-");
 
 export function startCli(args: readonly string[], env: Record<string, string> = {}): ChildProcess {
   return spawn(process.execPath, [CLI, ...args], { cwd: REPOSITORY, env: { PATH: process.env.PATH ?? "", HOME, ...env }, stdio: ["pipe", "pipe", "pipe"] });

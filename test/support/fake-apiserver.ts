@@ -9,11 +9,11 @@
 // The kubelet and the controllers are played by update()/remove(); watch() sees every change, as
 // an ApiServerSource's informer would.
 import http from "node:http";
-import { writeFileSync, mkdtempSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Pod } from "../../handler/jobs/pod.js";
+import { scratchDir } from "./scratch.js";
 
 export type WatchType = "ADDED" | "MODIFIED" | "DELETED";
 type Mutable<T> = { -readonly [K in keyof T]: Mutable<T[K]> };
@@ -175,7 +175,7 @@ export async function startFakeApiServer(): Promise<FakeApiServer> {
   server.on("connection", () => connections++);
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const kubeconfig = join(mkdtempSync(join(tmpdir(), "fake-kube-")), "config");
+  const kubeconfig = join(scratchDir("fake-kube-"), "config");
   writeFileSync(
     kubeconfig,
     [

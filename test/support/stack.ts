@@ -1,13 +1,13 @@
 // A function instance (the real HTTP server, in-process) wired to a local Optune receiver, and the
 // two ways an event source POSTs a CloudEvent. Encoding uses the official SDK, independently of us.
 import { CloudEvent as SdkEvent, HTTP } from "cloudevents";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadConfig } from "../../handler/edges/config.js";
 import type { TokenReviewer } from "../../handler/edges/kubernetes.js";
 import { startFunction, type RunningFunction } from "../../handler/measure/lifecycle.js";
 import { startReceiver, type Receiver, type Responder } from "../../handler/demo/optune-stand-in.js";
+import { scratchDir } from "./scratch.js";
 
 export type Mode = "binary" | "structured";
 
@@ -76,7 +76,7 @@ let unused: string | undefined;
 /** A kubeconfig file that exists, for configurations that need one, in one temp folder per test process. */
 function unusedKubeconfig(): string {
   if (unused !== undefined) return unused;
-  unused = join(mkdtempSync(join(tmpdir(), "servo-stack-")), "kubeconfig");
+  unused = join(scratchDir("servo-stack-"), "kubeconfig");
   writeFileSync(unused, "apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n");
   return unused;
 }
