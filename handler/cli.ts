@@ -70,6 +70,7 @@ Exit codes: 0 handled, 1 a delivery failed (or a function answered other than 2x
       }
       if (values.send === true && values["dry-run"] === true) return usageError("invoke", "--send and --dry-run contradict each other");
       const config = loadConfig(process.env, { dryRun: values.send !== true, kubernetes: values.cluster === true });
+      if (values.cluster === true && config.dryRun) err("servo-k8s-multijob invoke: a dry run (no --send): --cluster makes no cluster request, claims are neither read nor written, nothing is sent\n");
       return invoke.invoke(files, config, io);
     },
   },

@@ -253,6 +253,23 @@ describe("servo-k8s-multijob serve", () => {
   }
 });
 
+describe("invoke on what kubectl prints, and what it says it did", () => {
+  test("pods left out by POD_NAMESPACES: which namespaces they were in and how to watch them", async () => {
+    const list = { apiVersion: "v1", kind: "List", items: [jobPod({ namespace: "batch" }), jobPod({ namespace: "batch", name: "b2" }), jobPod({ namespace: "etl", name: "e1" })] };
+    const run = await runCli(["invoke", file("pods.json", list)]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, /^3 pods were left out because their namespaces are not watched: batch \(2\), etl \(1\)\. POD_NAMESPACES is default; to measure them: POD_NAMESPACES=default,batch,etl servo-k8s-multijob invoke \.\.\.$/m);
+    const watched = await runCli(["invoke", file("pods.json", list)], { POD_NAMESPACES: "batch,etl" });
+    assert.doesNotMatch(watched.stderr, /left out/);
+  });
+
+  test("--cluster without --send says it is a dry run that makes no cluster request", async () => {
+    const run = await runCli(["invoke", "--cluster", SUCCEEDED]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, /^servo-k8s-multijob invoke: a dry run \(no --send\): --cluster makes no cluster request/);
+  });
+});
+
 describe("servo-k8s-multijob admit", () => {
   let receiver: Receiver;
   before(async () => {

@@ -81,6 +81,10 @@ describe("configuration from the environment", () => {
     [{ OPTUNE_URL: "https://optune.example/m/{app_id}#{acct}", OPTUNE_ACCOUNT: "a" }, /^OPTUNE_URL may hold \{acct\} only in its path/],
     [{ OPTUNE_ACCOUNT: ".." }, /^OPTUNE_ACCOUNT cannot be "\.\.": URL parsers remove such a path segment/],
     [{ OPTUNE_ACCOUNT: "." }, /^OPTUNE_ACCOUNT cannot be "\."/],
+    // A URL as the account used to be percent-encoded into the path: every delivery to a wrong URL, silently.
+    [{ OPTUNE_ACCOUNT: "https://acme.example.com" }, 'OPTUNE_ACCOUNT is the account name, one path segment of OPTUNE_URL (e.g. acme.example.com), not a URL or a path: got "https://acme.example.com"; did you mean acme.example.com?'],
+    [{ OPTUNE_ACCOUNT: "https://user:secret@acme.example.com/x" }, /got "https:\/\/\*\*\*@acme.example.com\/x"; did you mean acme.example.com\?$/],
+    [{ OPTUNE_ACCOUNT: "acme.example.com/metrics" }, /^OPTUNE_ACCOUNT is the account name.*did you mean acme.example.com\?$/],
     [{ OPTUNE_AUTH_TOKEN: "tok\u0007en" }, "OPTUNE_AUTH_TOKEN must be a non-empty token of at most 4096 visible ASCII characters (no spaces), got a value that is not shown"],
     [{ OPTUNE_AUTH_TOKEN: "tökén" }, /^OPTUNE_AUTH_TOKEN must be a non-empty token .*got a value that is not shown$/],
     // The webhook's settings, checked like the rest.

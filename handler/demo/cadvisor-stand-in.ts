@@ -3,11 +3,12 @@
 // sandbox and the pod aggregate without `container`) for the container attempts running now,
 // and Debian's `prometheus` scrapes it every second on loopback.
 import { spawn } from "node:child_process";
-import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { accessSync, constants, mkdtempSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
+import { ownChild, ownFolder, releaseFolder } from "./owned.js";
 
 const MiB = 1024 * 1024;
 
@@ -68,11 +69,11 @@ export interface RunningPrometheus {
  * scrape configs (YAML list items) and rule files, in a temp folder of its own; resolves when it is ready.
  */
 export async function startPrometheus(binary: string, scrapeConfigs: string, ruleFiles: readonly string[] = []): Promise<RunningPrometheus> {
-  const dir = mkdtempSync(join(tmpdir(), "servo-prometheus-"));
+  const dir = ownFolder(mkdtempSync(join(tmpdir(), "servo-prometheus-")));
   const port = await freePort();
   const rules = ruleFiles.length === 0 ? "" : `rule_files:\n${ruleFiles.map((file) => `  - ${file}\n`).join("")}`;
   writeFileSync(join(dir, "prometheus.yml"), `global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n${rules}scrape_configs:\n${scrapeConfigs}`);
-  const child = spawn(binary, [`--config.file=${join(dir, "prometheus.yml")}`, `--storage.tsdb.path=${join(dir, "data")}`, `--web.listen-address=127.0.0.1:${port}`, "--log.level=error"], { stdio: "ignore" });
+  const child = ownChild(spawn(binary, [`--config.file=${join(dir, "prometheus.yml")}`, `--storage.tsdb.path=${join(dir, "data")}`, `--web.listen-address=127.0.0.1:${port}`, "--log.level=error"], { stdio: "ignore" }));
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const url = `http://127.0.0.1:${port}`;
   const stop = async () => {
@@ -80,7 +81,7 @@ export async function startPrometheus(binary: string, scrapeConfigs: string, rul
       child.kill("SIGTERM");
       await exited;
     }
-    rmSync(dir, { recursive: true, force: true });
+    releaseFolder(dir);
   };
   try {
     await until(() => fetch(`${url}/-/ready`).then((response) => response.ok), () => child.exitCode !== null, "Prometheus not ready within 30 s");

@@ -6,7 +6,7 @@
 // A development tool: it uses the dev dependencies selfsigned and fast-json-patch.
 import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { readdir } from "node:fs/promises";
 import https from "node:https";
 import { tmpdir } from "node:os";
@@ -19,7 +19,8 @@ import { readEventFile, type FileEvent } from "../measure/invoke.js";
 import { podUpdateEvent } from "../measure/pod-event.js";
 import { findPrometheus, startScrapedKubelet, type ScrapedKubelet } from "./cadvisor-stand-in.js";
 import { startReceiver, type ReceivedRequest } from "./optune-stand-in.js";
-import { isRecord, podRef, podUid } from "../jobs/pod.js";
+import { isNamespaceName, isRecord, podNamespace, podRef, podUid } from "../jobs/pod.js";
+import { ownChild, ownFolder, releaseFolder } from "./owned.js";
 
 export const EXAMPLE_EVENTS = fileURLToPath(new URL("../../example/events/", import.meta.url));
 const NEW_POD_REVIEW = fileURLToPath(new URL("../../example/admission/review.json", import.meta.url));
@@ -45,16 +46,16 @@ export async function demo(paths: readonly string[], out: (line: string) => void
   // With Debian's prometheus at hand, a stand-in kubelet it scrapes: MEASUREMENTs then carry cpu_time and max_memory.
   const prometheusBinary = findPrometheus();
   const scraped = prometheusBinary === undefined ? undefined : await startScrapedKubelet(prometheusBinary).catch(() => undefined);
-  const tls = mkdtempSync(join(tmpdir(), "servo-demo-tls-"));
+  const tls = ownFolder(mkdtempSync(join(tmpdir(), "servo-demo-tls-")));
   const { generate } = await import("selfsigned");
   const pair = await generate([{ name: "commonName", value: "localhost" }], { keySize: 2048, extensions: [{ name: "subjectAltName", altNames: [{ type: 7, ip: "127.0.0.1" }] }] });
   writeFileSync(join(tls, "tls.crt"), pair.cert);
   writeFileSync(join(tls, "tls.key"), pair.private);
-  const env = { PATH: process.env.PATH, OPTUNE_URL: receiver.template, OPTUNE_ACCOUNT: ACCOUNT, POD_NAMESPACES: "default", LOG_LEVEL: "info" };
+  const env = { PATH: process.env.PATH, OPTUNE_URL: receiver.template, OPTUNE_ACCOUNT: ACCOUNT, POD_NAMESPACES: watchedNamespaces(events).join(","), LOG_LEVEL: "info" };
   // The sample pods exist in no cluster: keep the record in memory even if a kubeconfig is around.
   const fn = await startProcess("serve", { ...env, PORT: "0", OPTUNE_DEDUPE: "memory", ...(scraped === undefined ? {} : { PROMETHEUS_URL: scraped.url, PROMETHEUS_SCRAPE_INTERVAL: "1" }) });
   const webhook = await startProcess("webhook", { ...env, WEBHOOK_PORT: "0", WEBHOOK_TLS_CERT_FILE: join(tls, "tls.crt"), WEBHOOK_TLS_KEY_FILE: join(tls, "tls.key") });
-  out(`Function on http://127.0.0.1:${fn.port}/ (PID ${fn.pid}); admission webhook on https://127.0.0.1:${webhook.port}/mutate (PID ${webhook.pid}); Optune stand-in on ${receiver.url}/\n\n`);
+  out(`Function on http://127.0.0.1:${fn.port}/ (PID ${fn.pid}); admission webhook on https://127.0.0.1:${webhook.port}/mutate (PID ${webhook.pid}); Optune stand-in on ${receiver.url}/\nWatching the namespaces ${env.POD_NAMESPACES} (POD_NAMESPACES).\n\n`);
   try {
     await adjustNewPod(`https://127.0.0.1:${webhook.port}/mutate`, `http://127.0.0.1:${fn.port}/`, pair.cert, out);
     const rows: string[][] = [];
@@ -73,7 +74,7 @@ export async function demo(paths: readonly string[], out: (line: string) => void
   }
   const [fnExit, webhookExit] = await Promise.all([fn.exited, webhook.exited]);
   await receiver.close();
-  rmSync(tls, { recursive: true, force: true });
+  releaseFolder(tls);
 
   const measurements = receiver.requests.filter((request) => isRecord(request.body) && request.body.event === "MEASUREMENT");
   // A "never ran" message names no pod: find it by its Idempotency-Key, the pod's uid.
@@ -83,6 +84,16 @@ export async function demo(paths: readonly string[], out: (line: string) => void
   const lifecycle = receiver.requests.filter((request) => request.path.includes("/_global_/")).map((request) => describeLifecycle(request.body));
   out(`Lifecycle messages to app _global_: ${lifecycle.join(", ") || "none"}. The function exited with code ${fnExit}, the webhook with ${webhookExit}.\n`);
   return fnExit === 0 && webhookExit === 0 ? 0 : 1;
+}
+
+/** The sample pod's namespace, default, and every namespace the events' pods are in: the demo watches them all. */
+export function watchedNamespaces(events: readonly FileEvent[]): string[] {
+  const namespaces = new Set(["default"]);
+  for (const { podEvent } of events) {
+    const namespace = podEvent.kind === "resource" ? podNamespace(podEvent.pod) : podEvent.kind === "reference" ? podEvent.namespace : undefined;
+    if (namespace !== undefined && isNamespaceName(namespace)) namespaces.add(namespace);
+  }
+  return [...namespaces].sort();
 }
 
 /** Optune as the demo plays it: the tuned app gets DESCRIBE, ADJUST, then MEASURE; the rest MEASURE. */
@@ -183,7 +194,7 @@ interface ServerProcess {
 
 /** Runs `servo-k8s-multijob <command>` and waits for its "listening" log line, which names the port. */
 async function startProcess(command: "serve" | "webhook", env: Record<string, string | undefined>): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [CLI, command], { env, stdio: ["ignore", "ignore", "pipe"] });
+  const child = ownChild(spawn(process.execPath, [CLI, command], { env, stdio: ["ignore", "ignore", "pipe"] }));
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   const logs: string[] = [];
   const port = await new Promise<number>((resolve, reject) => {

@@ -275,6 +275,9 @@ function checkUrlTemplate(template: string, account: string | undefined, dryRun:
   if (template.includes("{acct}") && account === undefined && !dryRun) {
     throw new ConfigError("OPTUNE_ACCOUNT", "must be set: OPTUNE_URL contains {acct}");
   }
+  if (account !== undefined && (/^[a-z][a-z0-9+.-]*:\/\//i.test(account) || account.includes("/"))) {
+    throw new ConfigError("OPTUNE_ACCOUNT", accountIsNotUrl(account));
+  }
   if (account === "." || account === "..") {
     throw new ConfigError("OPTUNE_ACCOUNT", `cannot be "${account}": URL parsers remove such a path segment, so messages would go to another URL`);
   }
@@ -293,6 +296,18 @@ function checkUrlTemplate(template: string, account: string | undefined, dryRun:
       throw new ConfigError("OPTUNE_URL", `may hold ${placeholder} only in its path, got ${shown("OPTUNE_URL", template)}`);
     }
   }
+}
+
+/** The account is the name Optune gives it (one path segment of OPTUNE_URL), never a URL: say which name was meant. */
+function accountIsNotUrl(account: string): string {
+  let host: string | undefined;
+  try {
+    host = new URL(/:\/\//.test(account) ? account : `https://${account}`).hostname || undefined;
+  } catch {
+    host = undefined;
+  }
+  const guess = host === undefined ? "" : `; did you mean ${host}?`;
+  return `is the account name, one path segment of OPTUNE_URL (e.g. acme.example.com), not a URL or a path: got ${JSON.stringify(account.slice(0, 128).replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, "$1***@"))}${guess}`;
 }
 
 /** A value as an error may show it: never a secret, never the user:password@ of a URL. */

@@ -6,7 +6,7 @@
 // input sends nothing and exits 2.
 import type { Config } from "../edges/config.js";
 import { readDocuments } from "../edges/input-files.js";
-import { clip, isRecord } from "../jobs/pod.js";
+import { clip, isNamespaceName, isRecord } from "../jobs/pod.js";
 import { MalformedEvent, structuredEvent, toBinaryRequest, type CloudEvent } from "./cloudevent.js";
 import { createFunction } from "./function.js";
 import type { Outcome } from "./handle.js";
@@ -32,6 +32,7 @@ export async function invoke(files: readonly string[], config: Config, io: Invok
   // The files are the operator's own: a delete in them is believed, as an authenticated one would be.
   const fn = createFunction(config, { print: io.stdout, logLine: io.stderr, echo: true, trustedInput: true });
   let failed = false;
+  const unwatched = new Map<string, number>();
   try {
     for (const { file, podEvent } of events) {
       let outcome: Outcome;
@@ -42,12 +43,31 @@ export async function invoke(files: readonly string[], config: Config, io: Invok
         outcome = { kind: "failed", pod: "?", error: `internal error: ${(error as Error).message}`, retryAfterSeconds: 0 };
       }
       failed ||= outcome.kind === "failed" || outcome.kind === "undeliverable";
+      if (outcome.kind === "ignored" && outcome.code === "not-watched" && outcome.pod !== undefined) {
+        const namespace = outcome.pod.split("/")[0];
+        if (isNamespaceName(namespace)) unwatched.set(namespace, (unwatched.get(namespace) ?? 0) + 1);
+      }
       io.stderr(`${file}: ${describeOutcome(outcome)}\n`);
     }
   } finally {
     fn.close();
   }
+  const hint = unwatchedHint(unwatched, config.namespaces);
+  if (hint !== undefined) io.stderr(`${hint}\n`);
   return failed ? 1 : 0;
+}
+
+/** When pods were left out for their namespace: which namespaces, and how to watch them. */
+export function unwatchedHint(unwatched: ReadonlyMap<string, number>, watched: ReadonlySet<string>): string | undefined {
+  if (unwatched.size === 0) return undefined;
+  const count = [...unwatched.values()].reduce((sum, n) => sum + n, 0);
+  const names = [...unwatched.keys()].sort();
+  const list = names.map((name) => `${name} (${unwatched.get(name)})`).join(", ");
+  const all = [...new Set([...watched, ...names])].join(",");
+  return (
+    `${count} pod${count === 1 ? " was" : "s were"} left out because ${names.length === 1 ? "its namespace is" : "their namespaces are"} not watched: ${list}. ` +
+    `POD_NAMESPACES is ${[...watched].join(",")}; to measure them: POD_NAMESPACES=${all} servo-k8s-multijob invoke ...`
+  );
 }
 
 /** `--to URL`: each event POSTed in binary mode to a running function; its answer printed. Exit 1 when one is not 2xx. */
