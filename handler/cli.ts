@@ -256,6 +256,15 @@ function readStdin(): Promise<string> {
   });
 }
 
+/** A port that cannot be had, in one line that says which variable moves it (no stack trace). */
+export function listenProblem(error: unknown): string | undefined {
+  const { code, syscall, port } = (error ?? {}) as { code?: unknown; syscall?: unknown; port?: unknown };
+  if (syscall !== "listen" || (code !== "EADDRINUSE" && code !== "EACCES")) return undefined;
+  const variable = process.argv[2] === "webhook" ? "WEBHOOK_PORT" : "PORT";
+  const why = code === "EADDRINUSE" ? "another program is listening on it (a port-forward to a gateway often is, on 8080)" : "this user may not listen on it";
+  return `cannot listen on port ${String(port)}: ${why}; choose another with ${variable}, e.g. ${variable}=${Number(port) + 1}`;
+}
+
 function usageError(name: string, message: string): number {
   err(`servo-k8s-multijob ${name}: ${message}\nusage: servo-k8s-multijob ${COMMANDS[name]?.synopsis ?? name} (${name} --help for more)\n`);
   return 2;
@@ -266,9 +275,13 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (error: unknown) => {
+    const listen = listenProblem(error);
     if (error instanceof ConfigError) {
       err(`servo-k8s-multijob: invalid configuration: ${error.message}\n`);
       process.exitCode = 2;
+    } else if (listen !== undefined) {
+      err(`servo-k8s-multijob: ${listen}\n`);
+      process.exitCode = 1;
     } else {
       err(`servo-k8s-multijob: ${(error as Error).stack ?? String(error)}\n`);
       process.exitCode = 1;

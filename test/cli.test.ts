@@ -361,6 +361,26 @@ describe("servo-k8s-multijob admit", () => {
   });
 });
 
+describe("a port another program holds", () => {
+  test("serve and webhook say so in one line naming the variable that moves them, exit 1, no stack trace", async () => {
+    const net = await import("node:net");
+    const holder = net.createServer();
+    await new Promise<void>((resolve) => holder.listen(0, resolve));
+    const port = (holder.address() as { port: number }).port;
+    try {
+      const serve = await runCli(["serve"], { PORT: String(port) });
+      assert.equal(serve.code, 1);
+      assert.equal(serve.stderr, `servo-k8s-multijob: cannot listen on port ${port}: another program is listening on it (a port-forward to a gateway often is, on 8080); choose another with PORT, e.g. PORT=${port + 1}\n`);
+      const pair = await makeCertificate();
+      const webhook = await runCli(["webhook"], { WEBHOOK_PORT: String(port), WEBHOOK_TLS_CERT_FILE: file("busy.crt", pair.cert), WEBHOOK_TLS_KEY_FILE: file("busy.key", pair.key) });
+      assert.equal(webhook.code, 1);
+      assert.match(webhook.stderr, new RegExp(`^servo-k8s-multijob: cannot listen on port ${port}: .*choose another with WEBHOOK_PORT, e\\.g\\. WEBHOOK_PORT=${port + 1}\n$`));
+    } finally {
+      holder.close();
+    }
+  });
+});
+
 describe("servo-k8s-multijob webhook", () => {
   test("serves AdmissionReviews over HTTPS with the mounted pair; SIGTERM stops it", async () => {
     const pair = await makeCertificate();
@@ -418,5 +438,50 @@ describe("npm run demo", () => {
     assert.match(run.stdout, /default\/nightly-thumbnails-x7k2p\s+nightly-thumbnails\s+95 s\s+0\s+-/);
     assert.match(run.stdout, /default\/train-model-b5t8w\s+train-model\s+605 s\s+137/);
     assert.match(run.stdout, /Lifecycle messages to app _global_: HELLO, GOODBYE \(signal 15\)\. The function exited with code 0, the webhook with 0\./);
+  });
+
+  /** Starts the demo and resolves with the PIDs of its function and webhook once both listen. */
+  async function demoChildren(): Promise<{ child: ReturnType<typeof startCli>; pids: number[]; done: ReturnType<typeof collect> }> {
+    const child = startCli(["demo"]);
+    const done = collect(child);
+    const pids = await new Promise<number[]>((resolve, reject) => {
+      let seen = "";
+      child.stdout?.on("data", (chunk: Buffer) => {
+        seen += chunk.toString();
+        const match = /\(PID (\d+)\); admission webhook on .*\(PID (\d+)\)/.exec(seen);
+        if (match) resolve([Number(match[1]), Number(match[2])]);
+      });
+      child.once("exit", () => reject(new Error(`the demo ended before its servers listened: ${seen}`)));
+    });
+    return { child, pids, done };
+  }
+
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+
+  test("SIGTERM to the demo ends its function and webhook too", async () => {
+    const { child, pids, done } = await demoChildren();
+    assert.ok(pids.every(alive));
+    child.kill("SIGTERM");
+    const run = await done;
+    assert.equal(run.code, 143);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.deepEqual(pids.filter(alive), [], "no server of the demo is left running");
+  });
+
+  test("demo | head: when the reader goes away, the demo stops quietly and takes its servers with it", async () => {
+    const { child, pids, done } = await demoChildren();
+    child.stdout?.destroy();
+    const run = await done;
+    assert.equal(run.code, 0, run.stderr);
+    assert.doesNotMatch(run.stderr, /EPIPE|Error/);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.deepEqual(pids.filter(alive), []);
   });
 });

@@ -20,7 +20,7 @@ import { podUpdateEvent } from "../measure/pod-event.js";
 import { findPrometheus, startScrapedKubelet, type ScrapedKubelet } from "./cadvisor-stand-in.js";
 import { startReceiver, type ReceivedRequest } from "./optune-stand-in.js";
 import { isNamespaceName, isRecord, podNamespace, podRef, podUid } from "../jobs/pod.js";
-import { ownChild, ownFolder, releaseFolder } from "./owned.js";
+import { isEnding, ownChild, ownFolder, releaseFolder } from "./owned.js";
 
 export const EXAMPLE_EVENTS = fileURLToPath(new URL("../../example/events/", import.meta.url));
 const NEW_POD_REVIEW = fileURLToPath(new URL("../../example/admission/review.json", import.meta.url));
@@ -31,6 +31,16 @@ const TUNED_APP = "resize-images";
 const NEW_SETTINGS = { cpu: 1.5, mem: 536870912 };
 
 export async function demo(paths: readonly string[], out: (line: string) => void): Promise<number> {
+  try {
+    return await runDemo(paths, out);
+  } catch (error) {
+    // Its servers stopped under it because the demo is being ended: that ends it, not this error.
+    if (isEnding()) return new Promise<number>(() => {});
+    throw error;
+  }
+}
+
+async function runDemo(paths: readonly string[], out: (line: string) => void): Promise<number> {
   const files = paths.length > 0 ? paths : await exampleFiles();
   const loaded = await Promise.all(files.map((file) => readEventFile(file)));
   const events: FileEvent[] = [];

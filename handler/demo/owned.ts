@@ -8,6 +8,10 @@ import { constants } from "node:os";
 const children = new Set<ChildProcess>();
 const folders = new Set<string>();
 let installed = false;
+let ending = false;
+
+/** Whether the demo is being ended (a signal, its reader gone): what fails now fails because of it. */
+export const isEnding = (): boolean => ending;
 
 export function ownChild<T extends ChildProcess>(child: T): T {
   install();
@@ -39,16 +43,23 @@ function install(): void {
   if (installed) return;
   installed = true;
   process.once("exit", endAll);
-  for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"] as const) {
-    process.once(signal, () => {
-      endAll();
-      process.exit(128 + constants.signals[signal]);
-    });
-  }
+  for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"] as const) process.once(signal, () => void endAndExit(128 + constants.signals[signal]));
   // A reader that went away (`demo | head`): stop quietly, as a Unix filter does.
   process.stdout.on("error", (error: NodeJS.ErrnoException) => {
     if (error.code !== "EPIPE") throw error;
-    endAll();
-    process.exit(0);
+    void endAndExit(0);
   });
+}
+
+/** Asks the children to stop and waits for them (their GOODBYE still reaches the stand-in), at most 5 s, then kills what is left. */
+async function endAndExit(code: number): Promise<never> {
+  if (ending) return new Promise<never>(() => {});
+  ending = true;
+  const running = [...children];
+  const exited = Promise.all(running.map((child) => new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve(undefined) : child.once("exit", resolve)))));
+  for (const child of running) child.kill("SIGTERM");
+  await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
+  for (const child of running) child.kill("SIGKILL");
+  endAll();
+  process.exit(code);
 }
