@@ -46,6 +46,14 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     positionals: "none",
     run: () => runUntilSignalled(async (config) => (await import("./adjust/webhook.js")).startWebhook(config, { print: out })),
   },
+  "dead-letters": {
+    synopsis: "dead-letters",
+    summary: "run the Broker's dead-letter sink: logs each event it gets (its id, type and pod, never the pod) on $PORT",
+    details: "manifests --broker deploys it from this image. Answers 202 to everything, so the Broker stops retrying.",
+    options: {},
+    positionals: "none",
+    run: () => runUntilSignalled(async (config) => (await import("./measure/dead-letters.js")).startDeadLetters(config)),
+  },
   invoke: {
     synopsis: "invoke [--send] [--cluster] [--to URL] FILE...",
     summary: "handle CloudEvents, Pods or Lists of Pods from files (- is stdin), JSON or YAML",

@@ -183,7 +183,7 @@ describe("servo-k8s-multijob invoke", () => {
 });
 
 describe("--help and --version", () => {
-  for (const command of ["serve", "webhook", "invoke", "admit", "sweep", "manifests", "demo"]) {
+  for (const command of ["serve", "webhook", "dead-letters", "invoke", "admit", "sweep", "manifests", "demo"]) {
     test(`${command} --help: its usage, exit 0`, async () => {
       const run = await runCli([command, "--help"]);
       assert.equal(run.code, 0, run.stderr);
@@ -194,7 +194,7 @@ describe("--help and --version", () => {
   test("--help lists every command; --version prints the package's", async () => {
     const help = await runCli(["--help"]);
     assert.equal(help.code, 0);
-    for (const command of ["serve", "webhook", "invoke", "admit", "sweep", "manifests", "demo"]) assert.match(help.stdout, new RegExp(`servo-k8s-multijob ${command}`));
+    for (const command of ["serve", "webhook", "dead-letters", "invoke", "admit", "sweep", "manifests", "demo"]) assert.match(help.stdout, new RegExp(`servo-k8s-multijob ${command}`));
     const version = await runCli(["--version"]);
     assert.equal(version.stdout, `servo-k8s-multijob ${JSON.parse(readFileSync(join(REPOSITORY, "package.json"), "utf8")).version}\n`);
   });
@@ -361,6 +361,42 @@ describe("servo-k8s-multijob admit", () => {
   });
 });
 
+describe("servo-k8s-multijob dead-letters", () => {
+  test("logs each dead letter as its id, type, pod and Knative's error, never the pod's env values; answers 202", async () => {
+    const child = startCli(["dead-letters"], { PORT: "0" });
+    const done = collect(child);
+    const port = await new Promise<number>((resolve) => {
+      let seen = "";
+      child.stderr?.on("data", (chunk: Buffer) => {
+        seen += chunk.toString();
+        const match = /"msg":"dead-letter sink listening","port":(\d+)/.exec(seen);
+        if (match) resolve(Number(match[1]));
+      });
+    });
+    const pod = jobPod({ namespace: "batch", name: "resize-1" }) as any;
+    pod.spec.containers[0].env.push({ name: "DB_PASSWORD", value: "hunter2-secret" });
+    const response = await fetch(`http://127.0.0.1:${port}/`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "ce-specversion": "1.0", "ce-id": "e-1", "ce-source": "https://10.0.0.1:443", "ce-type": "dev.knative.apiserver.resource.update", "ce-knativeerrorcode": "503", "ce-knativeerrordest": "http://servo-k8s-multijob.optune-servo.svc.cluster.local" },
+      body: JSON.stringify(pod),
+    });
+    assert.equal(response.status, 202);
+    const garbage = await fetch(`http://127.0.0.1:${port}/`, { method: "POST", headers: { "content-type": "text/plain" }, body: "not an event" });
+    assert.equal(garbage.status, 202, "a sink that refuses leaves the Broker retrying");
+    child.kill("SIGTERM");
+    const run = await done;
+    assert.equal(run.code, 0);
+    const line = run.stderr.split("\n").find((text) => text.includes('"msg":"dead letter"'));
+    assert.ok(line, run.stderr);
+    assert.deepEqual(
+      (({ id, type, source, pod, errorCode, errorDest }) => ({ id, type, source, pod, errorCode, errorDest }))(JSON.parse(line)),
+      { id: "e-1", type: "dev.knative.apiserver.resource.update", source: "https://10.0.0.1:443", pod: "batch/resize-1", errorCode: "503", errorDest: "http://servo-k8s-multijob.optune-servo.svc.cluster.local" },
+    );
+    assert.doesNotMatch(run.stderr, /hunter2/);
+    assert.match(run.stderr, /"msg":"dead letter that is not a CloudEvent"/);
+  });
+});
+
 describe("a port another program holds", () => {
   test("serve and webhook say so in one line naming the variable that moves them, exit 1, no stack trace", async () => {
     const net = await import("node:net");
@@ -465,23 +501,27 @@ describe("npm run demo", () => {
     }
   };
 
+  /** The PIDs still running a second after the demo ended (a killed process takes a moment to go). */
+  async function stillAlive(pids: number[]): Promise<number[]> {
+    for (let waited = 0; waited < 1000 && pids.some(alive); waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
+    return pids.filter(alive);
+  }
+
   test("SIGTERM to the demo ends its function and webhook too", async () => {
     const { child, pids, done } = await demoChildren();
     assert.ok(pids.every(alive));
     child.kill("SIGTERM");
     const run = await done;
-    assert.equal(run.code, 143);
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    assert.deepEqual(pids.filter(alive), [], "no server of the demo is left running");
+    assert.equal(run.code, 143, run.stderr);
+    assert.deepEqual(await stillAlive(pids), [], "no server of the demo is left running");
   });
 
   test("demo | head: when the reader goes away, the demo stops quietly and takes its servers with it", async () => {
     const { child, pids, done } = await demoChildren();
     child.stdout?.destroy();
     const run = await done;
-    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.code, 0, `signal ${run.signal}: ${run.stderr}`);
     assert.doesNotMatch(run.stderr, /EPIPE|Error/);
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    assert.deepEqual(pids.filter(alive), []);
+    assert.deepEqual(await stillAlive(pids), []);
   });
 });

@@ -114,7 +114,12 @@ describe("functions.yml (OpenFaaS)", () => {
     const config = loadConfig(environment, { readFile: (path) => (read.push(path), "token-from-secret\n") });
     assert.deepEqual(read, [environment.OPTUNE_AUTH_TOKEN_FILE]);
     assert.equal(config.authToken, "token-from-secret");
-    assert.equal(config.dryRun, false);
+    // Deployed as it is, it sends nothing: a placeholder account would send made-up MEASUREMENTs to a real one.
+    assert.equal(environment.OPTUNE_ACCOUNT, undefined);
+    assert.equal(config.dryRun, true, "dry until the account is given");
+    // faas-cli deploy --env OPTUNE_ACCOUNT=... (its flags win over the stack file's environment).
+    assert.equal(loadConfig({ ...environment, OPTUNE_ACCOUNT: "acme.example.com" }, { readFile: () => "token-from-secret\n" }).dryRun, false);
+    assert.match(text, /--env OPTUNE_ACCOUNT=/, "the file says how to make it send");
     assert.equal(config.dedupe, "memory", "OpenFaaS CE gives functions no ServiceAccount to claim with");
     assert.deepEqual([...config.namespaces], [...DEFAULT_OPTIONS.watch], "the same namespaces as manifests --target openfaas");
   });

@@ -222,7 +222,7 @@ export function manifests(options: ManifestOptions): Documented[] {
         delivery: { retry: 10, backoffPolicy: "exponential", backoffDelay: "PT1S", deadLetterSink: { ref: { apiVersion: "v1", kind: "Service", name: DEAD_LETTERS } } },
       },
     });
-    add(`Keeps what could not be delivered, in its log: kubectl -n ${namespace} logs deploy/${DEAD_LETTERS}`, {
+    add(`Logs what could not be delivered, one line per event (its id, type and pod): kubectl -n ${namespace} logs deploy/${DEAD_LETTERS}`, {
       apiVersion: "apps/v1",
       kind: "Deployment",
       metadata: { name: DEAD_LETTERS, namespace, labels: { "app.kubernetes.io/name": DEAD_LETTERS } },
@@ -233,7 +233,8 @@ export function manifests(options: ManifestOptions): Documented[] {
           metadata: { labels: { "app.kubernetes.io/name": DEAD_LETTERS } },
           spec: {
             automountServiceAccountToken: false,
-            containers: [{ name: "event-display", image: "gcr.io/knative-releases/knative.dev/eventing/cmd/event_display", ports: [{ containerPort: 8080 }], resources, securityContext: { ...securityContext, runAsUser: 65532 } }],
+            // Our own image, so the sink has a tag: it logs each event's id, type and pod, never the pod (its env values).
+            containers: [{ name: "dead-letters", image: options.image, args: ["dead-letters"], ports: [{ containerPort: 8080 }], readinessProbe: { httpGet: { path: "/readyz", port: 8080 } }, resources, securityContext }],
           },
         },
       },
