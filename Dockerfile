@@ -22,5 +22,6 @@ COPY --from=build /app/dist/handler/servo.cjs ./dist/handler/servo.cjs
 USER 1000:1000
 EXPOSE 8080 8443
 # The command is the argument: `serve` (the function) by default, `webhook` for the admission webhook.
-ENTRYPOINT ["node", "dist/handler/servo.cjs"]
+# An absolute path, so that `docker run -w /work IMAGE invoke FILE` reads files of another folder.
+ENTRYPOINT ["node", "/app/dist/handler/servo.cjs"]
 CMD ["serve"]

@@ -492,10 +492,15 @@ describe("npm run demo", () => {
     return { child, pids, done };
   }
 
+  /** Running: it exists and is not a zombie waiting for a parent that is gone. */
   const alive = (pid: number) => {
     try {
       process.kill(pid, 0);
-      return true;
+    } catch {
+      return false;
+    }
+    try {
+      return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
     } catch {
       return false;
     }

@@ -60,6 +60,8 @@ async function endAndExit(code: number): Promise<never> {
   for (const child of running) child.kill("SIGTERM");
   await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
   for (const child of running) child.kill("SIGKILL");
+  // Reaped before we go, so that none is left a zombie under an init that does not reap.
+  await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
   endAll();
   process.exit(code);
 }
