@@ -530,3 +530,14 @@ describe("npm run demo", () => {
     assert.deepEqual(await stillAlive(pids), []);
   });
 });
+
+describe("demo FILE", () => {
+  test("watches default (its sample pod) and every namespace the files' pods are in", async () => {
+    const { watchedNamespaces } = await import("../handler/demo/demo.js");
+    const { readEventFile } = await import("../handler/measure/invoke.js");
+    const list = { apiVersion: "v1", kind: "List", items: [jobPod({ namespace: "batch" }), jobPod({ namespace: "etl", name: "e1" }), jobPod({ namespace: "batch", name: "b2" })] };
+    const loaded = await readEventFile(file("demo-pods.json", list));
+    assert.ok("events" in loaded);
+    assert.deepEqual(watchedNamespaces(loaded.events), ["batch", "default", "etl"]);
+  });
+});
