@@ -8,10 +8,12 @@ declare module "autocannon" {
   }
   interface Result {
     requests: { total: number; average: number };
-    latency: { p50: number; p99: number };
     non2xx: number;
     errors: number;
     timeouts: number;
   }
-  export default function autocannon(options: Options): Promise<Result>;
+  interface Instance {
+    on(event: "response", listener: (client: unknown, status: number, bytes: number, milliseconds: number) => void): Instance;
+  }
+  export default function autocannon(options: Options, done: (error: Error | null, result: Result) => void): Instance;
 }

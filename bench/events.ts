@@ -3,7 +3,7 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
-export type Stream = "mix" | "reported" | "ignored" | "sent";
+export type Stream = "mix" | "reported" | "ignored" | "sent" | "admit-nonjob" | "admit-job";
 export type Mode = "binary" | "structured";
 
 export interface WireRequest {
@@ -13,6 +13,11 @@ export interface WireRequest {
 
 const EXAMPLE = fileURLToPath(new URL("../../example/events/01-succeeded-job.json", import.meta.url));
 const base = (JSON.parse(readFileSync(EXAMPLE, "utf8")) as { data: any }).data;
+
+/** A finished job pod with this uid, as the API server would answer for it (the Kubernetes stand-in's pods). */
+export function finishedJobPod(uid: string): any {
+  return JSON.parse(JSON.stringify(pod("batch", true, true)).replaceAll("UID_SLOT", uid));
+}
 
 /** A pod of namespace `namespace`, with or without JOBID, running or terminated, its uid UID_SLOT (replaced per request). */
 function pod(namespace: string, jobId: boolean, terminated: boolean): any {
@@ -44,6 +49,7 @@ export function wire(data: unknown, mode: Mode): WireRequest {
  * finished jobs never seen (to find what a delivery costs).
  */
 export function templates(stream: Stream, mode: Mode): Array<{ request: WireRequest; unique: boolean }> {
+  if (stream === "admit-nonjob" || stream === "admit-job") return admissionTemplates(stream);
   const ignored = [pod("web", true, false), pod("batch", false, true), pod("batch", true, false)];
   if (stream === "reported") return [{ request: wire(pod("batch", true, true), mode), unique: false }];
   if (stream === "sent") return [{ request: wire(pod("batch", true, true), mode), unique: true }];
@@ -65,4 +71,16 @@ export function requestSource(stream: Stream, mode: Mode, prefix: string): () =>
     for (const [name, value] of Object.entries(request.headers)) headers[name] = fill(value);
     return { headers, body: fill(request.body) };
   };
+}
+
+/** AdmissionReviews of new pods: a pod that is not a job (no app id), or a job pod (JOBID, namespace batch) at CREATE. */
+function admissionTemplates(stream: "admit-nonjob" | "admit-job"): Array<{ request: WireRequest; unique: boolean }> {
+  const object = pod("batch", stream === "admit-job", false);
+  delete object.status;
+  delete object.metadata.uid;
+  delete object.metadata.resourceVersion;
+  object.metadata.name = undefined;
+  object.metadata.generateName = "pod-";
+  const review = { apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", request: { uid: "UID_SLOT", kind: { group: "", version: "v1", kind: "Pod" }, resource: { group: "", version: "v1", resource: "pods" }, namespace: "batch", operation: "CREATE", dryRun: false, object } };
+  return [{ request: { headers: { "content-type": "application/json" }, body: JSON.stringify(review) }, unique: true }];
 }
