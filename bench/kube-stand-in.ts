@@ -37,5 +37,6 @@ const server = https.createServer({ cert: readFileSync(options.cert), key: readF
     answer(200, pod);
   });
 });
+server.on("secureConnection", () => (counts.connections = (counts.connections ?? 0) + 1));
 server.listen(0, "127.0.0.1", () => process.stdout.write(`${JSON.stringify({ port: (server.address() as { port: number }).port })}\n`));
 process.on("SIGUSR2", () => process.stdout.write(`${JSON.stringify(counts)}\n`));
