@@ -1,8 +1,8 @@
-// The Kubernetes client's own request path, measured before replacing anything (issue 17): CPU
-// per call in this process, against the stand-in in another, sequentially, for a pod PATCH and a
-// LimitRange LIST: (1) @kubernetes/client-node through our edge (its serializer, middleware, our
-// wire conversion back); (2) node:https with a keep-alive agent and the options the client itself
-// applies for the kubeconfig's auth (KubeConfig.applyToHTTPSOptions), the response JSON.parsed.
+// The Kubernetes request path: CPU per call in this process, against the stand-in in another,
+// sequentially, for a pod PATCH and the two policy LISTs: (1) through our edge (handler/edges/
+// kubernetes.ts); (2) bare node:https with a keep-alive agent and the options the client applies
+// for the kubeconfig's auth (KubeConfig.applyToHTTPSOptions), the answer JSON.parsed: the floor.
+// Before the edge left @kubernetes/client-node's request path, (1) was 971 µs against 248 µs.
 import https from "node:https";
 import { connectKubernetes, loadKubernetesClient } from "../handler/edges/kubernetes.js";
 
