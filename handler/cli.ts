@@ -36,7 +36,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     details: "Stops on SIGTERM or SIGINT within SHUTDOWN_TIMEOUT (25 s); a second signal stops it at once.",
     options: {},
     positionals: "none",
-    run: () => runUntilSignalled(async (config) => (await import("./measure/lifecycle.js")).startFunction(config, { print: out })),
+    run: () => runUntilSignalled("PORT", async (config) => (await import("./measure/lifecycle.js")).startFunction(config, { print: out })),
   },
   webhook: {
     synopsis: "webhook",
@@ -44,7 +44,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     details: "Reads its certificate and key from WEBHOOK_TLS_CERT_FILE and WEBHOOK_TLS_KEY_FILE, again when they change.",
     options: {},
     positionals: "none",
-    run: () => runUntilSignalled(async (config) => (await import("./adjust/webhook.js")).startWebhook(config, { print: out })),
+    run: () => runUntilSignalled("WEBHOOK_PORT", async (config) => (await import("./adjust/webhook.js")).startWebhook(config, { print: out })),
   },
   "dead-letters": {
     synopsis: "dead-letters",
@@ -52,7 +52,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     details: "manifests --broker deploys it from this image. Answers 202 to everything, so the Broker stops retrying.",
     options: {},
     positionals: "none",
-    run: () => runUntilSignalled(async (config) => (await import("./measure/dead-letters.js")).startDeadLetters(config)),
+    run: () => runUntilSignalled("PORT", async (config) => (await import("./measure/dead-letters.js")).startDeadLetters(config)),
   },
   invoke: {
     synopsis: "invoke [--send] [--cluster] [--to URL] FILE...",
@@ -224,11 +224,19 @@ async function main(argv: readonly string[]): Promise<number> {
   return command.run(parsed.values as Values, parsed.positionals);
 }
 
-/** Starts a server, runs it until the first signal, stops it within SHUTDOWN_TIMEOUT. */
-async function runUntilSignalled(start: (config: Config) => Promise<{ stop(reason: string): Promise<void> }>): Promise<number> {
+/** Starts a server, runs it until the first signal, stops it within SHUTDOWN_TIMEOUT. A port it cannot have is one line naming `portVariable`. */
+async function runUntilSignalled(portVariable: string, start: (config: Config) => Promise<{ stop(reason: string): Promise<void> }>): Promise<number> {
   const config = loadConfig(process.env);
   const signalled = untilSignalled(config.shutdownTimeoutMs);
-  const running = await start(config);
+  let running;
+  try {
+    running = await start(config);
+  } catch (error) {
+    const problem = listenProblem(error, portVariable);
+    if (problem === undefined) throw error;
+    err(`servo-k8s-multijob: ${problem}\n`);
+    return 1;
+  }
   await running.stop(`signal ${constants.signals[await signalled]}`);
   // Stopped: nothing is left to do, whatever sockets a hung remote still holds open.
   setTimeout(() => process.exit(0), 100).unref();
@@ -265,10 +273,9 @@ function readStdin(): Promise<string> {
 }
 
 /** A port that cannot be had, in one line that says which variable moves it (no stack trace). */
-export function listenProblem(error: unknown): string | undefined {
+function listenProblem(error: unknown, variable: string): string | undefined {
   const { code, syscall, port } = (error ?? {}) as { code?: unknown; syscall?: unknown; port?: unknown };
   if (syscall !== "listen" || (code !== "EADDRINUSE" && code !== "EACCES")) return undefined;
-  const variable = process.argv[2] === "webhook" ? "WEBHOOK_PORT" : "PORT";
   const why = code === "EADDRINUSE" ? "another program is listening on it (a port-forward to a gateway often is, on 8080)" : "this user may not listen on it";
   return `cannot listen on port ${String(port)}: ${why}; choose another with ${variable}, e.g. ${variable}=${Number(port) + 1}`;
 }
@@ -283,13 +290,9 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (error: unknown) => {
-    const listen = listenProblem(error);
     if (error instanceof ConfigError) {
       err(`servo-k8s-multijob: invalid configuration: ${error.message}\n`);
       process.exitCode = 2;
-    } else if (listen !== undefined) {
-      err(`servo-k8s-multijob: ${listen}\n`);
-      process.exitCode = 1;
     } else {
       err(`servo-k8s-multijob: ${(error as Error).stack ?? String(error)}\n`);
       process.exitCode = 1;

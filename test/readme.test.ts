@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { parseAllDocuments } from "yaml";
-import { REPOSITORY, runCli } from "./support/cli.js";
+import { collect, REPOSITORY, runCli, startCli } from "./support/cli.js";
 
 interface Line {
   readonly file: string;
@@ -86,8 +86,6 @@ describe("the README's commands", () => {
         assert.match(run.stderr, /kubeconfig|Kubernetes/);
         return;
       }
-      const fromKubectl = line.text.startsWith("kubectl");
-      assert.ok(!fromKubectl);
       const run = await runCli(command.args, command.env);
       assert.equal(run.code, 0, `${line.text}\n${run.stderr}`);
       ran++;
@@ -106,17 +104,12 @@ describe("the README's commands", () => {
       const stage = line.text.split(/\s*\|\s*/)[1]!;
       const command = ours(stage);
       assert.ok(command, stage);
-      const { spawn } = await import("node:child_process");
-      const { CLI } = await import("./support/cli.js");
       const pod = JSON.parse(readFileSync(join(REPOSITORY, "example/events/01-succeeded-job.json"), "utf8")).data;
       const list = { apiVersion: "v1", kind: "List", items: [{ ...pod, metadata: { ...pod.metadata, namespace: "batch" } }] };
-      const child = spawn(process.execPath, [CLI, ...command.args], { cwd: REPOSITORY, env: { PATH: process.env.PATH ?? "", ...command.env }, stdio: ["pipe", "pipe", "pipe"] });
-      let stdout = "";
-      let stderr = "";
-      child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-      child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-      child.stdin.end(JSON.stringify(list));
-      const code = await new Promise((resolve) => child.once("close", resolve));
+      const child = startCli(command.args, command.env);
+      const done = collect(child);
+      child.stdin?.end(JSON.stringify(list));
+      const { code, stdout, stderr } = await done;
       assert.equal(code, 0, stderr);
       assert.match(stdout, /"event":"MEASUREMENT"/, "the README's line measures the pods of the namespace it names");
       ran++;

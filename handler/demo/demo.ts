@@ -16,10 +16,10 @@ import { fileURLToPath } from "node:url";
 import { parseCpu, parseMemory } from "../jobs/quantity.js";
 import { toBinaryRequest } from "../measure/cloudevent.js";
 import { readEventFile, type FileEvent } from "../measure/invoke.js";
-import { podUpdateEvent } from "../measure/pod-event.js";
+import { eventNamespace, podUpdateEvent } from "../measure/pod-event.js";
 import { findPrometheus, startScrapedKubelet, type ScrapedKubelet } from "./cadvisor-stand-in.js";
 import { startReceiver, type ReceivedRequest } from "./optune-stand-in.js";
-import { isNamespaceName, isRecord, podNamespace, podRef, podUid } from "../jobs/pod.js";
+import { isNamespaceName, isRecord, podRef, podUid } from "../jobs/pod.js";
 import { isEnding, ownChild, ownFolder, releaseFolder } from "./owned.js";
 
 export const EXAMPLE_EVENTS = fileURLToPath(new URL("../../example/events/", import.meta.url));
@@ -100,8 +100,8 @@ async function runDemo(paths: readonly string[], out: (line: string) => void): P
 export function watchedNamespaces(events: readonly FileEvent[]): string[] {
   const namespaces = new Set(["default"]);
   for (const { podEvent } of events) {
-    const namespace = podEvent.kind === "resource" ? podNamespace(podEvent.pod) : podEvent.kind === "reference" ? podEvent.namespace : undefined;
-    if (namespace !== undefined && isNamespaceName(namespace)) namespaces.add(namespace);
+    const namespace = eventNamespace(podEvent);
+    if (isNamespaceName(namespace)) namespaces.add(namespace);
   }
   return [...namespaces].sort();
 }

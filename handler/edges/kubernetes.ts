@@ -160,15 +160,17 @@ export function connectKubernetes(source: KubeconfigSource, options: ConnectOpti
       }
     },
     async review(token, audience) {
-      const { authentication, call } = await connection();
+      const { request } = await connection();
       const started = performance.now();
       try {
-        const answer = await authentication.createTokenReview({ body: { apiVersion: "authentication.k8s.io/v1", kind: "TokenReview", spec: { token, audiences: [audience] } } }, call);
+        const answer = (await request("POST", "/apis/authentication.k8s.io/v1/tokenreviews", JSON.stringify({ apiVersion: "authentication.k8s.io/v1", kind: "TokenReview", spec: { token, audiences: [audience] } }))) as {
+          status?: { authenticated?: unknown; error?: unknown; user?: { username?: unknown }; audiences?: unknown };
+        };
         metrics.kubernetesRequest("create", "2xx", (performance.now() - started) / 1000);
         // The answer repeats the token in spec.token: only status is read, and nothing of it is logged raw.
         const status = answer.status;
         if (status?.authenticated !== true) return { authenticated: false, reason: status?.error ? "the API server did not accept the token" : "the token is not valid" };
-        return { authenticated: true, user: String(status.user?.username ?? ""), audiences: status.audiences ?? [] };
+        return { authenticated: true, user: String(status.user?.username ?? ""), audiences: Array.isArray(status.audiences) ? status.audiences.map(String) : [] };
       } catch (error) {
         const failure = refused(error, "create", "(cluster)", "tokenreviews", options.timeoutMs);
         metrics.kubernetesRequest("create", statusClass(failure.status, failure.timedOut ? "timeout" : "error"), (performance.now() - started) / 1000);
@@ -200,15 +202,11 @@ function measured(metrics: Metrics, api: PodApi): PodApi {
   };
 }
 
-type CallOptions = import("@kubernetes/client-node").ConfigurationOptions;
-/** A call of the API: its JSON answer, or a thrown { code, headers } (the client's shape) for a status that is not 2xx. */
-type Request = (method: "GET" | "PATCH", path: string, mergePatch?: string) => Promise<unknown>;
+/** A call of the API: its JSON answer, or a thrown { code, headers } for a status that is not 2xx. A PATCH body is a JSON merge patch, a POST body an object. */
+type Request = (method: "GET" | "PATCH" | "POST", path: string, body?: string) => Promise<unknown>;
 interface Connection {
-  /** Pods and namespace policies: node:https with the client's authentication (see connect). */
+  /** Every call: node:https with the client's authentication (see connect). */
   readonly request: Request;
-  readonly authentication: InstanceType<typeof import("@kubernetes/client-node")["AuthenticationV1Api"]>;
-  /** Every client call: its time limit and the shared keep-alive agent. */
-  readonly call: CallOptions;
 }
 
 const podPath = (namespace: string, name: string) => `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}`;
@@ -222,8 +220,7 @@ const MAX_ANSWER_BYTES = 32 * 1024 * 1024;
  * node:https with the same options, measured by bench/kube-client.ts; the webhook's two policy
  * LISTs 591 µs against 172 µs. So pods and policies go through node:https with what the client
  * applies for each request (KubeConfig.applyToHTTPSOptions: headers, CA, client certificate), over
- * one keep-alive agent; the answers are the API server's JSON as it sent it. TokenReviews, a few a
- * token lifetime, stay on the client.
+ * one keep-alive agent; the answers are the API server's JSON as it sent it. TokenReviews too.
  */
 async function connect(source: KubeconfigSource, options: ConnectOptions): Promise<Connection> {
   const client = await loadKubernetesClient();
@@ -262,10 +259,10 @@ async function connect(source: KubeconfigSource, options: ConnectOptions): Promi
     }
     return authenticated.options;
   };
-  const request: Request = async (method, path, mergePatch) => {
+  const request: Request = async (method, path, body) => {
     const applied = await authOptions();
     const headers: Record<string, string | number> = { ...(applied.headers as Record<string, string>), accept: "application/json" };
-    if (mergePatch !== undefined) Object.assign(headers, { "content-type": "application/merge-patch+json", "content-length": Buffer.byteLength(mergePatch) });
+    if (body !== undefined) Object.assign(headers, { "content-type": method === "PATCH" ? "application/merge-patch+json" : "application/json", "content-length": Buffer.byteLength(body) });
     return new Promise((resolve, reject) => {
       // One timer and one listener a call: AbortSignal.timeout and AbortSignal.any cost 28 µs together.
       const end = (error: Error) => sent.destroy(error);
@@ -304,27 +301,11 @@ async function connect(source: KubeconfigSource, options: ConnectOptions): Promi
       });
       sent.on("error", reject);
       if (options.signal?.aborted === true) stopping();
-      else sent.end(mergePatch);
+      else sent.end(body);
     });
   };
 
-  // The client makes a new Agent, so a new TLS connection, for every call; one keep-alive agent serves them all.
-  let shared: http.Agent | undefined;
-  const limits = {
-    pre: (context: import("@kubernetes/client-node").RequestContext) => {
-      const timeout = AbortSignal.timeout(options.timeoutMs);
-      context.setSignal(options.signal === undefined ? timeout : AbortSignal.any([timeout, options.signal]));
-      const current = context.getAgent();
-      if (current?.constructor === https.Agent || current?.constructor === http.Agent) {
-        shared ??= new (current.constructor as typeof http.Agent)({ ...(current as http.Agent & { options: http.AgentOptions }).options, keepAlive: true });
-        context.setAgent(shared);
-      }
-      return new client.Observable(Promise.resolve(context));
-    },
-    post: (response: import("@kubernetes/client-node").ResponseContext) => new client.Observable(Promise.resolve(response)),
-  };
-  const call: CallOptions = { middleware: [limits], middlewareMergeStrategy: "append" };
-  return { request, authentication: config.makeApiClient(client.AuthenticationV1Api), call };
+  return { request };
 }
 
 function statusOf(error: unknown): number | undefined {

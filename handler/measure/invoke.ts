@@ -10,7 +10,7 @@ import { clip, isNamespaceName, isRecord } from "../jobs/pod.js";
 import { MalformedEvent, structuredEvent, toBinaryRequest, type CloudEvent } from "./cloudevent.js";
 import { createFunction } from "./function.js";
 import type { Outcome } from "./handle.js";
-import { interpretEvent, podUpdateEvent, type PodEvent } from "./pod-event.js";
+import { eventNamespace, interpretEvent, podUpdateEvent, type PodEvent } from "./pod-event.js";
 
 export interface FileEvent {
   readonly file: string;
@@ -43,10 +43,8 @@ export async function invoke(files: readonly string[], config: Config, io: Invok
         outcome = { kind: "failed", pod: "?", error: `internal error: ${(error as Error).message}`, retryAfterSeconds: 0 };
       }
       failed ||= outcome.kind === "failed" || outcome.kind === "undeliverable";
-      if (outcome.kind === "ignored" && outcome.code === "not-watched" && outcome.pod !== undefined) {
-        const namespace = outcome.pod.split("/")[0];
-        if (isNamespaceName(namespace)) unwatched.set(namespace, (unwatched.get(namespace) ?? 0) + 1);
-      }
+      const namespace = eventNamespace(podEvent);
+      if (outcome.kind === "ignored" && outcome.code === "not-watched" && isNamespaceName(namespace)) unwatched.set(namespace, (unwatched.get(namespace) ?? 0) + 1);
       io.stderr(`${file}: ${describeOutcome(outcome)}\n`);
     }
   } finally {

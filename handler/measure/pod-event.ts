@@ -1,7 +1,7 @@
 // What a CloudEvent means to us: a Pod change from an ApiServerSource (Resource or Reference
 // mode), or something we do not handle.
 import { MalformedEvent, type CloudEvent } from "./cloudevent.js";
-import { clip, excerpt, isNamespaceName, isPodName, isRecord, type Pod } from "../jobs/pod.js";
+import { clip, excerpt, isNamespaceName, isPodName, isRecord, podNamespace, type Pod } from "../jobs/pod.js";
 
 export type PodAction = "add" | "update" | "delete";
 
@@ -43,6 +43,12 @@ export function interpretEvent(event: CloudEvent): PodEvent {
 }
 
 /** The class of a CloudEvent type, for the events metric (a small fixed set). */
+/** The namespace of the pod an event is about, as the event says (none for a ping or another type). */
+export function eventNamespace(event: PodEvent): string | undefined {
+  if (event.kind === "resource") return podNamespace(event.pod);
+  return event.kind === "reference" ? event.namespace : undefined;
+}
+
 export function eventClass(type: string): "resource" | "reference" | "ping" | "other" {
   if (type.startsWith(RESOURCE)) return "resource";
   if (type.startsWith(REFERENCE)) return "reference";
