@@ -26,6 +26,7 @@ import { KNOWN_VARIABLES, loadConfig } from "../handler/edges/config.js";
 import { DEFAULT_OPTIONS, manifests, optionsProblem, parseSelector, SOURCE_ACCOUNT, type Manifest, type ManifestOptions } from "../handler/deploy/manifests.js";
 import { EXAMPLES, exampleOptions, renderExample } from "./support/examples.js";
 import { REPOSITORY, runCli } from "./support/cli.js";
+import { VARIANTS } from "./support/manifest-variants.js";
 
 type Model = new (data: never) => { validate(): void };
 const MODELS: Record<string, Model> = {
@@ -51,20 +52,6 @@ const MODELS: Record<string, Model> = {
   "monitoring.coreos.com/v1/PrometheusRule": PrometheusRule,
 };
 
-const VARIANTS: ReadonlyArray<Partial<ManifestOptions>> = [
-  {},
-  { account: "acme.example.com" },
-  { watch: ["batch", "etl", "ml"], account: "acme.example.com", selector: "batch.kubernetes.io/job-name" },
-  { broker: true, account: "acme.example.com" },
-  { webhook: true, account: "acme.example.com", watch: ["batch", "etl"] },
-  { target: "openfaas" },
-  { target: "openfaas", broker: true, webhook: true, account: "acme.example.com", namespace: "openfaas-servo" },
-  { namespace: "servo", appId: "metadata/labels/app-id", selector: "team=ml,tier!=test,env in (prod,stage)", webhook: true },
-  { podMonitor: true, webhook: true, account: "acme.example.com" },
-  { podMonitor: true, target: "openfaas" },
-  { eventAuth: true, broker: true, account: "acme.example.com" },
-  { podMonitor: true, prometheusRules: true, prometheusUrl: "http://prometheus.monitoring.svc:9090", webhook: true, account: "acme.example.com" },
-];
 
 const build = (variant: Partial<ManifestOptions>) => manifests({ ...DEFAULT_OPTIONS, ...variant }).map((documented) => documented.manifest);
 const find = (docs: readonly Manifest[], apiVersion: string, kind: string, name: string, namespace?: string) =>

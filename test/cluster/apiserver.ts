@@ -1,86 +1,77 @@
-// A real Kubernetes API server for the tests: etcd 3.4 (Debian's etcd-server) and kube-apiserver
-// 1.20 (built from Debian's kubernetes source package by test/cluster/install.sh), started on free
-// loopback ports in a temp folder and stopped with the tests. No scheduler, no kubelet, no
-// controller manager: a test plays the kubelet by writing pods/status, and pods need no token
-// Secret (the ServiceAccount admission plugin is off).
-import { spawn, type ChildProcess } from "node:child_process";
+// A real Kubernetes API server for the tests: kube-apiserver of the newest release or of the oldest
+// minor the README claims, with etcd 3.6 (both built by test/cluster/install.sh from their Go
+// modules), started on free loopback ports in a temp folder and stopped with the tests. Alone it
+// has no controllers and no kubelet: control-plane.ts adds the controller manager, the scheduler
+// and kwok.
 import { generateKeyPairSync } from "node:crypto";
-import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import https from "node:https";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { freePort } from "../../handler/demo/cadvisor-stand-in.js";
 import { scratchDir } from "../support/scratch.js";
-
-const REPOSITORY = fileURLToPath(new URL("../../../", import.meta.url));
-export const KUBE_APISERVER = process.env.KUBE_APISERVER ?? join(REPOSITORY, ".cache/kube/kube-apiserver");
-export const ETCD = process.env.ETCD ?? "/usr/bin/etcd";
-
-/** Why the real tier cannot run here, or undefined when it can. */
-export function missingComponents(): string | undefined {
-  const missing = [KUBE_APISERVER, ETCD].filter((path) => !existsSync(path));
-  return missing.length === 0 ? undefined : `${missing.join(" and ")} not found: run test/cluster/install.sh (it installs etcd and builds kube-apiserver)`;
-}
+import { kubernetes, type KubernetesRelease } from "./components.js";
+import { startEtcd } from "./etcd.js";
+import { startComponent, waitUntil, type Component } from "./process.js";
 
 export interface ApiAnswer {
   readonly status: number;
   readonly body: any;
 }
 
+export interface RequestOptions {
+  readonly token?: string;
+  readonly contentType?: string;
+}
+
 export interface RealApiServer {
   readonly url: string;
+  /** What /version says, e.g. v1.37.2. */
+  readonly version: string;
+  readonly release: KubernetesRelease;
   /** The serving certificate kube-apiserver made for itself (PEM): the CA a client trusts. */
   readonly ca: string;
+  /** The folder of this server's files (kubeconfigs, keys); removed when it stops. */
+  readonly dir: string;
   /** A kubeconfig file for `token` (default: the admin's). */
   kubeconfig(token?: string, name?: string): string;
   /** One request as the admin (or with `token`): JSON in, JSON out. */
-  request(method: string, path: string, body?: unknown, options?: { token?: string; contentType?: string }): Promise<ApiAnswer>;
+  request(method: string, path: string, body?: unknown, options?: RequestOptions): Promise<ApiAnswer>;
   /** A service-account token for `audiences` (TokenRequest), as Knative or a pod would get one. */
   serviceAccountToken(namespace: string, name: string, audiences?: readonly string[], seconds?: number): Promise<string>;
-  /** A namespace, labelled with kubernetes.io/metadata.name (1.20 does not add it; 1.21+ does). */
+  /** A namespace with its default ServiceAccount (the API server labels it kubernetes.io/metadata.name). */
   createNamespace(name: string): Promise<void>;
   /** Every change of pods in `namespace` from now on, as the watch sends it; call the result to stop. */
   watchPods(namespace: string, listener: (type: string, pod: any) => void): Promise<() => void>;
+  /** Stops the API server only (etcd keeps the data), and starts it again on the same port. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
 const ADMIN_TOKEN = "admin-token-for-the-tests-only";
 
-function started(child: ChildProcess, name: string, log: string[]): Promise<never> {
-  return new Promise((_, reject) => {
-    child.once("exit", (code, signal) => reject(new Error(`${name} exited (${code ?? signal}) before it was ready:\n${log.join("").slice(-3000)}`)));
-  });
+export interface ApiServerOptions {
+  readonly release?: KubernetesRelease;
+  /** More flags, e.g. --feature-gates. */
+  readonly flags?: readonly string[];
 }
 
-export async function startRealApiServer(): Promise<RealApiServer> {
-  const missing = missingComponents();
-  if (missing !== undefined) throw new Error(missing);
+export async function startRealApiServer(options: ApiServerOptions = {}): Promise<RealApiServer> {
+  const release = options.release ?? "newest";
+  const binaries = kubernetes(release);
   const dir = scratchDir("real-kube-");
-  const [etcdClient, etcdPeer, securePort] = await Promise.all([freePort(), freePort(), freePort()]);
-  const logs: string[] = [];
-  const etcd = spawn(ETCD, [
-    "--name", "test",
-    "--data-dir", join(dir, "etcd"),
-    "--listen-client-urls", `http://127.0.0.1:${etcdClient}`,
-    "--advertise-client-urls", `http://127.0.0.1:${etcdClient}`,
-    "--listen-peer-urls", `http://127.0.0.1:${etcdPeer}`,
-    "--initial-advertise-peer-urls", `http://127.0.0.1:${etcdPeer}`,
-    "--initial-cluster", `test=http://127.0.0.1:${etcdPeer}`,
-    "--log-level", "error",
-  ], { stdio: ["ignore", "pipe", "pipe"] });
-  etcd.stdout!.on("data", (chunk: Buffer) => logs.push(`[etcd] ${chunk}`));
-  etcd.stderr!.on("data", (chunk: Buffer) => logs.push(`[etcd] ${chunk}`));
-
+  const etcd = await startEtcd(dir);
+  const securePort = await freePort();
   const { publicKey, privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048, publicKeyEncoding: { type: "spki", format: "pem" }, privateKeyEncoding: { type: "pkcs8", format: "pem" } });
   writeFileSync(join(dir, "sa.pub"), publicKey);
   writeFileSync(join(dir, "sa.key"), privateKey);
   writeFileSync(join(dir, "tokens.csv"), `${ADMIN_TOKEN},admin,admin-uid,system:masters\n`);
-  const apiserver = spawn(KUBE_APISERVER, [
-    `--etcd-servers=http://127.0.0.1:${etcdClient}`,
+  const args = [
+    `--etcd-servers=${etcd.url}`,
     `--secure-port=${securePort}`,
     "--bind-address=127.0.0.1",
     "--advertise-address=127.0.0.1",
-    "--insecure-port=0",
+    // The kubernetes Service would point at a loopback address, which current releases refuse.
+    "--endpoint-reconciler-type=none",
     `--cert-dir=${join(dir, "certs")}`,
     `--token-auth-file=${join(dir, "tokens.csv")}`,
     "--authorization-mode=RBAC",
@@ -89,31 +80,24 @@ export async function startRealApiServer(): Promise<RealApiServer> {
     "--service-account-issuer=https://kubernetes.default.svc",
     "--api-audiences=https://kubernetes.default.svc",
     "--service-cluster-ip-range=10.0.0.0/24",
-    // Without a controller manager no token Secrets appear: pods are created without a token volume.
-    "--disable-admission-plugins=ServiceAccount",
     "--enable-admission-plugins=LimitRanger,ResourceQuota,MutatingAdmissionWebhook,ValidatingAdmissionWebhook",
     "--v=0",
-  ], { stdio: ["ignore", "pipe", "pipe"] });
-  apiserver.stdout!.on("data", (chunk: Buffer) => logs.push(`[apiserver] ${chunk}`));
-  apiserver.stderr!.on("data", (chunk: Buffer) => logs.push(`[apiserver] ${chunk}`));
+    ...(options.flags ?? []),
+  ];
+  const components: Component[] = [etcd.component];
+  let apiserver = startComponent("kube-apiserver", binaries.apiserver, args);
+  components.push(apiserver);
 
   const url = `https://127.0.0.1:${securePort}`;
   const stop = async () => {
-    for (const child of [apiserver, etcd]) {
-      if (child.exitCode !== null || child.signalCode !== null) continue;
-      const exited = new Promise((resolve) => child.once("exit", resolve));
-      child.kill("SIGTERM");
-      const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
-      await exited;
-      clearTimeout(timer);
-    }
+    for (const component of [apiserver, etcd.component]) await component.stop();
     rmSync(dir, { recursive: true, force: true });
   };
 
   let ca = "";
-  const call = (method: string, path: string, body?: unknown, options: { token?: string; contentType?: string } = {}): Promise<ApiAnswer> =>
+  const call = (method: string, path: string, body?: unknown, options: RequestOptions = {}): Promise<ApiAnswer> =>
     new Promise((resolve, reject) => {
-      const text = body === undefined ? undefined : JSON.stringify(body);
+      const text = body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body);
       const request = https.request(
         new URL(path, url),
         {
@@ -139,18 +123,13 @@ export async function startRealApiServer(): Promise<RealApiServer> {
       request.on("error", reject);
       request.end(text);
     });
+  const ready = () => waitUntil("kube-apiserver", async () => (await call("GET", "/readyz")).status === 200, [etcd.component, apiserver], 90_000);
 
+  let version = "";
   try {
-    const deadline = Date.now() + 60_000;
-    const crashed = Promise.race([started(etcd, "etcd", logs), started(apiserver, "kube-apiserver", logs)]);
-    crashed.catch(() => {});
-    for (;;) {
-      const ready = await Promise.race([call("GET", "/readyz").catch(() => undefined), crashed]);
-      if (ready?.status === 200) break;
-      if (Date.now() > deadline) throw new Error(`kube-apiserver not ready within 60 s:\n${logs.join("").slice(-3000)}`);
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
+    await ready();
     ca = readFileSync(join(dir, "certs", "apiserver.crt"), "utf8");
+    version = String((await call("GET", "/version")).body.gitVersion);
   } catch (error) {
     await stop();
     throw error;
@@ -159,7 +138,10 @@ export async function startRealApiServer(): Promise<RealApiServer> {
   let kubeconfigs = 0;
   const server: RealApiServer = {
     url,
+    release,
+    version,
     ca,
+    dir,
     kubeconfig(token = ADMIN_TOKEN, name = "admin") {
       const file = join(dir, `kubeconfig-${name}-${++kubeconfigs}`);
       writeFileSync(
@@ -186,8 +168,11 @@ export async function startRealApiServer(): Promise<RealApiServer> {
       return answer.body.status.token as string;
     },
     async createNamespace(name) {
-      const answer = await call("POST", "/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name, labels: { "kubernetes.io/metadata.name": name } } });
+      const answer = await call("POST", "/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name } });
       if (answer.status !== 201 && answer.status !== 409) throw new Error(`namespace ${name}: ${answer.status}`);
+      // The serviceaccount controller makes it too when it runs; pods need it at once.
+      const account = await call("POST", `/api/v1/namespaces/${name}/serviceaccounts`, { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: "default" } });
+      if (account.status !== 201 && account.status !== 409) throw new Error(`the default ServiceAccount of ${name}: ${account.status}`);
     },
     async watchPods(namespace, listener) {
       const list = await call("GET", `/api/v1/namespaces/${namespace}/pods`);
@@ -209,26 +194,55 @@ export async function startRealApiServer(): Promise<RealApiServer> {
       request.end();
       return () => request.destroy();
     },
+    async restart() {
+      await apiserver.stop();
+      apiserver = startComponent("kube-apiserver", binaries.apiserver, args);
+      components.push(apiserver);
+      await ready();
+    },
     stop,
   };
   return server;
 }
 
-/** Where each kind of document is created (the kinds `manifests` writes that a bare API server serves). */
-export function collectionPath(document: { apiVersion: string; kind: string; metadata: { namespace?: string } }): string | undefined {
-  const ns = document.metadata.namespace;
-  const paths: Record<string, string | undefined> = {
-    "v1/Namespace": "/api/v1/namespaces",
-    "v1/ServiceAccount": `/api/v1/namespaces/${ns}/serviceaccounts`,
-    "v1/Service": `/api/v1/namespaces/${ns}/services`,
-    "rbac.authorization.k8s.io/v1/Role": `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/roles`,
-    "rbac.authorization.k8s.io/v1/RoleBinding": `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings`,
-    "rbac.authorization.k8s.io/v1/ClusterRole": "/apis/rbac.authorization.k8s.io/v1/clusterroles",
-    "rbac.authorization.k8s.io/v1/ClusterRoleBinding": "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
-    "networking.k8s.io/v1/NetworkPolicy": `/apis/networking.k8s.io/v1/namespaces/${ns}/networkpolicies`,
-    "apps/v1/Deployment": `/apis/apps/v1/namespaces/${ns}/deployments`,
-    "policy/v1/PodDisruptionBudget": undefined, // policy/v1 is 1.21+
-    "admissionregistration.k8s.io/v1/MutatingWebhookConfiguration": "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations",
-  };
-  return paths[`${document.apiVersion}/${document.kind}`];
+/** The documents `manifests` writes, as kubectl applies them: where each is created, by discovery. */
+export interface Document {
+  readonly apiVersion: string;
+  readonly kind: string;
+  readonly metadata: { readonly name: string; readonly namespace?: string };
+}
+
+const discovered = new WeakMap<RealApiServer, Map<string, Promise<ApiAnswer>>>();
+
+/** The collection a document is POSTed to, from the API server's discovery; undefined for a kind it does not serve. */
+export async function collectionPath(server: RealApiServer, document: Document): Promise<string | undefined> {
+  const groupVersion = document.apiVersion.includes("/") ? `/apis/${document.apiVersion}` : `/api/${document.apiVersion}`;
+  const cache = discovered.get(server) ?? new Map<string, Promise<ApiAnswer>>();
+  discovered.set(server, cache);
+  if (!cache.has(groupVersion)) cache.set(groupVersion, server.request("GET", groupVersion));
+  const answer = await cache.get(groupVersion)!;
+  if (answer.status !== 200) {
+    cache.delete(groupVersion);
+    return undefined;
+  }
+  const resource = (answer.body.resources as Array<{ name: string; kind: string; namespaced: boolean }>).find((entry) => entry.kind === document.kind && !entry.name.includes("/"));
+  if (resource === undefined) return undefined;
+  return resource.namespaced ? `${groupVersion}/namespaces/${document.metadata.namespace ?? "default"}/${resource.name}` : `${groupVersion}/${resource.name}`;
+}
+
+/** Creates every document (strict field validation: an unknown or misspelt field is an error); returns the answers that were not 201. */
+export async function createAll(server: RealApiServer, documents: readonly Document[], options: { readonly strict?: boolean; readonly token?: string; readonly dryRun?: boolean } = {}): Promise<string[]> {
+  const refused: string[] = [];
+  for (const document of documents) {
+    const path = await collectionPath(server, document);
+    const name = `${document.kind} ${document.metadata.namespace ?? ""}/${document.metadata.name}`;
+    if (path === undefined) {
+      refused.push(`${name}: the API server does not serve ${document.apiVersion} ${document.kind}`);
+      continue;
+    }
+    const query = [...(options.strict === false ? [] : ["fieldValidation=Strict"]), ...(options.dryRun === true ? ["dryRun=All"] : [])];
+    const answer = await server.request("POST", `${path}${query.length === 0 ? "" : `?${query.join("&")}`}`, document, options.token === undefined ? {} : { token: options.token });
+    if (answer.status !== 201) refused.push(`${name}: ${answer.status} ${typeof answer.body === "object" ? String(answer.body.message).slice(0, 600) : String(answer.body).slice(0, 300)}`);
+  }
+  return refused;
 }

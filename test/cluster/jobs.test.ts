@@ -1,0 +1,281 @@
+// Real batch/v1 Jobs end to end: the real Job and CronJob controllers make the pods, the real
+// scheduler binds them to kwok's node, the webhook (registered as generated, matchConditions
+// compiled by the real API server) adjusts them, kwok runs them for the time and exit code each
+// asks for, Knative's real ApiServerSource adapter delivers every change to three function replicas
+// through a round-robin proxy, and the replicas report each attempt to Optune exactly once (claims
+// in pod annotations, on the generated ServiceAccount's token). Then the faults the real pipeline
+// meets: a replica killed mid-run, the API server restarted under the adapter, an adapter started
+// after jobs finished (the sweep finds them), Optune answering 503 within the adapter's retries.
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { DEFAULT_OPTIONS, type ManifestOptions } from "../../handler/deploy/manifests.js";
+import { runCli } from "../support/cli.js";
+import { kubernetes, RECEIVE_ADAPTER, skipUnlessInstalled, type KubernetesRelease } from "./components.js";
+import { SMALL, startTier, type Tier } from "./tier.js";
+
+const WATCHED = ["batch", "etl"];
+const OPTIONS: ManifestOptions = { ...DEFAULT_OPTIONS, watch: WATCHED, account: "acme", webhook: true };
+const RUN = "servo-k8s-multijob.test/";
+
+interface JobShape {
+  readonly namespace: string;
+  readonly name: string;
+  readonly jobId: string;
+  readonly runSeconds: number;
+  readonly exitCode?: number;
+  readonly spec?: Record<string, unknown>;
+  readonly podSpec?: Record<string, unknown>;
+  readonly annotations?: Record<string, string>;
+}
+
+/** A Job's pod template: one worker with the app id, resources Optune may change, the run kwok plays. */
+function template(shape: JobShape): Record<string, unknown> {
+  return {
+    metadata: { annotations: { [`${RUN}run-time`]: `${shape.runSeconds}s`, [`${RUN}exit-code`]: String(shape.exitCode ?? 0), ...shape.annotations } },
+    spec: {
+      restartPolicy: "Never",
+      containers: [{ name: "worker", image: "registry.example.com/jobs/worker:1", env: [{ name: "JOBID", value: shape.jobId }], resources: { limits: { cpu: "500m", memory: "256Mi" }, requests: { cpu: "500m", memory: "256Mi" } } }],
+      ...shape.podSpec,
+    },
+  };
+}
+
+function job(shape: JobShape): Record<string, unknown> {
+  return { apiVersion: "batch/v1", kind: "Job", metadata: { name: shape.name, namespace: shape.namespace }, spec: { backoffLimit: 0, template: template(shape), ...shape.spec } };
+}
+
+interface Measured {
+  readonly pod: string;
+  readonly uid: string;
+  readonly duration: number | undefined;
+  readonly exitcode: unknown;
+  readonly settings: unknown;
+  readonly jobId: string;
+}
+
+function measurements(tier: Tier): Measured[] {
+  return tier.receiver.requests
+    .filter((request) => !request.path.includes("_global_") && (request.body as { event?: string }).event === "MEASUREMENT" && request.status === 200)
+    .map((request) => {
+      const param = (request.body as { param: { metrics?: { duration?: { value: number } }; annotations?: Record<string, unknown> } }).param;
+      return { pod: String(param.annotations?.pod), uid: String(param.annotations?.uid), duration: param.metrics?.duration?.value, exitcode: param.annotations?.exitcode, settings: param.annotations?.settings, jobId: decodeURIComponent(request.path.split("/").at(-2) ?? "") };
+    });
+}
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, ms = 120_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms / 1000} s`);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}
+
+/** The pods of a Job, as the API server has them. */
+async function podsOf(tier: Tier, namespace: string, jobName: string): Promise<any[]> {
+  const answer = await tier.server.request("GET", `/api/v1/namespaces/${namespace}/pods?labelSelector=${encodeURIComponent(`batch.kubernetes.io/job-name=${jobName}`)}`);
+  return answer.body.items as any[];
+}
+
+/** Waits until the Job is complete or failed, and every pod it made is reported; returns its pods. */
+async function finished(tier: Tier, namespace: string, jobName: string, ms = 120_000): Promise<any[]> {
+  return waitFor(`job ${namespace}/${jobName} finished and reported`, async () => {
+    const status = (await tier.server.request("GET", `/apis/batch/v1/namespaces/${namespace}/jobs/${jobName}`)).body.status ?? {};
+    const done = (status.conditions ?? []).some((condition: { type: string; status: string }) => (condition.type === "Complete" || condition.type === "Failed") && condition.status === "True");
+    if (!done) return undefined;
+    const pods = await podsOf(tier, namespace, jobName);
+    const reported = new Set(measurements(tier).map((measured) => measured.uid));
+    return pods.every((pod) => reported.has(pod.metadata.uid)) ? pods : undefined;
+  }, ms);
+}
+
+/**
+ * Optune, scripted: each admission's WHATS_NEXT gets an ADJUST to cpu 0.75, mem 384Mi, and the
+ * WHATS_NEXT after its ADJUSTMENT a MEASURE; counted per app id, as admissions run side by side.
+ */
+function adjustEveryJob(tier: Tier): void {
+  const adjusted = new Map<string, number>();
+  tier.receiver.respond = (request) => {
+    const { event } = request.body as { event?: string };
+    const app = request.path;
+    if (event === "ADJUSTMENT") adjusted.set(app, (adjusted.get(app) ?? 0) + 1);
+    if (event !== "WHATS_NEXT") return { status: 200, body: "{}" };
+    const pending = adjusted.get(app) ?? 0;
+    if (pending > 0) {
+      adjusted.set(app, pending - 1);
+      return { status: 200, body: JSON.stringify({ cmd: "MEASURE" }) };
+    }
+    return { status: 200, body: JSON.stringify({ cmd: "ADJUST", param: { state: { application: { components: { worker: { settings: { cpu: { value: 0.75 }, mem: { value: 402653184 } } } } } } } }) };
+  };
+}
+
+function assertOncePerPod(tier: Tier, pods: readonly any[]): void {
+  const all = measurements(tier);
+  for (const pod of pods) {
+    const mine = all.filter((measured) => measured.uid === pod.metadata.uid);
+    assert.equal(mine.length, 1, `${pod.metadata.namespace}/${pod.metadata.name}: ${mine.length} MEASUREMENTs`);
+  }
+}
+
+for (const release of ["newest", "oldest"] as const satisfies readonly KubernetesRelease[]) {
+  // On the oldest minor the README claims (1.28), native sidecars and backoffLimitPerIndex are alpha
+  // (off): those shapes, and the fault scenarios, run on the newest release only.
+  const newest = release === "newest";
+  describe(`real Jobs on Kubernetes ${kubernetes(release).version}: the real Job controller, kwok and Knative's real ApiServerSource adapter`, { skip: skipUnlessInstalled(release, [RECEIVE_ADAPTER]) }, () => {
+    let tier: Tier;
+
+    before(async () => {
+      tier = await startTier({ options: OPTIONS, release });
+      adjustEveryJob(tier);
+      // A LimitRange and a quota in force where the webhook adjusts: every patched pod must still pass.
+      await tier.server.request("POST", "/api/v1/namespaces/etl/limitranges", { apiVersion: "v1", kind: "LimitRange", metadata: { name: "bounds" }, spec: { limits: [{ type: "Container", max: { cpu: "2", memory: "1Gi" } }] } });
+      await tier.server.request("POST", "/api/v1/namespaces/batch/resourcequotas", { apiVersion: "v1", kind: "ResourceQuota", metadata: { name: "jobs" }, spec: { hard: { "requests.cpu": "8", "limits.cpu": "8", "limits.memory": "8Gi" } } });
+      await tier.startAdapters();
+      console.log(`# against ${tier.server.version}; ${tier.adapters.length} receive adapters (knative.dev/eventing)`);
+    });
+    after(async () => {
+      await tier?.stop();
+    });
+
+    test(`${newest ? "a plain, an Indexed, a CronJob's, a sidecar's and a retried Job" : "a plain, an Indexed and a CronJob's Job"}: every attempt reported once, with its run time, exit code and settings`, async () => {
+      const shapes: JobShape[] = [
+        { namespace: "batch", name: "plain", jobId: "resize-images", runSeconds: 3 },
+        { namespace: "etl", name: "indexed", jobId: "nightly-etl", runSeconds: 2, spec: { completionMode: "Indexed", completions: 2, parallelism: 2 } },
+        ...(newest ? [{
+          namespace: "batch",
+          name: "with-sidecar",
+          jobId: "shipped-logs",
+          runSeconds: 2,
+          podSpec: { initContainers: [{ name: "log-shipper", image: "registry.example.com/shipper:1", restartPolicy: "Always", resources: { limits: { cpu: "100m", memory: "64Mi" }, requests: { cpu: "100m", memory: "64Mi" } } }] },
+        },
+        {
+          // Fails once (exit 1, counted by the pod failure policy), is retried, and succeeds.
+          namespace: "etl",
+          name: "retried",
+          jobId: "flaky-load",
+          runSeconds: 2,
+          annotations: { [`${RUN}first-exit-code`]: "1" },
+          spec: {
+            completionMode: "Indexed",
+            completions: 1,
+            backoffLimit: undefined,
+            backoffLimitPerIndex: 1,
+            podFailurePolicy: { rules: [{ action: "Ignore", onPodConditions: [{ type: "DisruptionTarget" }] }, { action: "Count", onExitCodes: { containerName: "worker", operator: "In", values: [1] } }] },
+          },
+        }] : []),
+      ];
+      for (const shape of shapes) {
+        const created = await tier.server.request("POST", `/apis/batch/v1/namespaces/${shape.namespace}/jobs?fieldValidation=Strict`, job(shape));
+        assert.equal(created.status, 201, `${shape.name}: ${JSON.stringify(created.body).slice(0, 400)}`);
+      }
+      // A CronJob every minute: its first Job comes at the next minute.
+      const cron = { apiVersion: "batch/v1", kind: "CronJob", metadata: { name: "hourly-report", namespace: "batch" }, spec: { schedule: "* * * * *", concurrencyPolicy: "Forbid", jobTemplate: { spec: { backoffLimit: 0, template: template({ namespace: "batch", name: "", jobId: "hourly-report", runSeconds: 2 }) } } } };
+      assert.equal((await tier.server.request("POST", "/apis/batch/v1/namespaces/batch/cronjobs?fieldValidation=Strict", cron)).status, 201);
+
+      const byJob = new Map<string, any[]>();
+      for (const shape of shapes) byJob.set(shape.name, await finished(tier, shape.namespace, shape.name));
+      const cronJob = await waitFor("the CronJob's first Job", async () => {
+        const jobs = (await tier.server.request("GET", "/apis/batch/v1/namespaces/batch/jobs")).body.items as any[];
+        return jobs.find((item) => item.metadata.ownerReferences?.some((owner: { kind: string }) => owner.kind === "CronJob"))?.metadata.name as string | undefined;
+      }, 150_000);
+      await tier.server.request("PATCH", "/apis/batch/v1/namespaces/batch/cronjobs/hourly-report", { spec: { suspend: true } }, { contentType: "application/merge-patch+json" });
+      byJob.set("cron", await finished(tier, "batch", cronJob));
+
+      const all = measurements(tier);
+      for (const shape of [...shapes, { namespace: "batch", name: "cron", jobId: "hourly-report", runSeconds: 2 } as JobShape]) {
+        const pods = byJob.get(shape.name)!;
+        assertOncePerPod(tier, pods);
+        for (const pod of pods) {
+          const measured = all.find((entry) => entry.uid === pod.metadata.uid)!;
+          const container = (pod.status.containerStatuses as any[]).find((status) => status.name === "worker");
+          const exit = container.state.terminated.exitCode as number;
+          assert.equal(measured.jobId, shape.jobId, `${pod.metadata.name}: app id`);
+          assert.equal(measured.exitcode, exit, `${pod.metadata.name}: exit code`);
+          // kwok ends the run after the time the pod asked; whole seconds, and a busy machine only makes it longer.
+          assert.ok(measured.duration !== undefined && measured.duration >= shape.runSeconds - 1 && measured.duration <= shape.runSeconds + 60, `${pod.metadata.name}: ${measured.duration} s for a ${shape.runSeconds} s run`);
+          assert.equal(measured.settings, pod.metadata.annotations["optune.ai/settings"], `${pod.metadata.name}: the settings it ran with`);
+          assert.deepEqual(pod.spec.containers[0].resources.limits, { cpu: "750m", memory: "402653184" }, `${pod.metadata.name}: Optune's ADJUST applied at admission`);
+        }
+      }
+      assert.equal(byJob.get("indexed")!.length, 2);
+      if (newest) {
+        const retried = byJob.get("retried")!;
+        assert.deepEqual(retried.map((pod) => pod.status.containerStatuses[0].state.terminated.exitCode).sort(), [0, 1], "the failed attempt and the retry, each reported");
+        const sidecar = byJob.get("with-sidecar")![0];
+        assert.equal(sidecar.status.initContainerStatuses[0].state.terminated.exitCode, 143, "kwok stopped the sidecar after the job container, as the kubelet does");
+      }
+      // Every event went through the real adapter: its headers, as it sends them.
+      const delivery = tier.sink.deliveries.find((entry) => String(entry.headers["ce-subject"]).includes("/pods/"))!;
+      assert.match(String(delivery.headers["ce-subject"]), /^\/apis\/v1\/namespaces\/(batch|etl)\/pods\//);
+      assert.equal(delivery.headers["ce-source"], tier.server.url);
+      assert.match(String(delivery.headers["ce-time"]), /\.\d+Z$/);
+    });
+
+    test("the webhook is called for job pods only: matchConditions, compiled by the real API server, keep the others away", async () => {
+      const admitted = async () => Number(/servo_k8s_multijob_admissions_total\{[^}]*\} (\d+)/.exec(await tier.webhookMetrics())?.[1] ?? NaN);
+      const sum = async () => {
+        const text = await tier.webhookMetrics();
+        return [...text.matchAll(/^servo_k8s_multijob_admissions_total\{[^}]*\} (\d+)$/gm)].reduce((total, match) => total + Number(match[1]), 0);
+      };
+      void admitted;
+      const before = await sum();
+      for (let index = 0; index < 3; index++) {
+        const pod = { apiVersion: "v1", kind: "Pod", metadata: { name: `no-app-id-${index}` }, spec: { nodeName: "no-such-node", containers: [{ name: "web", image: "registry.example.com/web:1", resources: SMALL }] } };
+        assert.equal((await tier.server.request("POST", "/api/v1/namespaces/batch/pods", pod)).status, 201);
+      }
+      assert.equal(await sum(), before, "a pod without the app id reached the webhook");
+      const jobPod = { apiVersion: "v1", kind: "Pod", metadata: { name: "with-app-id" }, spec: { nodeName: "no-such-node", restartPolicy: "Never", containers: [{ name: "worker", image: "registry.example.com/jobs/worker:1", env: [{ name: "JOBID", value: "resize-images" }], resources: SMALL }] } };
+      assert.equal((await tier.server.request("POST", "/api/v1/namespaces/batch/pods", jobPod)).status, 201);
+      assert.equal(await sum(), before + 1, "a job pod reaches the webhook");
+    });
+
+    if (newest) test("a replica killed and restarted mid-run, and the API server restarted under the adapter: each job still reported once", async () => {
+      const shapes: JobShape[] = [0, 1, 2, 3].map((index) => ({ namespace: WATCHED[index % 2]!, name: `survivor-${index}`, jobId: "resize-images", runSeconds: 4 + index }));
+      for (const shape of shapes) assert.equal((await tier.server.request("POST", `/apis/batch/v1/namespaces/${shape.namespace}/jobs`, job(shape))).status, 201);
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      await tier.restartReplica(0);
+      await tier.server.restart();
+      const pods = (await Promise.all(shapes.map((shape) => finished(tier, shape.namespace, shape.name, 180_000)))).flat();
+      assertOncePerPod(tier, pods);
+    });
+
+    if (newest) test("jobs that finish while no adapter runs are never sent by it: the sweep reports them", async () => {
+      await tier.stopAdapters();
+      const shapes: JobShape[] = [0, 1].map((index) => ({ namespace: WATCHED[index]!, name: `unseen-${index}`, jobId: "nightly-etl", runSeconds: 1 }));
+      for (const shape of shapes) assert.equal((await tier.server.request("POST", `/apis/batch/v1/namespaces/${shape.namespace}/jobs`, job(shape))).status, 201);
+      const pods: any[] = [];
+      for (const shape of shapes) {
+        pods.push(
+          ...(await waitFor(`${shape.name} complete`, async () => {
+            const status = (await tier.server.request("GET", `/apis/batch/v1/namespaces/${shape.namespace}/jobs/${shape.name}`)).body.status ?? {};
+            return status.succeeded === 1 ? podsOf(tier, shape.namespace, shape.name) : undefined;
+          })),
+        );
+      }
+      await tier.startAdapters();
+      // The adapter sends nothing for them: it never will.
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      const uids = new Set(pods.map((pod) => pod.metadata.uid));
+      assert.equal(measurements(tier).filter((measured) => uids.has(measured.uid)).length, 0, "the adapter sent pods that finished before it started");
+      const swept = await runCli(["sweep"], { ...tier.functionEnv, OPTUNE_URL: tier.receiver.template, OPTUNE_SWEEP_MAX_AGE: "3600" });
+      assert.equal(swept.code, 0, swept.stderr);
+      assertOncePerPod(tier, pods);
+    });
+
+    if (newest) test("Optune answering 503 within the adapter's retry window: the retried event is reported once", async () => {
+      const script = tier.receiver.respond;
+      let refused = 0;
+      tier.receiver.respond = (request) => ((request.body as { event?: string }).event === "MEASUREMENT" && refused < 2 ? (refused++, { status: 503, headers: { "retry-after": "1" }, body: "{}" }) : script(request));
+      try {
+        const shape: JobShape = { namespace: "batch", name: "optune-blinked", jobId: "resize-images", runSeconds: 1 };
+        assert.equal((await tier.server.request("POST", `/apis/batch/v1/namespaces/batch/jobs`, job(shape))).status, 201);
+        const pods = await finished(tier, "batch", shape.name);
+        assertOncePerPod(tier, pods);
+        assert.ok(refused >= 1, "Optune refused at least once");
+      } finally {
+        tier.receiver.respond = script;
+      }
+    });
+  });
+}
