@@ -115,6 +115,7 @@ describe("the annotation ledger against the API", () => {
     assert.deepEqual([a.granted, b.granted].sort(), [false, true]);
     const loser = a.granted ? b : a;
     assert.ok(!loser.granted && /^being reported by servo-[ab] since/.test(loser.reason));
+    assert.equal(!loser.granted && loser.left, "in-flight", "nothing reached Optune from the loser: it must not be called reported");
     assert.deepEqual(calls("p2").sort(), ["get 200", "patch 200", "patch 409"]);
   });
 
@@ -123,6 +124,8 @@ describe("the annotation ledger against the API", () => {
     const claim = await ledgerFor("servo-a").claim(pod, update);
     assert.ok(claim.granted);
     await claim.markSent();
+    const again = await ledgerFor("servo-b").claim(fake.get("batch", "p3") ?? pod, update);
+    assert.ok(!again.granted && again.left === undefined, "sent: reported, nothing left");
     const claimed = fake.get("batch", "p3")!;
     const before = fake.requests.length;
     assert.equal((await ledgerFor("servo-b").claim(claimed, update)).granted, false);

@@ -18,7 +18,10 @@ describe("configuration from the environment", () => {
     assert.equal(config.port, 8080);
     assert.equal(config.logLevel, "info");
     assert.equal(config.sendTimeoutMs, 10_000);
-    assert.equal(config.sendDeadlineMs, 30_000);
+    // Knative's adapter waits for each answer before the next event: a delivery gets seconds.
+    assert.equal(config.sendDeadlineMs, 5_000);
+    // A direct ApiServerSource sink: 5 retries within ~3 s.
+    assert.equal(config.sourceRetryWindowMs, 3_000);
     assert.equal(config.authToken, undefined);
     assert.equal(config.dryRun, true);
   });
@@ -168,7 +171,7 @@ describe("configuration from the environment", () => {
     test("the claim TTL must outlive a delivery", () => {
       assert.equal(loadConfig({}).claimTtlMs, 120_000);
       assert.equal(loadConfig({}).sweepMaxAgeMs, 3_600_000);
-      assert.throws(() => loadConfig({ ...inCluster, OPTUNE_CLAIM_TTL: "30" }, { exists: cluster }), /^ConfigError: OPTUNE_CLAIM_TTL must be longer than OPTUNE_SEND_DEADLINE \(30 s\)/);
+      assert.throws(() => loadConfig({ ...inCluster, OPTUNE_CLAIM_TTL: "5" }, { exists: cluster }), /^ConfigError: OPTUNE_CLAIM_TTL must be longer than OPTUNE_SEND_DEADLINE \(5 s\)/);
       assert.equal(loadConfig({ OPTUNE_CLAIM_TTL: "30" }).dedupe, "memory", "without claims the TTL guards nothing");
       assert.throws(() => loadConfig({ OPTUNE_DEDUPE: "etcd" }), /OPTUNE_DEDUPE must be annotation or memory, got "etcd"/);
     });

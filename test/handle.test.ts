@@ -110,6 +110,20 @@ describe("handling pod events", () => {
     assert.equal(sent.length, 0);
   });
 
+  test("a claim held by another instance, or lost with the pod, is not called already reported: nothing reached Optune from here", async () => {
+    const cases: Array<[ReportLedger, string]> = [
+      [{ claim: async () => ({ granted: false, reason: "being reported by servo-b since 2026-11-24T09:59:55.000Z", left: "in-flight" }) }, "claimed-elsewhere"],
+      [{ claim: async () => ({ granted: false, reason: "the pod was deleted before it could be claimed", left: "gone" }) }, "pod-gone"],
+      [{ claim: async () => ({ granted: false, reason: "the pod's annotation was not written by us", left: "foreign" }) }, "foreign-claim"],
+    ];
+    for (const [ledger, code] of cases) {
+      const outcome = await setup(undefined, ledger).handle(update(jobPod()));
+      assert.deepEqual([outcome.kind, outcome.kind === "ignored" ? outcome.code : undefined], ["ignored", code]);
+    }
+    const reported = await setup(undefined, { claim: async () => ({ granted: false, reason: "already reported (the pod's claim says sent)" }) }).handle(update(jobPod()));
+    assert.equal(reported.kind, "already-reported");
+  });
+
   test("a ledger that cannot answer makes the event fail (to be retried), not vanish", async () => {
     const { handle, sent } = setup(undefined, { claim: async () => Promise.reject(new Error("connection refused")) });
     const outcome = await handle(update(jobPod()));

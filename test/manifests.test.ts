@@ -208,6 +208,19 @@ describe("manifests: the documents fit together", () => {
   }
 });
 
+describe("manifests: the function knows how long its event source retries", () => {
+  const envOf = (variant: Partial<ManifestOptions>) => {
+    const service = build(variant).find((doc) => doc.kind === "Service" && doc.apiVersion === "serving.knative.dev/v1") as any;
+    return service.spec.template.spec.containers[0].env as Array<{ name: string; value?: string }>;
+  };
+  test("behind the generated Broker: the Trigger's ~17 minutes (1 + 2 + ... + 512 s), so failures are answered 503", () => {
+    assert.deepEqual(envOf({ broker: true }).find((entry) => entry.name === "OPTUNE_SOURCE_RETRY_WINDOW"), { name: "OPTUNE_SOURCE_RETRY_WINDOW", value: "1023" });
+  });
+  test("a direct sink: the default, the adapter's ~3 s", () => {
+    assert.equal(envOf({}).find((entry) => entry.name === "OPTUNE_SOURCE_RETRY_WINDOW"), undefined);
+  });
+});
+
 describe("manifests: Prometheus can scrape every server", () => {
   for (const variant of VARIANTS.filter((v) => v.podMonitor === true)) {
     test(JSON.stringify(variant), () => {

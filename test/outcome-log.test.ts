@@ -36,6 +36,20 @@ describe("the summary of ignored events", () => {
     }
   });
 
+  test("the summary calls reported only what Optune has: a claim held elsewhere is counted by its own words", () => {
+    const { outcomes, lines, advance } = setup();
+    try {
+      outcomes.record({ kind: "already-reported", pod: "batch/a", appId: "x", reason: "already reported (the pod's claim says sent)" }, {});
+      outcomes.record({ kind: "ignored", code: "claimed-elsewhere", reason: "being reported by servo-b", pod: "batch/b" }, {});
+      outcomes.record({ kind: "ignored", code: "foreign-claim", reason: "not ours", pod: "batch/c" }, {});
+      advance(60_000);
+      outcomes.flush();
+      assert.equal(lines[0]?.msg, "3 ignored in the last 60 s: 1 already reported, 1 being reported by another instance, 1 claim annotations not written by us");
+    } finally {
+      outcomes.close();
+    }
+  });
+
   test("nothing ignored, nothing written; the count starts over after each line", () => {
     const { outcomes, lines, advance } = setup();
     outcomes.flush();

@@ -214,16 +214,18 @@ describe("the Kubernetes API's answers, as a table (claims on)", () => {
   };
   const sentFor = (uid: string) => stack.measurements().filter((request) => request.headers["idempotency-key"] === uid).length;
 
-  for (const [status, retryAfter] of [
-    [500, "5"],
-    [503, "5"],
-    [429, "7"],
+  // A retry within the adapter's ~3 s can help a failed claim (nothing was written): 503. The API
+  // server's own Retry-After of 7 s is beyond it: 202, the sweep claims it later.
+  for (const [status, answered, retryAfter] of [
+    [500, 503, "1"],
+    [503, 503, "1"],
+    [429, 202, "7"],
   ] as const) {
-    test(`the claim answered ${status}: 503 with Retry-After ${retryAfter}, nothing sent; later events claim it`, async () => {
+    test(`the claim answered ${status}: ${answered} with Retry-After ${retryAfter}, nothing sent; later events claim it`, async () => {
       const pod = finishedPod();
       api.fault = ({ verb }) => (verb === "patch" ? { status, ...(status === 429 ? { headers: { "Retry-After": "7" } } : {}) } : undefined);
       const first = await send(pod);
-      assert.deepEqual([first.status, first.retryAfter, first.body.outcome], [503, retryAfter, "failed"]);
+      assert.deepEqual([first.status, first.retryAfter, first.body.outcome], [answered, retryAfter, "failed"]);
       assert.equal(sentFor(String(pod.metadata?.uid)), 0);
       api.fault = undefined;
       assert.equal((await send(pod)).body.outcome, "sent");

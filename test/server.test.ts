@@ -1,6 +1,7 @@
 // HTTP-level behaviour of the real server, on a free port, against a local Optune receiver.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { answerStatus } from "../handler/measure/server.js";
 import { jobPod } from "./support/pods.js";
 import { podEvent, startStack, type Stack } from "./support/stack.js";
 
@@ -31,6 +32,21 @@ describe("probes and routing", () => {
     const response = await stack.post("{}", { "content-type": "application/json" }, "/events");
     assert.equal(response.status, 404);
     assert.match(((await response.json()) as { error: string }).error, /POST CloudEvents to \//);
+  });
+});
+
+describe("503 only when the source's retries can help", () => {
+  const failed = (retryAfterSeconds: number) => ({ kind: "failed" as const, pod: "batch/p", error: "Optune answered 503", retryAfterSeconds });
+  test("a retry due within the source's window: 503 with Retry-After", () => {
+    assert.deepEqual(answerStatus([failed(1)], 3), { status: 503, retryAfter: 1 });
+    assert.deepEqual(answerStatus([failed(3)], 3), { status: 503, retryAfter: 3 });
+  });
+  test("a retry due later than a direct sink retries (~3 s, Retry-After ignored): 202, the sweep sends it", () => {
+    assert.deepEqual(answerStatus([failed(5)], 3), { status: 202, retryAfter: 5 });
+  });
+  test("behind a Broker (window 1023 s) and without a sweep (no window): 503", () => {
+    assert.deepEqual(answerStatus([failed(300)], 1023), { status: 503, retryAfter: 300 });
+    assert.deepEqual(answerStatus([failed(300)]), { status: 503, retryAfter: 300 });
   });
 });
 

@@ -117,12 +117,17 @@ export function optionsProblem(options: ManifestOptions): string | undefined {
   return undefined;
 }
 
+/** How long the generated Trigger keeps retrying: 10 retries, exponential from 1 s. */
+const BROKER_RETRY_WINDOW_SECONDS = 1023;
+
 /** The configuration the function and the webhook get, as env entries (checked by loadConfig in the tests). */
 export function functionEnv(options: ManifestOptions): object[] {
   return [
     { name: "POD_NAMESPACES", value: options.watch.join(",") },
     { name: "OPTUNE_APP_ID", value: options.appId },
     ...(options.prometheusUrl === undefined ? [] : [{ name: "PROMETHEUS_URL", value: options.prometheusUrl }]),
+    // The Trigger below retries for about 17 minutes (1 + 2 + ... + 512 s): a 503 helps within that.
+    ...(options.broker ? [{ name: "OPTUNE_SOURCE_RETRY_WINDOW", value: String(BROKER_RETRY_WINDOW_SECONDS) }] : []),
     ...(options.account === undefined
       ? []
       : [

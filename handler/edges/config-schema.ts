@@ -24,6 +24,7 @@ export const ENV_SCHEMA = {
     LOG_LEVEL: { type: "string", enum: ["debug", "info", "warn", "error"], description: "must be one of debug, info, warn, error" },
     OPTUNE_SEND_TIMEOUT: SECONDS,
     OPTUNE_SEND_DEADLINE: SECONDS,
+    OPTUNE_SOURCE_RETRY_WINDOW: SECONDS,
     OPTUNE_DEDUPE: { type: "string", enum: ["annotation", "memory"], description: "must be annotation or memory" },
     OPTUNE_CLAIM_TTL: SECONDS,
     OPTUNE_SWEEP_MAX_AGE: SECONDS,

@@ -28,8 +28,15 @@ export interface Config extends JobCriteria {
   readonly logLevel: LogLevel;
   /** Per-attempt timeout of a POST to Optune. */
   readonly sendTimeoutMs: number;
-  /** Bound on all attempts of one delivery, backoff included. */
+  /** Bound on all attempts of one delivery, backoff included: how long an event's answer may wait for Optune. */
   readonly sendDeadlineMs: number;
+  /**
+   * How long the event source keeps retrying an event answered 503 (OPTUNE_SOURCE_RETRY_WINDOW):
+   * ~3 s for Knative's ApiServerSource (5 retries from 50 ms, Retry-After ignored), ~17 min behind
+   * the Broker that `manifests --broker` writes. A 503 is answered only when the event may be
+   * retried within it; a later retry is left to the sweep (202).
+   */
+  readonly sourceRetryWindowMs: number;
   /** Where the Kubernetes API is, if anywhere (Reference mode, claims and the sweep need it). */
   readonly kubeconfig: KubeconfigSource | undefined;
   /** How one report per job is kept: claims in the pod's annotations, or this process's memory. */
@@ -89,6 +96,7 @@ export const DEFAULT_MEM_RANGE = "67108864,1073741824,4096";
 export const MAX_SECONDS = {
   OPTUNE_SEND_TIMEOUT: 120,
   OPTUNE_SEND_DEADLINE: 3600,
+  OPTUNE_SOURCE_RETRY_WINDOW: 86_400,
   OPTUNE_CLAIM_TTL: 86_400,
   OPTUNE_SWEEP_MAX_AGE: 30 * 86_400,
   KUBE_API_TIMEOUT: 120,
@@ -151,7 +159,9 @@ export function loadConfig(env: Env, options: LoadOptions = {}): Config {
 
   const appIdSpec = relevant.OPTUNE_APP_ID ?? DEFAULT_APP_ID;
   const port = portNumber(relevant, "PORT", "8080");
-  const sendDeadlineMs = seconds(relevant, "OPTUNE_SEND_DEADLINE", "30");
+  // Knative's adapter sends one event at a time per watch and never times out: an answer held
+  // holds every event behind it, so a delivery gets a few seconds, not minutes (the sweep retries).
+  const sendDeadlineMs = seconds(relevant, "OPTUNE_SEND_DEADLINE", "5");
   const claimTtlMs = seconds(relevant, "OPTUNE_CLAIM_TTL", "120");
   const maxInFlight = Number(relevant.OPTUNE_MAX_INFLIGHT ?? "64");
   if (maxInFlight < 1 || maxInFlight > 10_000) throw new ConfigError("OPTUNE_MAX_INFLIGHT", `must be between 1 and 10000, got ${JSON.stringify(relevant.OPTUNE_MAX_INFLIGHT)}`);
@@ -192,6 +202,7 @@ export function loadConfig(env: Env, options: LoadOptions = {}): Config {
     logLevel: (relevant.LOG_LEVEL ?? "info") as LogLevel,
     sendTimeoutMs: seconds(relevant, "OPTUNE_SEND_TIMEOUT", "10"),
     sendDeadlineMs,
+    sourceRetryWindowMs: seconds(relevant, "OPTUNE_SOURCE_RETRY_WINDOW", "3"),
     kubeconfig,
     dedupe,
     claimTtlMs,

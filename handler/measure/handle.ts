@@ -3,7 +3,7 @@
 import { assessPod, type Assessment, type IgnoreCode } from "./assess.js";
 import type { JobCriteria } from "../jobs/job.js";
 import { KubernetesError, type PodApi } from "../edges/kubernetes.js";
-import type { ReportLedger } from "./ledger.js";
+import type { Left, ReportLedger } from "./ledger.js";
 import type { Logger } from "../edges/log.js";
 import { noMetrics, type Metrics } from "../edges/metrics.js";
 import type { Deliver } from "../edges/optune.js";
@@ -37,7 +37,10 @@ export type Outcome =
   | { readonly kind: "malformed"; readonly error: string };
 
 /** Why an event was ignored: the pod stages' codes, and the handler's own. */
-export type OutcomeCode = IgnoreCode | "other-event" | "pod-gone" | "no-kubernetes" | "no-sweep" | "unconfirmed-delete" | "not-confirmed";
+export type OutcomeCode = IgnoreCode | "other-event" | "pod-gone" | "no-kubernetes" | "no-sweep" | "unconfirmed-delete" | "not-confirmed" | "claimed-elsewhere" | "foreign-claim";
+
+/** A claim not granted with nothing sent from here: why, as the code the summary counts. */
+const LEFT_CODES: Readonly<Record<Left, OutcomeCode>> = { "in-flight": "claimed-elsewhere", gone: "pod-gone", foreign: "foreign-claim" };
 
 export interface HandlerDeps {
   readonly criteria: JobCriteria;
@@ -115,11 +118,11 @@ export function createHandler(deps: HandlerDeps): Handler {
       metrics.claim("unconfirmed-delete");
       return { kind: "ignored", code: "unconfirmed-delete", reason: claim.reason, pod: ref, odd: true };
     }
-    metrics.claim(claim.granted ? "won" : claim.retryAfterSeconds === undefined ? "already-reported" : "backing-off");
+    metrics.claim(claim.granted ? "won" : claim.retryAfterSeconds !== undefined ? "backing-off" : claim.left === undefined ? "already-reported" : "left");
     if (!claim.granted) {
-      return claim.retryAfterSeconds === undefined
-        ? { kind: "already-reported", pod: ref, appId, reason: claim.reason }
-        : { kind: "deferred", pod: ref, appId, reason: claim.reason, retryAfterSeconds: claim.retryAfterSeconds };
+      if (claim.retryAfterSeconds !== undefined) return { kind: "deferred", pod: ref, appId, reason: claim.reason, retryAfterSeconds: claim.retryAfterSeconds };
+      // "already reported" only when Optune has it; otherwise the code says who or what holds it.
+      return claim.left === undefined ? { kind: "already-reported", pod: ref, appId, reason: claim.reason } : { kind: "ignored", code: LEFT_CODES[claim.left], reason: claim.reason, pod: ref };
     }
 
     // What is sent is the pod as the API server answered the claim, not what the event said of it.
@@ -235,14 +238,19 @@ function failed(pod: string, error: string, appId?: string, retryAfterSeconds = 
   return { kind: "failed", pod, ...(appId === undefined ? {} : { appId }), error, retryAfterSeconds };
 }
 
-/** The API server's Retry-After (429), else our default. */
+/**
+ * When to try again after the Kubernetes API failed: its Retry-After (429), else at once (1 s): no
+ * claim was written, so a retry by the event source (a direct sink retries within ~3 s) can help.
+ */
 function retryHint(error: unknown): number {
-  return error instanceof KubernetesError && error.retryAfterSeconds !== undefined ? error.retryAfterSeconds : DEFAULT_RETRY_AFTER_SECONDS;
+  return error instanceof KubernetesError && error.retryAfterSeconds !== undefined ? error.retryAfterSeconds : KUBERNETES_RETRY_AFTER_SECONDS;
 }
+
+const KUBERNETES_RETRY_AFTER_SECONDS = 1;
 
 /** When the event source should send the event again (it answers 503), or undefined when it is done. */
 export function retryAfterSeconds(outcome: Outcome): number | undefined {
   if (outcome.kind === "failed" || outcome.kind === "deferred") return outcome.retryAfterSeconds;
-  if (outcome.kind === "swept" && outcome.failed > 0) return DEFAULT_RETRY_AFTER_SECONDS;
+  if (outcome.kind === "swept" && outcome.failed > 0) return outcome.retryAfterSeconds ?? DEFAULT_RETRY_AFTER_SECONDS;
   return undefined;
 }

@@ -1,7 +1,7 @@
 // Who may report a pod, and the record that it was reported: one report per job.
 // memoryLedger holds within one process; annotationLedger holds across replicas and restarts by
 // keeping the claim in the pod itself (claim.ts), with the memory record as its fast path.
-import { abandonPatch, backoffSeconds, claimPatch, claimProof, claimState, markPatch, releasedValue, releasePatch, sendingValue, sentValue, verdict } from "./claim.js";
+import { abandonPatch, backoffSeconds, claimPatch, claimProof, claimState, markPatch, releasedValue, releasePatch, sendingValue, sentValue, verdict, type ClaimState } from "./claim.js";
 import { KubernetesError, type PodApi } from "../edges/kubernetes.js";
 import { podKey, podName, podNamespace, podRef, text, type Pod } from "../jobs/pod.js";
 
@@ -35,8 +35,20 @@ export type Claim =
        */
       release(retryAfterSeconds: number): Promise<number>;
     }
-  /** Not ours to report now; with retryAfterSeconds: not yet, a delivery failed recently. */
-  | { readonly granted: false; readonly reason: string; readonly retryAfterSeconds?: number; readonly unconfirmed?: true };
+  /**
+   * Not ours to report now; with retryAfterSeconds: not yet, a delivery failed recently. Without
+   * `left` Optune has it; with it, nothing reached Optune from here: another instance is sending
+   * it, the pod is gone before anyone claimed it, or its claim annotation is not ours.
+   */
+  | { readonly granted: false; readonly reason: string; readonly retryAfterSeconds?: number; readonly unconfirmed?: true; readonly left?: Left };
+
+/** Why a claim was not granted although nobody here knows Optune has the pod's MEASUREMENT. */
+export type Left = "in-flight" | "gone" | "foreign";
+
+/** What a claim state that stops a claim says of the pod: reported (undefined), or why it is left. */
+function leftBy(state: ClaimState["kind"]): Left | undefined {
+  return state === "sent" ? undefined : state === "unreadable" ? "foreign" : "in-flight";
+}
 
 export const DEFAULT_MEMORY_CAPACITY = 10_000;
 const ALREADY_REPORTED: Claim = Object.freeze({ granted: false, reason: "already reported by this instance" });
@@ -114,7 +126,7 @@ export function annotationLedger(deps: AnnotationLedgerDeps): ReportLedger {
     if (backoff.size > DEFAULT_MEMORY_CAPACITY) backoff.delete(backoff.keys().next().value as string);
   };
   const deferred = (until: number, reason: string): Claim => ({ granted: false, reason, retryAfterSeconds: Math.max(1, Math.ceil((until - deps.now()) / 1000)) });
-  const deletedBeforeClaim = { granted: false, reason: "the pod was deleted before it could be claimed; its delete event reports it" } as const;
+  const deletedBeforeClaim = { granted: false, reason: "the pod was deleted before it could be claimed; its delete event reports it", left: "gone" } as const;
 
   return {
     async claim(pod, context) {
@@ -140,11 +152,16 @@ export function annotationLedger(deps: AnnotationLedgerDeps): ReportLedger {
             const ours = (state.kind === "sending" || state.kind === "released") && state.proof === proof(pod);
             if (!ours && state.kind !== "sent") return UNCONFIRMED_DELETE;
           }
-          return state.kind === "none" || state.kind === "released" ? local : { granted: false, reason: `deleted while its claim said ${state.kind}` };
+          if (state.kind === "none" || state.kind === "released") return local;
+          const left = leftBy(state.kind);
+          return { granted: false, reason: `deleted while its claim said ${state.kind}`, ...(left === undefined ? {} : { left }) };
         }
         const decision = verdict(state, { instance: deps.instance, now: deps.now(), ttlMs: deps.ttlMs });
         if (!decision.claim) {
-          if (!("retryAt" in decision)) return { granted: false, reason: decision.reason };
+          if (!("retryAt" in decision)) {
+            const left = leftBy(state.kind);
+            return { granted: false, reason: decision.reason, ...(left === undefined ? {} : { left }) };
+          }
           backOff(key, decision.retryAt);
           return deferred(decision.retryAt, decision.reason);
         }
@@ -153,7 +170,7 @@ export function annotationLedger(deps: AnnotationLedgerDeps): ReportLedger {
         if (resourceVersion === undefined) {
           // A hand-written pod (invoke): claim against the real one.
           current = await api.read(namespace, name);
-          if (current === undefined) return { granted: false, reason: `${podRef(pod)} does not exist in the cluster` };
+          if (current === undefined) return { granted: false, reason: `${podRef(pod)} does not exist in the cluster`, left: "gone" };
           continue;
         }
         try {

@@ -37,7 +37,10 @@ export async function startFunction(config: Config, io: FunctionIo): Promise<Run
   const fn = createFunction(config, { metrics, ...io });
   const { log, deliver } = fn;
   const outcomes = createOutcomeLog(log, config.appIdSpec);
-  const server = createHttpServer({ handle: fn.handle, log, outcomes, metrics, ...(fn.authenticate === undefined ? {} : { authenticate: fn.authenticate }) });
+  // A retry later than the source's window is the sweep's, where there is one (claims in the pods);
+  // without a sweep (memory mode) the source's retries are the only ones: always 503.
+  const retryWindowSeconds = config.dedupe === "annotation" ? config.sourceRetryWindowMs / 1000 : Infinity;
+  const server = createHttpServer({ handle: fn.handle, log, outcomes, metrics, retryWindowSeconds, ...(fn.authenticate === undefined ? {} : { authenticate: fn.authenticate }) });
 
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);

@@ -34,6 +34,8 @@ function reasonLabels(appIdSpec: string): Record<SummaryCode, string> {
     "pod-gone": "pod gone",
     "no-kubernetes": "reference mode without Kubernetes API",
     "no-sweep": "sweep unavailable",
+    "claimed-elsewhere": "being reported by another instance",
+    "foreign-claim": "claim annotations not written by us",
   };
 }
 

@@ -1,6 +1,8 @@
 // The function's HTTP server: CloudEvents in on POST /, an answer the event source understands out.
-// 2xx = done (sent, ignored or already reported); 503 + Retry-After = send it again later
-// (a direct ApiServerSource sink retries 502/503/504/429, never 500); 400 = malformed, never resend;
+// 200 = done (sent, ignored or already reported); 503 + Retry-After = send it again later, when the
+// source still retries then (a direct ApiServerSource sink retries 502/503/504/429, never 500, for
+// ~3 s: OPTUNE_SOURCE_RETRY_WINDOW); 202 = not done, and a retry would come too soon: the sweep
+// sends it once the pod's backoff is over; 400 = malformed, never resend;
 // 401 = no valid event token (with OPTUNE_EVENT_AUDIENCE); 413 = too big a body or batch.
 import http from "node:http";
 import { createEdge, guardConnections, reply, SERVER_TIMEOUTS, type ConnectionLimits, type ServerTimeouts } from "../edges/http-edge.js";
@@ -28,6 +30,8 @@ export interface ServerDeps {
   /** With OPTUNE_EVENT_AUDIENCE: who sent the request; a request without a valid token changes nothing. */
   readonly authenticate?: EventAuthenticator;
   readonly now?: () => number;
+  /** OPTUNE_SOURCE_RETRY_WINDOW in seconds: beyond it a retry is the sweep's, answered 202 (default: always 503). */
+  readonly retryWindowSeconds?: number;
 }
 
 export function createHttpServer(deps: ServerDeps): http.Server & { readonly idle: () => Promise<void> } {
@@ -92,7 +96,7 @@ export function createHttpServer(deps: ServerDeps): http.Server & { readonly idl
       deps.outcomes.record(outcome, malformed ? {} : { ceId: item.id, ceType: item.type, elapsedMs: round(performance.now() - itemStarted) });
       outcomes.push(outcome);
     }
-    return answer(response, outcomes, decoded.batch);
+    return answer(response, outcomes, decoded.batch, deps.retryWindowSeconds);
   }
 
   async function handleItem(item: CloudEvent | MalformedEvent, signal: AbortSignal): Promise<Outcome> {
@@ -109,10 +113,13 @@ export function createHttpServer(deps: ServerDeps): http.Server & { readonly idl
 }
 
 /**
- * 503 + Retry-After when any event should be sent again; 400 when every item was malformed; 422
- * when nothing can ever be done with them (a Broker dead-letters those); else 200.
+ * 503 + Retry-After when any event should be sent again and the source will still be retrying
+ * then (within `retryWindowSeconds`); 202 when it should, but only later than the source retries
+ * (Knative's adapter gives up after ~3 s and ignores Retry-After: the sweep sends it then); 400
+ * when every item was malformed; 422 when nothing can ever be done with them (a Broker
+ * dead-letters those); else 200.
  */
-export function answerStatus(outcomes: readonly Outcome[]): { status: number; retryAfter?: number } {
+export function answerStatus(outcomes: readonly Outcome[], retryWindowSeconds = Infinity): { status: number; retryAfter?: number } {
   let retryAfter: number | undefined;
   let malformed = 0;
   let undeliverable = 0;
@@ -122,14 +129,17 @@ export function answerStatus(outcomes: readonly Outcome[]): { status: number; re
     if (outcome.kind === "malformed") malformed++;
     if (outcome.kind === "undeliverable") undeliverable++;
   }
-  if (retryAfter !== undefined) return { status: 503, retryAfter: Math.min(MAX_RETRY_AFTER_SECONDS, Math.max(1, Math.ceil(retryAfter))) };
+  if (retryAfter !== undefined) {
+    const seconds = Math.min(MAX_RETRY_AFTER_SECONDS, Math.max(1, Math.ceil(retryAfter)));
+    return seconds <= retryWindowSeconds ? { status: 503, retryAfter: seconds } : { status: 202, retryAfter: seconds };
+  }
   if (malformed === outcomes.length) return { status: 400 };
   if (malformed + undeliverable === outcomes.length) return { status: 422 };
   return { status: 200 };
 }
 
-function answer(response: http.ServerResponse, outcomes: readonly Outcome[], batch: boolean): void {
-  const { status, retryAfter } = answerStatus(outcomes);
+function answer(response: http.ServerResponse, outcomes: readonly Outcome[], batch: boolean, retryWindowSeconds?: number): void {
+  const { status, retryAfter } = answerStatus(outcomes, retryWindowSeconds);
   const summary = batch ? { outcomes: outcomes.map(described) } : described(outcomes[0]!);
   reply(response, status, summary, retryAfter === undefined ? undefined : { "Retry-After": String(retryAfter) });
 }

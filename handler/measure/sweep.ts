@@ -20,6 +20,8 @@ export interface SweepSummary {
   readonly tooOld: number;
   /** Not jobs, or not finished. */
   readonly ignored: number;
+  /** With failures: the soonest a retry of a failed one may help (claims conflicting: at once; Optune down: its backoff). */
+  readonly retryAfterSeconds?: number;
 }
 
 export interface SweepDeps {
@@ -59,6 +61,7 @@ export async function sweep(deps: SweepDeps): Promise<SweepSummary> {
   const namespaces = [...deps.namespaces];
   const counts = { scanned: 0, reported: 0, alreadyReported: 0, failed: 0, deferred: 0, tooOld: 0, ignored: 0 };
   const oldest = deps.now() - deps.maxAgeMs;
+  let soonest = Infinity;
 
   const visit = async (pod: Pod) => {
     counts.scanned++;
@@ -70,7 +73,10 @@ export async function sweep(deps: SweepDeps): Promise<SweepSummary> {
     const outcome = await deps.report(pod);
     if (outcome.kind === "sent") counts.reported++;
     else if (outcome.kind === "already-reported") counts.alreadyReported++;
-    else if (outcome.kind === "failed") counts.failed++;
+    else if (outcome.kind === "failed") {
+      counts.failed++;
+      soonest = Math.min(soonest, outcome.retryAfterSeconds);
+    }
     else if (outcome.kind === "deferred") counts.deferred++;
     else counts.ignored++;
   };
@@ -109,7 +115,7 @@ export async function sweep(deps: SweepDeps): Promise<SweepSummary> {
       tokens.add(next);
     }
   }
-  return { namespaces, ...counts };
+  return { namespaces, ...counts, ...(soonest === Infinity ? {} : { retryAfterSeconds: soonest }) };
 }
 
 /** Runs `work` on every item, at most `limit` at a time. */
