@@ -285,6 +285,21 @@ describe("what a namespace admits: Optune's ranges narrowed to its LimitRanges a
     assert.ok("ranges" in bounded && bounded.ranges.cpu.max === 0.4, JSON.stringify(bounded));
   });
 
+  test("a native sidecar counts in a pod max and a quota, as the API server counts it: 500m sidecar, pod max 2 → at most 1.5", () => {
+    const withSidecar = { spec: { initContainers: [{ name: "log-shipper", restartPolicy: "Always", resources: { limits: { cpu: "500m" }, requests: { cpu: "500m" } } }, { name: "migrate", resources: { limits: { cpu: "3" }, requests: { cpu: "3" } } }], containers: [{ name: "worker" }] } } as Pod;
+    const pod = admittedRanges(RANGES, { limitRanges: [limitRange("Pod", { cpu: "2" })], quotas: [] }, withSidecar, "worker");
+    assert.ok("ranges" in pod && pod.ranges.cpu.max === 1.5, JSON.stringify(pod));
+    const quota = { metadata: { name: "team" }, status: { hard: { "requests.cpu": "4" }, used: { "requests.cpu": "1" } } };
+    const bounded = admittedRanges(RANGES, { limitRanges: [], quotas: [quota] }, withSidecar, "worker");
+    assert.ok("ranges" in bounded && bounded.ranges.cpu.max === 2.5, JSON.stringify(bounded));
+  });
+
+  test("pod overhead counts", () => {
+    const overhead = { spec: { overhead: { cpu: "250m" }, containers: [{ name: "worker" }] } } as Pod;
+    const pod = admittedRanges(RANGES, { limitRanges: [limitRange("Pod", { cpu: "1" })], quotas: [] }, overhead, "worker");
+    assert.ok("ranges" in pod && pod.ranges.cpu.max === 0.75, JSON.stringify(pod));
+  });
+
   test("nothing left to admit: says why, and the pod is not tuned", () => {
     const full = { metadata: { name: "team" }, status: { hard: { "limits.memory": "1Gi" }, used: { "limits.memory": "1Gi" } } };
     const result = admittedRanges(RANGES, { limitRanges: [], quotas: [full] }, twoContainers, "worker");

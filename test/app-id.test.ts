@@ -24,6 +24,13 @@ describe("OPTUNE_APP_ID path syntax", () => {
     assert.equal(resolve(pod, "spec/containers/0/env/[JOBID]"), "resize-images");
   });
 
+  test("an env var named twice: the last value, the one the container sees", () => {
+    const twice = { spec: { containers: [{ env: [{ name: "JOBID", value: "first" }, { name: "JOBID", value: "last" }] }] } };
+    assert.equal(resolve(twice, "spec/containers/0/env/[JOBID]"), "last");
+    const fromSecret = { spec: { containers: [{ env: [{ name: "JOBID", value: "first" }, { name: "JOBID", valueFrom: { secretKeyRef: { name: "s", key: "k" } } }] }] } };
+    assert.equal(resolve(fromSecret, "spec/containers/0/env/[JOBID]"), undefined, "the container sees the Secret's value, which the pod does not show");
+  });
+
   test("a plain element is a map key; a number indexes an array", () => {
     assert.equal(resolve(pod, "metadata/labels/app-id"), "thumbnailer");
   });

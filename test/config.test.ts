@@ -59,6 +59,8 @@ describe("configuration from the environment", () => {
     [{ LOG_LEVEL: "verbose" }, 'LOG_LEVEL must be one of debug, info, warn, error, got "verbose"'],
     [{ OPTUNE_SEND_TIMEOUT: "10s" }, 'OPTUNE_SEND_TIMEOUT must be a number of seconds, e.g. 10 or 2.5, got "10s"'],
     [{ OPTUNE_SEND_DEADLINE: "0" }, 'OPTUNE_SEND_DEADLINE must be a number of seconds greater than 0, got "0"'],
+    [{ OPTUNE_EVENT_SENDERS: "batch/job-pods" }, 'OPTUNE_EVENT_SENDERS must be comma-separated service account user names, e.g. "system:serviceaccount:batch:job-pods-oidc-sources.knative.dev-apiserversource", got "batch/job-pods"'],
+    [{ OPTUNE_EVENT_SENDERS: "system:serviceaccount:batch:job-pods-oidc-sources.knative.dev-apiserversource" }, "OPTUNE_EVENT_SENDERS is set, but OPTUNE_EVENT_AUDIENCE is not: senders are told apart by their event tokens"],
     [{ OPTUNE_URL: "ftp://x/{app_id}" }, /^OPTUNE_URL must be an http:\/\/ or https:\/\/ URL/],
     [{ OPTUNE_URL: "https://optune.example/metrics" }, /^OPTUNE_URL must contain \{app_id\}/],
     [{ OPTUNE_URL: "https://optune.example/{acct}/{app_id}" }, "OPTUNE_ACCOUNT must be set: OPTUNE_URL contains {acct}"],

@@ -77,6 +77,8 @@ describe("manifests: every document is valid against the published schemas", () 
   for (const variant of VARIANTS) {
     test(JSON.stringify(variant), () => {
       for (const doc of build(variant)) {
+        // Knative's EventPolicy has no published model: the real CRD checks it (test/cluster/manifests.test.ts).
+        if (`${doc.apiVersion}/${doc.kind}` === "eventing.knative.dev/v1alpha1/EventPolicy") continue;
         const model = MODELS[`${doc.apiVersion}/${doc.kind}`];
         assert.ok(model, `no schema for ${doc.apiVersion} ${doc.kind}`);
         assert.doesNotThrow(() => new model(structuredClone(doc) as never).validate(), `${doc.kind} ${doc.metadata.namespace}/${doc.metadata.name}`);
@@ -202,10 +204,52 @@ describe("manifests: the documents fit together", () => {
         assert.ok(budget < hook.timeoutSeconds * 1000);
         // has(), not optional types: a new expression compiles with the previous release's CEL environment, which has them only from 1.29.
         if (options.appId === DEFAULT_OPTIONS.appId) assert.equal(hook.matchConditions[0].expression, 'has(object.spec.containers[0].env) && object.spec.containers[0].env.exists(e, e.name == "JOBID")');
-        else assert.equal(hook.matchConditions, undefined, "no CEL filter for an app id that is not a container env var");
+        else if (options.appId === "metadata/labels/app-id") assert.deepEqual([hook.matchConditions, hook.objectSelector], [undefined, { matchExpressions: [{ key: "app-id", operator: "Exists" }] }], "a label app id: an objectSelector");
       });
     }
   }
+});
+
+describe("manifests: only pods with the app id reach the webhook, whatever the app id path", () => {
+  const hookOf = (appId: string) => (build({ webhook: true, appId }).find((doc) => doc.kind === "MutatingWebhookConfiguration") as any).webhooks[0];
+  test("a label: an objectSelector (every Kubernetes release)", () => {
+    // The path syntax splits on "/": a label key without a prefix.
+    assert.deepEqual(hookOf("metadata/labels/optune-app").objectSelector, { matchExpressions: [{ key: "optune-app", operator: "Exists" }] });
+    assert.equal(hookOf("/metadata/labels/app/").matchConditions, undefined);
+  });
+  test("an annotation: a CEL matchCondition on its key", () => {
+    assert.deepEqual(hookOf("metadata/annotations/optune-app").matchConditions, [{ name: "has-app-id", expression: 'has(object.metadata.annotations) && "optune-app" in object.metadata.annotations' }]);
+  });
+  test("an env var of the first container by another key field: no filter, and the comment says every pod calls it", async () => {
+    const hook = hookOf("spec/containers/0/env/[JOBID,k,v]");
+    assert.deepEqual([hook.matchConditions, hook.objectSelector], [undefined, undefined]);
+    const run = await runCli(["manifests", "--webhook", "--app-id", "spec/containers/1/env/[JOBID]"]);
+    assert.match(run.stdout.replaceAll("\n# ", " "), /Every pod created in the watched namespaces calls it: no filter can be written for --app-id spec\/containers\/1\/env\/\[JOBID\]/);
+  });
+});
+
+describe("manifests --event-auth: only the generated sources may speak, and they may reach the function", () => {
+  const envOf = (variant: Partial<ManifestOptions>) => {
+    const service = build(variant).find((doc) => doc.kind === "Service" && doc.apiVersion === "serving.knative.dev/v1") as any;
+    return Object.fromEntries((service.spec.template.spec.containers[0].env as Array<{ name: string; value?: string }>).map((entry) => [entry.name, entry.value]));
+  };
+  test("direct: each watched namespace's ApiServerSource and the sweep's PingSource, as Knative names their OIDC service accounts", () => {
+    assert.equal(
+      envOf({ eventAuth: true, watch: ["batch", "etl"] }).OPTUNE_EVENT_SENDERS,
+      "system:serviceaccount:batch:job-pods-oidc-sources.knative.dev-apiserversource,system:serviceaccount:etl:job-pods-oidc-sources.knative.dev-apiserversource,system:serviceaccount:optune-servo:servo-sweep-oidc-sources.knative.dev-pingsource",
+    );
+  });
+  test("with a Broker: the Trigger that delivers, the PingSource, and an EventPolicy that lets the sources reach the Broker", () => {
+    const docs = build({ eventAuth: true, broker: true, watch: ["batch", "etl"] });
+    assert.equal(envOf({ eventAuth: true, broker: true, watch: ["batch", "etl"] }).OPTUNE_EVENT_SENDERS, "system:serviceaccount:optune-servo:servo-k8s-multijob-oidc-eventing.knative.dev-trigger,system:serviceaccount:optune-servo:servo-sweep-oidc-sources.knative.dev-pingsource");
+    const policy = docs.find((doc) => doc.kind === "EventPolicy") as any;
+    assert.deepEqual(policy.spec, {
+      to: [{ ref: { apiVersion: "eventing.knative.dev/v1", kind: "Broker", name: "job-pods" } }],
+      from: ["batch", "etl"].map((namespace) => ({ ref: { apiVersion: "sources.knative.dev/v1", kind: "ApiServerSource", name: "job-pods", namespace } })),
+    });
+    assert.equal(policy.metadata.namespace, "optune-servo");
+    assert.equal(build({ broker: true }).some((doc) => doc.kind === "EventPolicy"), false, "no policy without OIDC");
+  });
 });
 
 describe("manifests: the function knows how long its event source retries", () => {

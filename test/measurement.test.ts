@@ -146,3 +146,90 @@ describe("which events are ignored, and why", () => {
     assert.equal(assessment.odd, true);
   });
 });
+
+describe("what the MEASUREMENT says a run had, on today's pods", () => {
+  const annotationsOf = (pod: Pod) => {
+    const assessment = assessPod(pod, criteria);
+    assert.ok(assessment.kind === "report" && "annotations" in assessment.message.param, JSON.stringify(assessment));
+    return { annotations: assessment.message.param.annotations, metrics: assessment.message.param.metrics, disrupted: assessment.disrupted };
+  };
+  const admitted = { limits: { cpu: "1500m", memory: "512Mi" }, requests: { cpu: "1500m", memory: "512Mi" } };
+  const settings = { "optune.ai/settings": '{"container":"worker","cpu":1.5,"mem":536870912}' };
+  /** The pod after a resize asked for `spec` resources, while its container has `had`. */
+  const resized = (spec: object, had: object, conditions: object[] = [], generation = 2): Pod => {
+    const pod = jobPod({ resources: spec, annotations: settings });
+    const [status] = pod.status!.containerStatuses as Array<Record<string, unknown>>;
+    return { ...pod, metadata: { ...pod.metadata, generation }, status: { ...pod.status, conditions, containerStatuses: [{ ...status, resources: had }] } };
+  };
+
+  test("a resize refused (PodResizePending Infeasible): the resources it ran with, the settings kept, the spec's ask beside them", () => {
+    const asked = { limits: { cpu: "8", memory: "512Mi" }, requests: { cpu: "8", memory: "512Mi" } };
+    const { annotations } = annotationsOf(resized(asked, admitted, [{ type: "PodResizePending", status: "True", reason: "Infeasible" }]));
+    assert.equal(annotations.resources, JSON.stringify(admitted));
+    assert.equal(annotations.resources_requested, JSON.stringify(asked));
+    assert.equal(annotations.resize, "pending: Infeasible");
+    assert.equal(annotations.settings, '{"container":"worker","cpu":1.5,"mem":536870912}');
+  });
+
+  test("a resize done mid-run: the final resources, the admission's settings dropped, and a marker that says so", () => {
+    const grown = { limits: { cpu: "3", memory: "512Mi" }, requests: { cpu: "3", memory: "512Mi" } };
+    const { annotations } = annotationsOf(resized(grown, grown));
+    assert.equal(annotations.resources, JSON.stringify(grown));
+    assert.equal(annotations.resize, "during the run: the resources are the final ones");
+    assert.equal("settings" in annotations, false);
+    assert.match(String(annotations.settings_dropped), /the settings say cpu 1\.5 for worker, its limit is 3/);
+  });
+
+  test("the same quantity written two ways is no resize", () => {
+    const { annotations } = annotationsOf(resized({ limits: { cpu: "1.5", memory: "512Mi" } }, { limits: { cpu: "1500m", memory: "536870912" } }, [], 1));
+    assert.equal("resize" in annotations, false);
+  });
+
+  test("pod-level resources (1.34+): the budget the pod ran under, beside the container's", () => {
+    const pod = jobPod({ resources: undefined });
+    const { annotations } = annotationsOf({ ...pod, spec: { ...pod.spec, resources: { limits: { cpu: "2", memory: "1Gi" }, requests: { cpu: "1" } } } });
+    assert.equal(annotations.resources, "{}");
+    assert.equal(annotations.pod_resources, '{"limits":{"cpu":"2","memory":"1Gi"},"requests":{"cpu":"1"}}');
+  });
+});
+
+describe("a run cut short from outside is no performance sample: reported marked, without perf", () => {
+  const measured = (pod: Pod) => {
+    const assessment = assessPod(pod, criteria);
+    assert.ok(assessment.kind === "report" && "annotations" in assessment.message.param);
+    return { ...assessment.message.param, disrupted: assessment.disrupted };
+  };
+  const killed = (extra: { conditions?: object[]; reason?: string; deletionTimestamp?: string; grace?: number }, exitCode = 143): Pod => {
+    const pod = jobPod({ exitCode, reason: "Error", startedAt: "2026-11-24T09:00:00Z", finishedAt: "2026-11-24T09:00:40Z" });
+    return {
+      ...pod,
+      metadata: { ...pod.metadata, ...(extra.deletionTimestamp === undefined ? {} : { deletionTimestamp: extra.deletionTimestamp, deletionGracePeriodSeconds: extra.grace ?? 30 }) },
+      status: { ...pod.status, phase: "Failed", ...(extra.conditions === undefined ? {} : { conditions: extra.conditions }), ...(extra.reason === undefined ? {} : { reason: extra.reason }) },
+    };
+  };
+
+  test("preempted (DisruptionTarget PreemptionByScheduler): duration kept, no perf, the reason in the annotations", () => {
+    const { metrics, annotations, disrupted } = measured(killed({ conditions: [{ type: "DisruptionTarget", status: "True", reason: "PreemptionByScheduler" }] }));
+    assert.deepEqual(Object.keys(metrics), ["duration"]);
+    assert.equal(annotations.disrupted, "PreemptionByScheduler");
+    assert.equal(disrupted, "PreemptionByScheduler");
+  });
+
+  test("past the pod's activeDeadlineSeconds (reason DeadlineExceeded)", () => {
+    assert.equal(measured(killed({ reason: "DeadlineExceeded" }, 137)).annotations.disrupted, "DeadlineExceeded");
+  });
+
+  test("killed by its Job (suspend, deadline, successPolicy, backoff limit): 143 after the deletion began", () => {
+    // Deleted at 09:00:10 with 30 s grace (deletionTimestamp 09:00:40); it ended at 09:00:40.
+    assert.equal(measured(killed({ deletionTimestamp: "2026-11-24T09:00:40Z", grace: 30 })).annotations.disrupted, "DeletedWhileRunning");
+  });
+
+  test("a job that failed on its own and was deleted later is an ordinary run", () => {
+    const { metrics, annotations } = measured(killed({ deletionTimestamp: "2026-11-24T09:10:00Z", grace: 30 }));
+    assert.ok("perf" in metrics && !("disrupted" in annotations));
+  });
+
+  test("an unknown disruption reason is counted as other, never as free text", () => {
+    assert.equal(measured(killed({ conditions: [{ type: "DisruptionTarget", status: "True", reason: "SomethingNew\u001b[31m" }] })).annotations.disrupted, "other");
+  });
+});

@@ -84,6 +84,17 @@ describe("GET /metrics of the function", () => {
     assert.equal(moved("optune_request_duration_seconds", {}), 2);
   });
 
+  test("a disrupted run (preempted) is counted by reason, not as a run time or an exit", async () => {
+    const before = await scrape(stack);
+    const pod = jobPod({ uid: "m-preempted", name: "m-preempted", exitCode: 143, reason: "Error" });
+    await stack.send(podEvent({ ...pod, status: { ...pod.status, conditions: [{ type: "DisruptionTarget", status: "True", reason: "PreemptionByScheduler" }] } }));
+    const after = await scrape(stack);
+    const moved = (name: string, labels: Record<string, string>) => value(after, name, labels) - value(before, name, labels);
+    assert.equal(moved("disrupted_runs_total", { reason: "PreemptionByScheduler" }), 1);
+    assert.equal(moved("job_run_seconds", {}), 0);
+    assert.equal(moved("job_exits_total", { exit: "nonzero" }), 0);
+  });
+
   test("a failing Optune: failed messages, attempts by status class, retries", async () => {
     const before = await scrape(stack);
     stack.receiver.respond = () => ({ status: 503, body: "{}" });

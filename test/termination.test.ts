@@ -79,3 +79,57 @@ describe("is the job done, and how long did it run", () => {
     assert.deepEqual(runDuration(finishedRun(jobPod())!.terminated), { kind: "ran", seconds: 42 });
   });
 });
+
+describe("container restart rules (Kubernetes 1.35+, on by default): a terminated state is final only if no rule restarts it", () => {
+  /** A pod with restartPolicy Never whose job container restarts in place on exit 42. */
+  const withRule = (state: object, extra: object = {}): Pod => {
+    const pod = jobPod();
+    return {
+      ...pod,
+      spec: { restartPolicy: "Never", containers: [{ ...(pod.spec!.containers as object[])[0]!, restartPolicy: "Never", restartPolicyRules: [{ action: "Restart", exitCodes: { operator: "In", values: [42] } }] }] },
+      status: { phase: "Running", containerStatuses: [{ name: "worker", ...state, ...extra }] },
+    };
+  };
+  const terminated = (exitCode: number, startedAt = "2026-11-24T09:00:00Z", finishedAt = "2026-11-24T09:01:04Z") => ({ terminated: { exitCode, reason: exitCode === 0 ? "Completed" : "Error", startedAt, finishedAt } });
+
+  test("exit 42, which a rule restarts in place: not done (the first attempt is not the job's result)", () => {
+    assert.equal(finishedRun(withRule({ state: terminated(42), restartCount: 0 })), undefined);
+  });
+
+  test("restarting after exit 42: still not done, lastState is not a result", () => {
+    assert.equal(finishedRun(withRule({ state: { waiting: { reason: "CrashLoopBackOff" } }, lastState: terminated(42), restartCount: 1 })), undefined);
+  });
+
+  test("the run after the restart exits 0: that run is the result, with the restart counted", () => {
+    const run = finishedRun(withRule({ state: terminated(0, "2026-11-24T09:01:10Z", "2026-11-24T09:05:21Z"), restartCount: 1 }));
+    assert.deepEqual(run, { terminated: terminated(0, "2026-11-24T09:01:10Z", "2026-11-24T09:05:21Z").terminated, restarts: 1 });
+  });
+
+  test("an exit no rule matches falls to the container's restartPolicy: Never, so exit 1 is final", () => {
+    assert.deepEqual(finishedRun(withRule({ state: terminated(1), restartCount: 0 }))?.terminated.exitCode, 1);
+  });
+
+  test("a rule restarting every exit NotIn [0]: exit 3 restarts, exit 0 is final", () => {
+    const notIn = (state: object): Pod => {
+      const pod = withRule(state);
+      const container = { ...(pod.spec!.containers as Array<Record<string, unknown>>)[0]!, restartPolicyRules: [{ action: "Restart", exitCodes: { operator: "NotIn", values: [0] } }] };
+      return { ...pod, spec: { ...pod.spec, containers: [container] } };
+    };
+    assert.equal(finishedRun(notIn({ state: terminated(3), restartCount: 0 })), undefined);
+    assert.equal(finishedRun(notIn({ state: terminated(0), restartCount: 2 }))?.restarts, 2);
+  });
+
+  test("a container restartPolicy OnFailure in a Never pod: a failure waits for the pod to end; then it is the result", () => {
+    const onFailure = (phase: string): Pod => {
+      const pod = jobPod({ exitCode: 1, reason: "Error" });
+      return { ...pod, spec: { restartPolicy: "Never", containers: [{ ...(pod.spec!.containers as object[])[0]!, restartPolicy: "OnFailure" }] }, status: { ...pod.status, phase } };
+    };
+    assert.equal(finishedRun(onFailure("Running")), undefined);
+    assert.equal(finishedRun(onFailure("Failed"))?.terminated.exitCode, 1);
+  });
+
+  test("a pod restartPolicy OnFailure that exits 0 is final at once: nothing restarts a success", () => {
+    const pod = jobPod();
+    assert.equal(finishedRun({ ...pod, spec: { ...pod.spec, restartPolicy: "OnFailure" }, status: { ...pod.status, phase: "Running" } })?.terminated.exitCode, 0);
+  });
+});

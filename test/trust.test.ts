@@ -112,6 +112,42 @@ describe("[1] who may send events: OIDC tokens checked with TokenReview", () => 
   });
 });
 
+describe("[1] only the sources may speak: a token for the audience from any other pod is refused", () => {
+  let api: FakeApiServer;
+  let stack: Stack;
+  const AUDIENCE = "serving.knative.dev/service/optune-servo/servo-k8s-multijob";
+  const SOURCE = "system:serviceaccount:batch:job-pods-oidc-sources.knative.dev-apiserversource";
+  const FROM_SOURCE = "eyJhbGciOiJSUzI1NiJ9.eyJleHAiOjQxMDI0NDQ4MDB9.c291cmNl";
+  const FROM_A_POD = "eyJhbGciOiJSUzI1NiJ9.eyJleHAiOjQxMDI0NDQ4MDB9.YW55LXBvZA";
+  before(async () => {
+    api = await startFakeApiServer();
+    api.tokens.set(FROM_SOURCE, { user: SOURCE, audiences: [AUDIENCE] });
+    // Any pod can mount a projected token with any audience.
+    api.tokens.set(FROM_A_POD, { user: "system:serviceaccount:batch:default", audiences: [AUDIENCE] });
+    stack = await startStack({ ...JOBS, KUBECONFIG: api.kubeconfig, OPTUNE_DEDUPE: "memory", OPTUNE_EVENT_AUDIENCE: AUDIENCE, OPTUNE_EVENT_SENDERS: `${SOURCE},system:serviceaccount:optune-servo:servo-sweep-oidc-sources.knative.dev-pingsource`, LOG_LEVEL: "warn" });
+  });
+  after(async () => {
+    await stack.close();
+    await api.close();
+  });
+  const send = (event: object, token: string) => stack.post(JSON.stringify(event), { "content-type": "application/cloudevents+json", authorization: `Bearer ${token}` });
+
+  test("a forged delete of an invented pod, with a valid token for the audience from another pod: 401, nothing sent, one line says whom and why", async () => {
+    const response = await send(podEvent(jobPod({ uid: "uid-invented", name: "invented" }), "delete"), FROM_A_POD);
+    assert.equal(response.status, 401);
+    assert.equal(stack.measurements().length, 0);
+    const refused = stack.logs.filter((line) => /event refused/.test(String(line.msg)));
+    assert.equal(refused.length, 1);
+    assert.equal(refused[0]!.reason, "system:serviceaccount:batch:default is not one of the senders this function accepts (OPTUNE_EVENT_SENDERS)");
+    assert.ok(!stack.logText().includes(FROM_A_POD));
+  });
+
+  test("the source's own token: handled", async () => {
+    const response = await send(podEvent(jobPod({ uid: "uid-from-source", name: "from-source" })), FROM_SOURCE);
+    assert.equal(((await response.json()) as Answer).outcome, "sent");
+  });
+});
+
 describe("[1] what the function believes without event authentication", () => {
   const claims = withClaims();
 

@@ -2,6 +2,10 @@
 // ResourceQuota has left, makes the API server refuse the pod after the webhook allowed it, so the
 // pod would be blocked although failurePolicy is Ignore. Pure: the namespace's LimitRanges and
 // ResourceQuotas (as the API server serialises them) and the pod in, the ranges Optune may use out.
+// A LimitRange of type Pod and a quota count the pod as the API server does
+// (k8s.io/component-helpers resource.PodRequests/PodLimits): the regular containers, native
+// sidecars (init containers with restartPolicy Always) beside them, the largest init step, and the
+// pod overhead. (Pods with pod-level resources are not adjusted at all: see admit.ts.)
 import type { SettingRange } from "../edges/config.js";
 import { isRecord, text, type Pod } from "../jobs/pod.js";
 import { parseCpu, parseMemory } from "../jobs/quantity.js";
@@ -38,7 +42,6 @@ export function admittedRanges(ranges: Ranges, policies: NamespacePolicies, pod:
 function bounds(name: SettingName, policies: NamespacePolicies, pod: Pod, component: string): { min: number; max: number; why: string[] } {
   const resource = RESOURCE[name];
   const parse = PARSE[name];
-  const others = otherContainers(pod, component);
   let min = 0;
   let max = Infinity;
   const why: string[] = [];
@@ -52,7 +55,7 @@ function bounds(name: SettingName, policies: NamespacePolicies, pod: Pod, compon
         if (itemMax !== undefined && itemMax < max) (max = itemMax), why.push(`LimitRange max ${resource} per container ${itemMax}`);
         if (itemMin !== undefined && itemMin > min) (min = itemMin), why.push(`LimitRange min ${resource} per container ${itemMin}`);
       } else if (item.type === "Pod" && itemMax !== undefined) {
-        const left = itemMax - sum(others, "limits", resource, parse);
+        const left = itemMax - besideComponent(pod, component, "limits", resource, parse);
         if (left < max) (max = left), why.push(`LimitRange max ${resource} per pod ${itemMax}`);
       }
     }
@@ -65,11 +68,27 @@ function bounds(name: SettingName, policies: NamespacePolicies, pod: Pod, compon
     for (const [key, kind] of [[resource, "requests"], [`requests.${resource}`, "requests"], [`limits.${resource}`, "limits"]] as const) {
       const limit = parse(hard[key]);
       if (limit === undefined) continue;
-      const left = limit - (parse(used[key]) ?? 0) - sum(others, kind, resource, parse);
+      const left = limit - (parse(used[key]) ?? 0) - besideComponent(pod, component, kind, resource, parse);
       if (left < max) (max = left), why.push(`ResourceQuota ${text(isRecord(quota) && isRecord(quota.metadata) ? quota.metadata.name : undefined) ?? "?"} has ${Math.max(0, round(left))} ${key} left`);
     }
   }
   return { min, max, why };
+}
+
+/**
+ * What the pod counts for `resource` besides the component's own value v, where the API server
+ * counts max(v + the other containers + the sidecars, the largest init step) + overhead: bounding
+ * v + this by a cap bounds the pod (the init steps do not depend on v).
+ */
+export function besideComponent(pod: Pod, component: string, kind: "limits" | "requests", resource: string, parse: (quantity: unknown) => number | undefined): number {
+  const sidecars = initContainers(pod).filter((container) => container.restartPolicy === "Always");
+  const overhead = isRecord(pod.spec?.overhead) ? (parse(pod.spec.overhead[resource]) ?? 0) : 0;
+  return sum(otherContainers(pod, component), kind, resource, parse) + sum(sidecars, kind, resource, parse) + overhead;
+}
+
+function initContainers(pod: Pod): Record<string, unknown>[] {
+  const containers = Array.isArray(pod.spec?.initContainers) ? (pod.spec.initContainers as unknown[]) : [];
+  return containers.filter((container): container is Record<string, unknown> => isRecord(container));
 }
 
 function otherContainers(pod: Pod, component: string): Record<string, unknown>[] {

@@ -58,6 +58,28 @@ export function eventAudience(options: Pick<ManifestOptions, "namespace">): stri
   return `serving.knative.dev/service/${options.namespace}/${FUNCTION}`;
 }
 
+/** The PingSource that asks for a sweep. */
+export const SWEEP_SOURCE = "servo-sweep";
+
+/**
+ * Who sends the function events when their tokens are checked: the OIDC service account Knative
+ * makes for each source (eventing's pkg/auth GetOIDCServiceAccountNameForResource: the object's
+ * name + "-oidc-" + group + "-" + kind, lower case), as a TokenReview names it. Direct: the
+ * ApiServerSource in each watched namespace and the sweep's PingSource; with a Broker, the Trigger
+ * that delivers them instead.
+ */
+export function eventSenders(options: Pick<ManifestOptions, "namespace" | "watch" | "broker">): string[] {
+  const account = (namespace: string, name: string, group: string, kind: string) => {
+    const user = `${name}-oidc-${group}-${kind}`.toLowerCase();
+    // Knative shortens longer names with a hash (kmeta.ChildName); ours are fixed and short.
+    if (user.length > 63) throw new Error(`the OIDC service account name ${user} is longer than 63 characters`);
+    return `system:serviceaccount:${namespace}:${user}`;
+  };
+  const pings = account(options.namespace, SWEEP_SOURCE, "sources.knative.dev", "PingSource");
+  if (options.broker) return [account(options.namespace, FUNCTION, "eventing.knative.dev", "Trigger"), pings];
+  return [...options.watch.map((watched) => account(watched, SOURCE, "sources.knative.dev", "ApiServerSource")), pings];
+}
+
 /** Image references: registry/path:tag@digest characters, nothing YAML or a shell could read otherwise. */
 const IMAGE = /^[A-Za-z0-9][A-Za-z0-9._/:@+-]{0,511}$/;
 
@@ -182,7 +204,15 @@ export function manifests(options: ManifestOptions): Documented[] {
                   image: options.image,
                   // Knative allows the names http1 and h2c; a PodMonitor needs a name.
                   ports: [{ name: "http1", containerPort: 8080 }],
-                  env: [...functionEnv(options), ...(options.eventAuth === true ? [{ name: "OPTUNE_EVENT_AUDIENCE", value: eventAudience(options) }] : [])],
+                  env: [
+                    ...functionEnv(options),
+                    ...(options.eventAuth === true
+                      ? [
+                          { name: "OPTUNE_EVENT_AUDIENCE", value: eventAudience(options) },
+                          { name: "OPTUNE_EVENT_SENDERS", value: eventSenders(options).join(",") },
+                        ]
+                      : []),
+                  ],
                   readinessProbe: { httpGet: { path: "/readyz", port: 8080 } },
                   livenessProbe: { httpGet: { path: "/healthz", port: 8080 } },
                   resources,
@@ -197,7 +227,7 @@ export function manifests(options: ManifestOptions): Documented[] {
     add("The sweep: every 5 minutes the function lists the watched namespaces for finished jobs the events missed.", {
       apiVersion: "sources.knative.dev/v1",
       kind: "PingSource",
-      metadata: { name: "servo-sweep", namespace },
+      metadata: { name: SWEEP_SOURCE, namespace },
       spec: { schedule: "*/5 * * * *", contentType: "application/json", data: '{"sweep": true}', sink },
     });
     if (options.eventAuth === true) {
@@ -227,6 +257,19 @@ export function manifests(options: ManifestOptions): Documented[] {
         delivery: { retry: 10, backoffPolicy: "exponential", backoffDelay: "PT1S", deadLetterSink: { ref: { apiVersion: "v1", kind: "Service", name: DEAD_LETTERS } } },
       },
     });
+    if (options.eventAuth === true) {
+      // With OIDC on, Knative's default authorization ("allow-same-namespace") refuses the
+      // ApiServerSources in the watched namespaces at the Broker (403, never retried): allow them.
+      add("Lets the event sources in the watched namespaces send to the Broker: with OIDC, Knative's default authorization allows only the Broker's own namespace. Needs Knative Eventing >= 1.15.", {
+        apiVersion: "eventing.knative.dev/v1alpha1",
+        kind: "EventPolicy",
+        metadata: { name: `${FUNCTION}-sources`, namespace },
+        spec: {
+          to: [{ ref: { apiVersion: "eventing.knative.dev/v1", kind: "Broker", name: SOURCE } }],
+          from: options.watch.map((watched) => ({ ref: { apiVersion: "sources.knative.dev/v1", kind: "ApiServerSource", name: SOURCE, namespace: watched } })),
+        },
+      });
+    }
     add(`Logs what could not be delivered, one line per event (its id, type and pod): kubectl -n ${namespace} logs deploy/${DEAD_LETTERS}`, {
       apiVersion: "apps/v1",
       kind: "Deployment",
@@ -335,7 +378,7 @@ function roleBinding(name: string, namespace: string, account: string, accountNa
 function webhookManifests(options: ManifestOptions): Documented[] {
   const { namespace } = options;
   const labels = { "app.kubernetes.io/name": WEBHOOK };
-  const envVar = /^spec\/containers\/0\/env\/\[([^,\]]+)\]$/.exec(options.appId)?.[1];
+  const filter = appIdFilter(options.appId);
   const documents: Documented[] = [
     { comment: "The admission webhook's identity: it reads the watched namespaces' LimitRanges and ResourceQuotas, so that Optune's settings never make the API server refuse a pod.", manifest: { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: WEBHOOK, namespace } } },
     ...options.watch.flatMap((watched): Documented[] => [
@@ -395,8 +438,7 @@ function webhookManifests(options: ManifestOptions): Documented[] {
     { comment: "", manifest: { apiVersion: "v1", kind: "Service", metadata: { name: WEBHOOK, namespace }, spec: { selector: labels, ports: [{ name: "https", port: 443, targetPort: "https" }] } } },
     {
       comment:
-        "Never blocks a pod (failurePolicy Ignore); only CREATE of pods in the watched namespaces, never its own." +
-        (envVar === undefined ? "" : ` matchConditions needs Kubernetes >= 1.30 (beta, on by default, in 1.28-1.29); delete it on older clusters.`),
+        "Never blocks a pod (failurePolicy Ignore); only CREATE of pods in the watched namespaces, never its own." + filter.note,
       manifest: {
         apiVersion: "admissionregistration.k8s.io/v1",
         kind: "MutatingWebhookConfiguration",
@@ -412,14 +454,36 @@ function webhookManifests(options: ManifestOptions): Documented[] {
             clientConfig: { service: { name: WEBHOOK, namespace, path: "/mutate", port: 443 } },
             rules: [{ operations: ["CREATE"], apiGroups: [""], apiVersions: ["v1"], resources: ["pods"], scope: "Namespaced" }],
             namespaceSelector: { matchExpressions: [{ key: "kubernetes.io/metadata.name", operator: "In", values: [...options.watch] }] },
-            // Only pods whose first container has the app-id env var reach the webhook at all.
-            ...(envVar === undefined ? {} : { matchConditions: [{ name: "has-app-id", expression: appIdCondition(envVar) }] }),
+            // Only pods that have the app id at all reach the webhook.
+            ...filter.fields,
           },
         ],
       },
     },
   ];
   return documents;
+}
+
+/**
+ * What keeps pods without the app id away from the webhook, for an OPTUNE_APP_ID path: the env var
+ * of the first container and an annotation by matchConditions (CEL, Kubernetes 1.30+; beta and on
+ * in 1.28-1.29), a label by an objectSelector (every release); any other path cannot be filtered
+ * before the call, and the note says so.
+ */
+export function appIdFilter(appId: string): { readonly fields: Record<string, unknown>; readonly note: string } {
+  const elements = appId.split("/").filter((element) => element !== "");
+  const env = /^\[([^,\]]+)\]$/.exec(elements[4] ?? "")?.[1];
+  const conditionNote = " matchConditions needs Kubernetes >= 1.30 (beta, on by default, in 1.28-1.29); delete it on older clusters.";
+  if (elements.length === 5 && elements[0] === "spec" && elements[1] === "containers" && elements[2] === "0" && elements[3] === "env" && env !== undefined) {
+    return { fields: { matchConditions: [{ name: "has-app-id", expression: appIdCondition(env) }] }, note: conditionNote };
+  }
+  if (elements.length === 3 && elements[0] === "metadata" && elements[1] === "labels" && LABEL_KEY.test(elements[2]!)) {
+    return { fields: { objectSelector: { matchExpressions: [{ key: elements[2], operator: "Exists" }] } }, note: " Only pods with the app-id label reach it (objectSelector)." };
+  }
+  if (elements.length === 3 && elements[0] === "metadata" && elements[1] === "annotations") {
+    return { fields: { matchConditions: [{ name: "has-app-id", expression: `has(object.metadata.annotations) && ${celString(elements[2]!)} in object.metadata.annotations` }] }, note: conditionNote };
+  }
+  return { fields: {}, note: ` Every pod created in the watched namespaces calls it: no filter can be written for --app-id ${appId}.` };
 }
 
 /**

@@ -35,6 +35,11 @@ export const ENV_SCHEMA = {
     WEBHOOK_TLS_CERT_FILE: { type: "string", pattern: "\\S", description: "must be the path of the webhook's certificate (PEM)" },
     WEBHOOK_TLS_KEY_FILE: { type: "string", pattern: "\\S", description: "must be the path of the webhook's private key (PEM)" },
     OPTUNE_ADJUST_BUDGET: SECONDS,
+    OPTUNE_EVENT_SENDERS: {
+      type: "string",
+      pattern: "^system:serviceaccount:[a-z0-9][-a-z0-9]{0,62}:[a-z0-9][-a-z0-9.]{0,252}(,system:serviceaccount:[a-z0-9][-a-z0-9]{0,62}:[a-z0-9][-a-z0-9.]{0,252}){0,63}$",
+      description: 'must be comma-separated service account user names, e.g. "system:serviceaccount:batch:job-pods-oidc-sources.knative.dev-apiserversource"',
+    },
     OPTUNE_EVENT_AUDIENCE: { type: "string", pattern: "^[\\x21-\\x7e]{1,256}$", description: 'must be an OIDC audience of at most 256 visible ASCII characters, e.g. "serving.knative.dev/service/optune-servo/servo-k8s-multijob"' },
     WEBHOOK_SHUTDOWN_DELAY: SECONDS,
     PROMETHEUS_URL: { type: "string", pattern: "^https?://[^\\s]+$", description: "must be the http:// or https:// URL of a Prometheus (or Thanos) query API, e.g. http://prometheus.monitoring.svc:9090" },

@@ -64,6 +64,12 @@ export interface Config extends JobCriteria {
    * with the API server (TokenReview); undefined: events are not authenticated.
    */
   readonly eventAudience: string | undefined;
+  /**
+   * OPTUNE_EVENT_SENDERS: with event authentication, the only identities whose tokens are accepted
+   * (Knative's sources' OIDC service accounts, which `manifests --event-auth` lists); undefined:
+   * any token for the audience.
+   */
+  readonly eventSenders: ReadonlySet<string> | undefined;
   /** After SIGTERM the webhook fails /readyz and keeps serving this long before it drains. */
   readonly webhookShutdownDelayMs: number;
   /** Where each run's CPU seconds and peak memory are read (cAdvisor series); undefined: not read. */
@@ -168,6 +174,9 @@ export function loadConfig(env: Env, options: LoadOptions = {}): Config {
   const kubeconfig = options.kubernetes === false ? undefined : findKubeconfig(env, options.exists);
   const dedupe = dedupeMode(relevant.OPTUNE_DEDUPE, kubeconfig, dryRun);
   const eventAudience = relevant.OPTUNE_EVENT_AUDIENCE;
+  if (relevant.OPTUNE_EVENT_SENDERS !== undefined && eventAudience === undefined) {
+    throw new ConfigError("OPTUNE_EVENT_SENDERS", "is set, but OPTUNE_EVENT_AUDIENCE is not: senders are told apart by their event tokens");
+  }
   if (eventAudience !== undefined && kubeconfig === undefined) {
     throw new ConfigError("OPTUNE_EVENT_AUDIENCE", "is set, but no Kubernetes configuration was found: event tokens are checked with the API server (TokenReview)");
   }
@@ -221,6 +230,7 @@ export function loadConfig(env: Env, options: LoadOptions = {}): Config {
       mem: settingRange(relevant, "OPTUNE_MEM_RANGE", DEFAULT_MEM_RANGE, "bytes"),
     }),
     eventAudience,
+    eventSenders: relevant.OPTUNE_EVENT_SENDERS === undefined ? undefined : Object.freeze(new Set(relevant.OPTUNE_EVENT_SENDERS.split(","))),
     webhookShutdownDelayMs,
     prometheus: prometheusConfig(relevant, options.readFile ?? readTokenFile),
   });

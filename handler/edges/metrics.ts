@@ -21,7 +21,8 @@ export interface Metrics {
   /** A sweep that ran (with how many pods came to what) or failed. */
   sweep(pods: Readonly<Record<string, number>> | undefined): void;
   /** A measured job's run time (absent when it never ran) and exit code. */
-  job(seconds: number | undefined, exitCode: number | undefined): void;
+  /** A reported run; a disrupted one (preempted, evicted, killed by its Job) is counted apart, not as a run time. */
+  job(seconds: number | undefined, exitCode: number | undefined, disrupted?: string): void;
   admission(result: string): void;
   /** A finished job's resource usage read from Prometheus: read, none (no samples), failed. */
   resources(result: string): void;
@@ -81,6 +82,7 @@ function collectors(client: Client, registry: Registry, role: MetricsRole) {
     lastSweep: lastSweep(client, sweeps ? registers : none),
     jobRun: histogram("job_run_seconds", "Run time of the measured jobs.", [], [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400], function_),
     jobExits: counter("job_exits_total", "Measured jobs by exit code class (zero, nonzero, unknown).", ["exit"], function_),
+    disrupted: counter("disrupted_runs_total", "Runs cut short from outside (preempted, evicted, killed by their Job), reported marked and without perf, by reason.", ["reason"], function_),
     admissions: counter("admissions_total", "Pods admitted by the webhook, by result.", ["result"], !function_),
     resources: counter("resource_reads_total", "Reads of a finished job's CPU seconds and peak memory from Prometheus, by result (read, none: no samples, failed).", ["result"], function_),
   };
@@ -146,9 +148,10 @@ export function createMetrics(role: MetricsRole): MetricsRegistry {
         for (const [result, count] of Object.entries(pods)) if (count > 0) r.sweepPods.inc({ result: label(result) }, count);
         r.lastSweep.setToCurrentTime();
       }),
-    job: (seconds, exitCode) => {
+    job: (seconds, exitCode, disrupted) => {
       const exit = exitCode === undefined ? "unknown" : exitCode === 0 ? "zero" : "nonzero";
       record((r) => {
+        if (disrupted !== undefined) return r.disrupted.inc({ reason: label(disrupted) });
         if (seconds !== undefined) r.jobRun.observe(seconds);
         r.jobExits.inc({ exit });
       });

@@ -56,9 +56,10 @@ function field(value: unknown, name: string): unknown {
   return undefined;
 }
 
+/** The last item with the key: a container's env may name a variable twice, and the last one is what it sees. */
 function pick(value: unknown, step: Extract<AppIdStep, { kind: "pick" }>): unknown {
   if (!Array.isArray(value)) return undefined;
-  const item: unknown = value.find((entry) => isRecord(entry) && entry[step.keyField] === step.key);
+  const item: unknown = value.findLast((entry) => isRecord(entry) && entry[step.keyField] === step.key);
   return isRecord(item) && Object.hasOwn(item, step.valueField) ? item[step.valueField] : undefined;
 }
 

@@ -18,17 +18,28 @@ export interface PodMetadata {
   readonly resourceVersion?: unknown;
   readonly creationTimestamp?: unknown;
   readonly deletionTimestamp?: unknown;
+  readonly deletionGracePeriodSeconds?: unknown;
+  /** Counts changes of the spec (an in-place resize is one). */
+  readonly generation?: unknown;
   readonly labels?: unknown;
   readonly annotations?: unknown;
 }
 
 export interface PodSpec {
   readonly containers?: unknown;
+  readonly initContainers?: unknown;
   readonly restartPolicy?: unknown;
+  /** Pod-level requests and limits (Kubernetes 1.34+, beta): a budget for the whole pod. */
+  readonly resources?: unknown;
+  /** What the RuntimeClass adds to the pod's requests (and quota usage). */
+  readonly overhead?: unknown;
 }
 
 export interface PodStatus {
   readonly phase?: unknown;
+  /** Why the pod failed as a whole, e.g. DeadlineExceeded (activeDeadlineSeconds), Evicted. */
+  readonly reason?: unknown;
+  readonly conditions?: unknown;
   readonly containerStatuses?: unknown;
 }
 
@@ -36,10 +47,16 @@ export interface Container {
   readonly name?: unknown;
   readonly env?: unknown;
   readonly resources?: unknown;
+  /** Kubernetes 1.35+ (ContainerRestartRules): overrides the pod's restartPolicy for this container. */
+  readonly restartPolicy?: unknown;
+  /** Kubernetes 1.35+: rules on the exit code, checked in order before the container's restartPolicy. */
+  readonly restartPolicyRules?: unknown;
 }
 
 export interface ContainerStatus {
   readonly name?: unknown;
+  /** What the container has (Kubernetes 1.35+, in-place resize): may differ from what the spec asks. */
+  readonly resources?: unknown;
   readonly restartCount?: unknown;
   readonly state?: ContainerState;
   readonly lastState?: ContainerState;

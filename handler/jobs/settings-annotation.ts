@@ -1,6 +1,7 @@
 // The annotation optune.ai/settings: written by the adjusting half when it admits a job pod with
 // Optune's settings, read by the measuring half so the MEASUREMENT says what the run ran with.
-import { isRecord, podAnnotation, type Pod } from "./pod.js";
+import { isRecord, podAnnotation, type Container, type Pod } from "./pod.js";
+import { ranWith } from "./ran-with.js";
 import { parseCpu, parseMemory } from "./quantity.js";
 
 export const SETTINGS_ANNOTATION = "optune.ai/settings";
@@ -42,7 +43,8 @@ export function settingsOf(pod: Pod): string | undefined {
 
 /**
  * Why the settings annotation cannot be what the pod runs with: a container it names does not
- * have those limits. The webhook writes limits and requests together, so they must match.
+ * have those limits (its status's after an in-place resize, else its spec's). The webhook writes
+ * limits and requests together, so they must match.
  */
 export function settingsDisagreement(pod: Pod): string | undefined {
   const parsed = parsedSettings(pod);
@@ -53,7 +55,9 @@ function disagreement(pod: Pod, settings: readonly ContainerSettings[]): string 
   const containers = Array.isArray(pod.spec?.containers) ? (pod.spec.containers as unknown[]) : [];
   for (const setting of settings) {
     const container = containers.find((item) => isRecord(item) && item.name === setting.container);
-    const resources = isRecord(container) && isRecord(container.resources) ? container.resources : {};
+    // What the container ran with: after an in-place resize, its status's resources, not the spec's.
+    const had = isRecord(container) ? ranWith(pod, container as Container).resources : undefined;
+    const resources = isRecord(had) ? had : {};
     const limits = isRecord(resources.limits) ? resources.limits : {};
     const { cpu, mem } = applied(setting);
     if (cpu !== undefined && parseCpu(limits.cpu) !== cpu) return `the settings say cpu ${cpu} for ${setting.container.slice(0, 63)}, its limit is ${String(limits.cpu ?? "unset").slice(0, 32)}`;

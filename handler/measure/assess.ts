@@ -4,6 +4,7 @@ import { selectJob, type JobCriteria, type JobSelection } from "../jobs/job.js";
 import { measurement, type Measurement } from "./measurement.js";
 import { clip, excerpt, isPodName, type Pod } from "../jobs/pod.js";
 import { finishedRun, runDuration } from "./termination.js";
+import { disruptionOf, type DisruptionReason } from "./disruption.js";
 
 /** Why a pod is not reported, as a small fixed set: for the ignored-events summary and metrics. */
 export type IgnoreCode = Extract<JobSelection, { job: false }>["code"] | "not-a-pod" | "bad-name" | "not-finished" | "bad-timestamps";
@@ -24,6 +25,8 @@ export type Assessment =
       /** For logs: seconds the job container ran (absent when it never ran). */
       readonly runSeconds?: number;
       readonly exitCode?: number;
+      /** The run was cut short from outside (disruption.ts): reported marked, counted apart. */
+      readonly disrupted?: DisruptionReason;
     };
 
 /** `deleted`: the event says the pod is gone, so a container that restarts will not run again. */
@@ -42,11 +45,13 @@ export function assessPod(pod: Pod, criteria: JobCriteria, deleted = false): Ass
   if (runTime.kind === "invalid") return { kind: "ignore", code: "bad-timestamps", reason: runTime.reason, odd: true };
 
   const exitCode = run.terminated.exitCode;
+  const disrupted = disruptionOf(pod, run.terminated);
   return {
     kind: "report",
     appId: job.appId,
     message: () => measurement(pod, run, runTime),
     ...(runTime.kind === "ran" ? { runSeconds: runTime.seconds } : {}),
     ...(Number.isSafeInteger(exitCode) ? { exitCode: exitCode as number } : {}),
+    ...(disrupted === undefined ? {} : { disrupted }),
   };
 }

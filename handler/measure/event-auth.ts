@@ -4,6 +4,7 @@
 // is cached for the token's lifetime, keyed by a hash, so a token is neither kept nor logged.
 import { createHash } from "node:crypto";
 import type { TokenReviewer, TokenVerdict } from "../edges/kubernetes.js";
+import { clip } from "../jobs/pod.js";
 
 export type AuthResult =
   | { readonly ok: true; readonly user: string }
@@ -14,6 +15,8 @@ export type EventAuthenticator = (authorization: string | undefined) => Promise<
 
 export interface EventAuthOptions {
   readonly audience: string;
+  /** The only identities accepted (the sources' OIDC service accounts); undefined: any for the audience. */
+  readonly senders?: ReadonlySet<string>;
   readonly reviewer: TokenReviewer;
   readonly now?: () => number;
   /** Reviews in flight at once; beyond it, requests are answered 503 without asking the API server. */
@@ -54,7 +57,7 @@ export function createEventAuthenticator(options: EventAuthOptions): EventAuthen
     } catch (error) {
       return { ok: false, status: 503, reason: `cannot check the event's token: ${(error as Error).message}`, retryAfterSeconds: 5 };
     }
-    const checked = outcomeOf(verdict, options.audience);
+    const checked = outcomeOf(verdict, options.audience, options.senders);
     const at = now();
     remember(key, checked, checked.ok ? Math.min(at + MAX_POSITIVE_MS, expiryOf(token) ?? at + 60_000) : at + NEGATIVE_MS);
     return checked;
@@ -85,10 +88,12 @@ export function bearerToken(authorization: string | undefined): string | undefin
   return match !== null && TOKEN.test(match[1]!) ? match[1] : undefined;
 }
 
-function outcomeOf(verdict: TokenVerdict, audience: string): AuthResult {
+function outcomeOf(verdict: TokenVerdict, audience: string, senders: ReadonlySet<string> | undefined): AuthResult {
   if (!verdict.authenticated) return { ok: false, status: 401, reason: verdict.reason };
   // The API server answers with the audiences the token is valid for among those asked: ours must be one.
   if (!verdict.audiences.includes(audience)) return { ok: false, status: 401, reason: "the token is not for this function's audience" };
+  // Any pod may mount a token for any audience: only the sources' own identities may speak.
+  if (senders !== undefined && !senders.has(verdict.user)) return { ok: false, status: 401, reason: `${clip(verdict.user, 253)} is not one of the senders this function accepts (OPTUNE_EVENT_SENDERS)` };
   return { ok: true, user: verdict.user };
 }
 

@@ -66,7 +66,7 @@ export function createFunction(config: Config, io: FunctionIo): ServoFunction {
   const api = config.kubeconfig === undefined || (io.pods !== undefined && io.reviewer !== undefined) ? undefined : connectKubernetes(config.kubeconfig, { timeoutMs: config.kubeApiTimeoutMs, signal: inFlight.signal, metrics });
   const pods = io.pods ?? api;
   const reviewer = io.reviewer ?? api;
-  const authenticate = config.eventAudience === undefined || reviewer === undefined ? undefined : createEventAuthenticator({ audience: config.eventAudience, reviewer });
+  const authenticate = config.eventAudience === undefined || reviewer === undefined ? undefined : createEventAuthenticator({ audience: config.eventAudience, reviewer, ...(config.eventSenders === undefined ? {} : { senders: config.eventSenders }) });
   const refusals = refusalReporter(log);
   const memory = memoryLedger();
   const ledger: ReportLedger =

@@ -150,7 +150,7 @@ export function createHandler(deps: HandlerDeps): Handler {
       return result.permanent ? { kind: "undeliverable", pod: ref, appId, error: result.error } : failed(ref, result.error, appId, retryAfter);
     }
     await claim.markSent().catch((error: Error) => deps.log.error("sent, but cannot record it", { pod: ref, error: error.message }));
-    metrics.job(confirmed.runSeconds, confirmed.exitCode);
+    metrics.job(confirmed.runSeconds, confirmed.exitCode, confirmed.disrupted);
     return {
       kind: "sent",
       pod: ref,

@@ -54,7 +54,7 @@ export async function startFunction(config: Config, io: FunctionIo): Promise<Run
     appId: config.appIdSpec,
     token: config.authToken === undefined ? "none" : "set",
     dedupe: config.dedupe,
-    eventAuth: config.eventAudience === undefined ? "off (deletes are believed only for pods this function claimed)" : { audience: config.eventAudience },
+    eventAuth: config.eventAudience === undefined ? "off (deletes are believed only for pods this function claimed)" : { audience: config.eventAudience, senders: config.eventSenders === undefined ? "any token for the audience (set OPTUNE_EVENT_SENDERS)" : [...config.eventSenders] },
     kubeconfig: describeKubeconfig(config.kubeconfig),
     instance: fn.instanceId,
   });

@@ -2,7 +2,9 @@
 // non-negative integer or is left out: NaN, Infinity or a fraction never reaches Optune.
 import { isCount, isRecord, podAnnotation, podRef, podUid, text, type Container, type Pod, type TerminatedState } from "../jobs/pod.js";
 import { jobContainer } from "../jobs/job.js";
-import { settingsOf } from "../jobs/settings-annotation.js";
+import { ranWith } from "../jobs/ran-with.js";
+import { disruptionOf } from "./disruption.js";
+import { settingsDisagreement, settingsOf } from "../jobs/settings-annotation.js";
 import { parseTimestamp, type FinishedRun, type RunTime } from "./termination.js";
 
 export interface Metric {
@@ -29,21 +31,35 @@ export const NEVER_RAN: Measurement = Object.freeze({
 
 export function measurement(pod: Pod, run: FinishedRun, runTime: Exclude<RunTime, { kind: "invalid" }>): Measurement {
   if (runTime.kind === "never-ran") return NEVER_RAN;
-  return { event: "MEASUREMENT", param: { metrics: metrics(pod, runTime.seconds), annotations: annotations(pod, run) } };
+  const disrupted = disruptionOf(pod, run.terminated);
+  return { event: "MEASUREMENT", param: { metrics: metrics(pod, runTime.seconds, disrupted !== undefined), annotations: annotations(pod, run, disrupted) } };
 }
 
-function metrics(pod: Pod, seconds: number): Record<string, Metric> {
+function metrics(pod: Pod, seconds: number, disrupted: boolean): Record<string, Metric> {
   const result: Record<string, Metric> = { duration: { value: seconds, unit: "s" } };
-  // The service requires a metric named perf; 1/0 has no value, so a 0 s job has none.
-  if (seconds > 0) result.perf = { value: 1 / seconds, unit: "1/s" };
+  // The service requires a metric named perf; 1/0 has no value, so a 0 s job has none; nor has a
+  // run cut short from outside (preempted, evicted, killed by its Job): it is no performance sample.
+  if (seconds > 0 && !disrupted) result.perf = { value: 1 / seconds, unit: "1/s" };
   const estimate = estDuration(pod);
   if (estimate !== undefined) result.est_duration = { value: estimate, unit: "s" };
   return result;
 }
 
-function annotations(pod: Pod, run: FinishedRun): Record<string, string | number> {
+function annotations(pod: Pod, run: FinishedRun, disrupted: string | undefined): Record<string, string | number> {
   const terminated: TerminatedState = run.terminated;
-  const result: Record<string, string | number> = { resources: JSON.stringify(containerResources(jobContainer(pod))) };
+  const container = jobContainer(pod);
+  // What the container had (its status's after an in-place resize), and the spec's when they differ.
+  const had = ranWith(pod, container);
+  const result: Record<string, string | number> = { resources: JSON.stringify(containerResources({ resources: had.resources })) };
+  if (had.requested !== undefined) {
+    result.resources_requested = JSON.stringify(containerResources({ resources: had.requested }));
+    result.resize = had.pendingReason === undefined ? "pending" : `pending: ${had.pendingReason}`;
+  } else if (had.specChanged) {
+    result.resize = "during the run: the resources are the final ones";
+  }
+  // Pod-level resources (1.34+): the budget the whole pod ran under.
+  if (isRecord(pod.spec?.resources)) result.pod_resources = JSON.stringify(containerResources({ resources: pod.spec.resources }));
+  if (disrupted !== undefined) result.disrupted = disrupted;
   if (Number.isSafeInteger(terminated.exitCode)) result.exitcode = terminated.exitCode as number;
   const reason = text(terminated.reason);
   if (reason !== undefined) result.reason = reason;
@@ -51,9 +67,14 @@ function annotations(pod: Pod, run: FinishedRun): Record<string, string | number
   const uid = podUid(pod);
   if (uid !== undefined) result.uid = uid;
   if (run.restarts !== undefined) result.restarts = run.restarts;
-  // What the run ran with, when Optune's settings were applied at admission: Optune pairs it with the run time.
+  // What the run ran with, when Optune's settings were applied at admission: Optune pairs it with
+  // the run time. Settings that are not what the container had are not sent, and that is said.
   const settings = settingsOf(pod);
   if (settings !== undefined) result.settings = settings;
+  else {
+    const changed = settingsDisagreement(pod);
+    if (changed !== undefined) result.settings_dropped = changed;
+  }
   return result;
 }
 

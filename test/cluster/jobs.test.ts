@@ -230,6 +230,132 @@ for (const release of ["newest", "oldest"] as const satisfies readonly Kubernete
       assert.equal(await sum(), before + 1, "a job pod reaches the webhook");
     });
 
+    if (newest) test("a container restart rule (1.35+): the first run exits 42 and restarts in place; only the run that ends the job is reported", async () => {
+      const shape: JobShape = {
+        namespace: "batch",
+        name: "restarted-in-place",
+        jobId: "restarted-in-place",
+        runSeconds: 2,
+        annotations: { [`${RUN}first-exit-code`]: "42", [`${RUN}restart-in-place`]: "true" },
+      };
+      const spec = job(shape) as any;
+      Object.assign(spec.spec.template.spec.containers[0], { restartPolicy: "Never", restartPolicyRules: [{ action: "Restart", exitCodes: { operator: "In", values: [42] } }] });
+      const created = await tier.server.request("POST", "/apis/batch/v1/namespaces/batch/jobs?fieldValidation=Strict", spec);
+      assert.equal(created.status, 201, JSON.stringify(created.body).slice(0, 400));
+      const [pod] = await finished(tier, "batch", shape.name);
+      assert.equal(pod.status.containerStatuses[0].restartCount, 1, "kwok restarted it in place, as the kubelet does");
+      const mine = measurements(tier).filter((entry) => entry.uid === pod.metadata.uid);
+      assert.equal(mine.length, 1);
+      assert.equal(mine[0]!.exitcode, 0, "the run that ended the job, not the first attempt's 42");
+      const body = tier.receiver.requests.find((request) => (request.body as any)?.param?.annotations?.uid === pod.metadata.uid)!.body as any;
+      assert.equal(body.param.annotations.restarts, 1);
+    });
+
+    if (newest) test("an evicted attempt (DisruptionTarget) is reported marked, without perf; its replacement as an ordinary run", async () => {
+      const shape: JobShape = {
+        namespace: "etl",
+        name: "evicted-once",
+        jobId: "evicted-once",
+        runSeconds: 20,
+        spec: { backoffLimit: 1, podFailurePolicy: { rules: [{ action: "Ignore", onPodConditions: [{ type: "DisruptionTarget" }] }] } },
+      };
+      assert.equal((await tier.server.request("POST", "/apis/batch/v1/namespaces/etl/jobs", job(shape))).status, 201);
+      const first = await waitFor("the first pod running", async () => (await podsOf(tier, "etl", shape.name)).find((pod) => pod.status?.phase === "Running"));
+      const evicted = await tier.server.request("POST", `/api/v1/namespaces/etl/pods/${first.metadata.name}/eviction`, { apiVersion: "policy/v1", kind: "Eviction", metadata: { name: first.metadata.name, namespace: "etl" } });
+      assert.equal(evicted.status, 201, JSON.stringify(evicted.body).slice(0, 300));
+      // The replacement runs its 20 s; the evicted attempt is reported as soon as kwok killed it.
+      const marked = await waitFor("the evicted attempt reported", async () => tier.receiver.requests.find((request) => (request.body as any)?.param?.annotations?.uid === first.metadata.uid));
+      const param = (marked.body as any).param;
+      assert.equal(param.annotations.disrupted, "EvictionByEvictionAPI");
+      assert.equal(param.annotations.exitcode, 143);
+      assert.deepEqual(Object.keys(param.metrics).sort(), ["duration"]);
+      const pods = await finished(tier, "etl", shape.name, 180_000);
+      const replacement = pods.find((pod) => pod.metadata.uid !== first.metadata.uid)!;
+      const ordinary = tier.receiver.requests.find((request) => (request.body as any)?.param?.annotations?.uid === replacement.metadata.uid)!;
+      assert.ok("perf" in (ordinary.body as any).param.metrics && !("disrupted" in (ordinary.body as any).param.annotations));
+      assertOncePerPod(tier, [first, replacement].filter((pod) => pods.some((left) => left.metadata.uid === pod.metadata.uid)));
+    });
+
+    if (newest) test("in-place resize (1.35+): a refused one reports what ran and the ask beside it; a completed one the final size, marked", async () => {
+      const run = async (name: string, resizeTo: string, kubelet: (pod: any) => { conditions?: object[]; resources?: object }) => {
+        const shape: JobShape = { namespace: "etl", name, jobId: name, runSeconds: 20 };
+        assert.equal((await tier.server.request("POST", "/apis/batch/v1/namespaces/etl/jobs", job(shape))).status, 201);
+        const running = await waitFor(`${name} running`, async () => (await podsOf(tier, "etl", name)).find((pod) => pod.status?.containerStatuses?.[0]?.state?.running !== undefined));
+        const asked = { limits: { cpu: resizeTo, memory: "402653184" }, requests: { cpu: resizeTo, memory: "402653184" } };
+        const resize = await tier.server.request("PATCH", `/api/v1/namespaces/etl/pods/${running.metadata.name}/resize`, { spec: { containers: [{ name: "worker", resources: asked }] } }, { contentType: "application/strategic-merge-patch+json" });
+        assert.equal(resize.status, 200, JSON.stringify(resize.body).slice(0, 300));
+        // The kubelet's part, which kwok does not play: the condition, or the new size in the status.
+        for (;;) {
+          const pod = (await tier.server.request("GET", `/api/v1/namespaces/etl/pods/${running.metadata.name}`)).body;
+          const { conditions, resources } = kubelet(pod);
+          const statuses = resources === undefined ? undefined : pod.status.containerStatuses.map((status: any) => ({ ...status, resources }));
+          const patch = { metadata: { resourceVersion: pod.metadata.resourceVersion }, status: { ...(conditions === undefined ? {} : { conditions }), ...(statuses === undefined ? {} : { containerStatuses: statuses }) } };
+          const written = await tier.server.request("PATCH", `/api/v1/namespaces/etl/pods/${running.metadata.name}/status`, patch, { contentType: "application/strategic-merge-patch+json" });
+          if (written.status === 200) break;
+          assert.equal(written.status, 409, JSON.stringify(written.body).slice(0, 300)); // kwok wrote meanwhile: read again
+        }
+        const [pod] = await finished(tier, "etl", name);
+        return tier.receiver.requests.find((request) => (request.body as any)?.param?.annotations?.uid === pod.metadata.uid)!.body as any;
+      };
+      const admitted = '{"limits":{"cpu":"750m","memory":"402653184"},"requests":{"cpu":"750m","memory":"402653184"}}';
+      // In etl: no quota there for the test's ask to run into; the kubelet (the test) finds it infeasible.
+      const infeasible = await run("resize-refused", "1500m", () => ({ conditions: [{ type: "PodResizePending", status: "True", reason: "Infeasible", message: "Node didn't have enough capacity" }] }));
+      assert.equal(infeasible.param.annotations.resources, admitted, "what the container had");
+      assert.equal(infeasible.param.annotations.resources_requested, '{"limits":{"cpu":"1500m","memory":"402653184"},"requests":{"cpu":"1500m","memory":"402653184"}}');
+      assert.equal(infeasible.param.annotations.resize, "pending: Infeasible");
+      assert.equal(infeasible.param.annotations.settings, '{"container":"worker","cpu":0.75,"mem":402653184}', "the settings are what ran: kept");
+      const grown = { limits: { cpu: "1", memory: "402653184" }, requests: { cpu: "1", memory: "402653184" } };
+      const completed = await run("resize-done", "1", () => ({ resources: grown }));
+      assert.equal(completed.param.annotations.resources, JSON.stringify(grown));
+      assert.equal(completed.param.annotations.resize, "during the run: the resources are the final ones");
+      assert.equal(completed.param.annotations.settings, undefined);
+      assert.match(completed.param.annotations.settings_dropped, /the settings say cpu 0\.75 for worker, its limit is 1/);
+    });
+
+    if (newest) test("pod-level resources (1.34+): the budget the pod ran under is reported", async () => {
+      const shape: JobShape = { namespace: "etl", name: "pod-budget", jobId: "pod-budget", runSeconds: 1, podSpec: { resources: { limits: { cpu: "2", memory: "1Gi" }, requests: { cpu: "1", memory: "512Mi" } } } };
+      assert.equal((await tier.server.request("POST", "/apis/batch/v1/namespaces/etl/jobs?fieldValidation=Strict", job(shape))).status, 201);
+      const [pod] = await finished(tier, "etl", shape.name);
+      const body = tier.receiver.requests.find((request) => (request.body as any)?.param?.annotations?.uid === pod.metadata.uid)!.body as any;
+      assert.equal(body.param.annotations.pod_resources, '{"limits":{"cpu":"2","memory":"1Gi"},"requests":{"cpu":"1","memory":"512Mi"}}');
+    });
+
+    if (newest) test("a job pod with a native sidecar under a LimitRange of type Pod: Optune's ADJUST at the top of the range it was given is admitted", async () => {
+      // The webhook DESCRIBEs the ranges the namespace admits; this Optune then asks for their top.
+      const script = tier.receiver.respond;
+      const state = new Map<string, { max?: number; step: number }>();
+      tier.receiver.respond = (request) => {
+        const { event, param } = request.body as { event?: string; param?: any };
+        const app = request.path;
+        const at = state.get(app) ?? { step: 0 };
+        state.set(app, at);
+        if (event === "DESCRIPTION") at.max = param.application.components.worker.settings.cpu.max;
+        if (event !== "WHATS_NEXT") return { status: 200, body: "{}" };
+        at.step++;
+        if (at.step === 1) return { status: 200, body: JSON.stringify({ cmd: "DESCRIBE" }) };
+        if (at.step === 2) return { status: 200, body: JSON.stringify({ cmd: "ADJUST", param: { state: { application: { components: { worker: { settings: { cpu: { value: at.max }, mem: { value: 268435456 } } } } } } } }) };
+        return { status: 200, body: JSON.stringify({ cmd: "MEASURE" }) };
+      };
+      await tier.server.request("POST", "/api/v1/namespaces/etl/limitranges", { apiVersion: "v1", kind: "LimitRange", metadata: { name: "per-pod" }, spec: { limits: [{ type: "Pod", max: { cpu: "2" } }] } });
+      try {
+        const shape: JobShape = {
+          namespace: "etl",
+          name: "bounded-sidecar",
+          jobId: "bounded-sidecar",
+          runSeconds: 1,
+          podSpec: { initContainers: [{ name: "log-shipper", image: "registry.example.com/shipper:1", restartPolicy: "Always", resources: { limits: { cpu: "500m", memory: "64Mi" }, requests: { cpu: "500m", memory: "64Mi" } } }] },
+        };
+        assert.equal((await tier.server.request("POST", "/apis/batch/v1/namespaces/etl/jobs", job(shape))).status, 201);
+        const [pod] = await finished(tier, "etl", shape.name);
+        assert.equal(state.get("/metrics/acme/bounded-sidecar/servo")?.max, 1.5, "Optune was told: 2 for the pod, 0.5 of it the sidecar's");
+        assert.equal(pod.spec.containers[0].resources.limits.cpu, "1500m", "the top of the range, admitted: the pod asks 2 with its sidecar");
+        assertOncePerPod(tier, [pod]);
+      } finally {
+        tier.receiver.respond = script;
+        await tier.server.request("DELETE", "/api/v1/namespaces/etl/limitranges/per-pod");
+      }
+    });
+
     if (newest) test("a replica killed and restarted mid-run, and the API server restarted under the adapter: each job still reported once", async () => {
       const shapes: JobShape[] = [0, 1, 2, 3].map((index) => ({ namespace: WATCHED[index % 2]!, name: `survivor-${index}`, jobId: "resize-images", runSeconds: 4 + index }));
       for (const shape of shapes) assert.equal((await tier.server.request("POST", `/apis/batch/v1/namespaces/${shape.namespace}/jobs`, job(shape))).status, 201);
@@ -261,6 +387,23 @@ for (const release of ["newest", "oldest"] as const satisfies readonly Kubernete
       const swept = await runCli(["sweep"], { ...tier.functionEnv, OPTUNE_URL: tier.receiver.template, OPTUNE_SWEEP_MAX_AGE: "3600" });
       assert.equal(swept.code, 0, swept.stderr);
       assertOncePerPod(tier, pods);
+    });
+
+    if (newest) test("the adapter in Reference mode (Knative's default): the function reads each pod it is told of, and reports each job once", async () => {
+      await tier.stopAdapters();
+      await tier.startAdapters("Reference");
+      try {
+        const shapes: JobShape[] = [0, 1].map((index) => ({ namespace: WATCHED[index]!, name: `by-reference-${index}`, jobId: "nightly-etl", runSeconds: 2 }));
+        for (const shape of shapes) assert.equal((await tier.server.request("POST", `/apis/batch/v1/namespaces/${shape.namespace}/jobs`, job(shape))).status, 201);
+        const pods = (await Promise.all(shapes.map((shape) => finished(tier, shape.namespace, shape.name)))).flat();
+        assertOncePerPod(tier, pods);
+        const reference = tier.sink.deliveries.find((delivery) => String(delivery.headers["ce-type"]).startsWith("dev.knative.apiserver.ref."));
+        assert.ok(reference !== undefined, "the adapter sent Reference events");
+        assert.deepEqual(Object.keys(JSON.parse(reference.body)).sort(), ["apiVersion", "kind", "name", "namespace"]);
+      } finally {
+        await tier.stopAdapters();
+        await tier.startAdapters();
+      }
     });
 
     if (newest) test("Optune answering 503 within the adapter's retry window: the retried event is reported once", async () => {

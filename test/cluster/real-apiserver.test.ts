@@ -189,17 +189,28 @@ describe("against a real kube-apiserver", { skip }, () => {
     assert.match(swept.stderr, /swept/);
   });
 
-  test("event authentication with real service-account tokens: the source's token for the audience is accepted, others are 401", async () => {
-    const source = await server.serviceAccountToken("batch", "servo-k8s-multijob-source", [AUDIENCE], 600);
-    const elsewhere = await server.serviceAccountToken("batch", "servo-k8s-multijob-source", ["somewhere-else"], 600);
-    const stack = await startStack({ POD_NAMESPACES: "batch", OPTUNE_ACCOUNT: "acme", KUBECONFIG: functionKubeconfig, OPTUNE_DEDUPE: "annotation", OPTUNE_EVENT_AUDIENCE: AUDIENCE, LOG_LEVEL: "warn" }, { receiver });
+  test("event authentication with real service-account tokens: the source's OIDC identity with the audience is accepted; another pod's token for the audience, or the source's for another, is 401", async () => {
+    // The OIDC service accounts Knative makes for the generated sources, as manifests lists them.
+    const senders = manifests(OPTIONS)
+      .flatMap(({ manifest }) => ((manifest.spec as any)?.template?.spec?.containers?.[0]?.env ?? []) as Array<{ name: string; value?: string }>)
+      .find((entry) => entry.name === "OPTUNE_EVENT_SENDERS")!
+      .value!.split(",");
+    const batchSource = senders.find((user) => user.startsWith("system:serviceaccount:batch:"))!.split(":")[3]!;
+    await server.request("POST", "/api/v1/namespaces/batch/serviceaccounts", { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: batchSource } });
+    const source = await server.serviceAccountToken("batch", batchSource, [AUDIENCE], 600);
+    const elsewhere = await server.serviceAccountToken("batch", batchSource, ["somewhere-else"], 600);
+    const anyPod = await server.serviceAccountToken("batch", "default", [AUDIENCE], 600);
+    const stack = await startStack({ POD_NAMESPACES: "batch", OPTUNE_ACCOUNT: "acme", KUBECONFIG: functionKubeconfig, OPTUNE_DEDUPE: "annotation", OPTUNE_EVENT_AUDIENCE: AUDIENCE, OPTUNE_EVENT_SENDERS: senders.join(","), LOG_LEVEL: "warn" }, { receiver });
     try {
       const event = JSON.stringify({ specversion: "1.0", id: "auth-1", source: server.url, type: "dev.knative.sources.ping", datacontenttype: "application/json", data: {} });
       const post = (token?: string) => stack.post(event, { "content-type": "application/cloudevents+json", ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) });
+      // First, so that its refusal is the line written (refusals are then summed up, not each logged).
+      assert.equal((await post(anyPod)).status, 401, "a token any pod can mount, for the right audience");
+      assert.ok(stack.logText().includes("system:serviceaccount:batch:default is not one of the senders"), stack.logText().slice(-600));
       assert.equal((await post(elsewhere)).status, 401);
       assert.equal((await post()).status, 401);
       assert.equal((await post(source)).status, 200);
-      assert.ok(!stack.logText().includes(source) && !stack.logText().includes(elsewhere), "a token in the log");
+      assert.ok(!stack.logText().includes(source) && !stack.logText().includes(elsewhere) && !stack.logText().includes(anyPod), "a token in the log");
     } finally {
       await stack.close();
     }

@@ -37,8 +37,11 @@ export interface Tier {
   readonly webhookCa: string;
   /** Stops replica `index` (as a crash would, the proxy then answers 502 for it) and starts a new one. */
   restartReplica(index: number): Promise<void>;
-  /** Starts the adapters of every generated ApiServerSource and waits until each delivers a canary's event. */
-  startAdapters(): Promise<void>;
+  /**
+   * Starts the adapters of every generated ApiServerSource and waits until each delivers a
+   * canary's event; `mode` overrides the generated mode (Reference: Knative's default).
+   */
+  startAdapters(mode?: "Resource" | "Reference"): Promise<void>;
   stopAdapters(): Promise<void>;
   /** The webhook's /metrics text. */
   webhookMetrics(): Promise<string>;
@@ -125,8 +128,9 @@ export async function startTier(tierOptions: TierOptions): Promise<Tier> {
         replicas[index] = await startStack(functionEnv, { receiver });
         sink.setReplicas(replicas.map((replica) => replica.fn.url));
       },
-      async startAdapters() {
-        const sources = documents.filter((document) => document.kind === "ApiServerSource") as unknown as ApiServerSource[];
+      async startAdapters(mode) {
+        const generated = documents.filter((document) => document.kind === "ApiServerSource") as unknown as ApiServerSource[];
+        const sources = mode === undefined ? generated : generated.map((source) => ({ ...source, spec: { ...source.spec, mode } }));
         for (const source of sources) {
           const token = await server.serviceAccountToken(source.metadata.namespace!, source.spec.serviceAccountName ?? "default");
           adapters.push(await startAdapter(server, source, token, sink.url));
