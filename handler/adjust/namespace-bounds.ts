@@ -80,7 +80,7 @@ function bounds(name: SettingName, policies: NamespacePolicies, pod: Pod, compon
  * counts max(v + the other containers + the sidecars, the largest init step) + overhead: bounding
  * v + this by a cap bounds the pod (the init steps do not depend on v).
  */
-export function besideComponent(pod: Pod, component: string, kind: "limits" | "requests", resource: string, parse: (quantity: unknown) => number | undefined): number {
+function besideComponent(pod: Pod, component: string, kind: "limits" | "requests", resource: string, parse: (quantity: unknown) => number | undefined): number {
   const sidecars = initContainers(pod).filter((container) => container.restartPolicy === "Always");
   const overhead = isRecord(pod.spec?.overhead) ? (parse(pod.spec.overhead[resource]) ?? 0) : 0;
   return sum(otherContainers(pod, component), kind, resource, parse) + sum(sidecars, kind, resource, parse) + overhead;

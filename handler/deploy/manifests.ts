@@ -59,7 +59,7 @@ export function eventAudience(options: Pick<ManifestOptions, "namespace">): stri
 }
 
 /** The PingSource that asks for a sweep. */
-export const SWEEP_SOURCE = "servo-sweep";
+const SWEEP_SOURCE = "servo-sweep";
 
 /**
  * Who sends the function events when their tokens are checked: the OIDC service account Knative
@@ -68,7 +68,7 @@ export const SWEEP_SOURCE = "servo-sweep";
  * ApiServerSource in each watched namespace and the sweep's PingSource; with a Broker, the Trigger
  * that delivers them instead.
  */
-export function eventSenders(options: Pick<ManifestOptions, "namespace" | "watch" | "broker">): string[] {
+function eventSenders(options: Pick<ManifestOptions, "namespace" | "watch" | "broker">): string[] {
   const account = (namespace: string, name: string, group: string, kind: string) => {
     const user = `${name}-oidc-${group}-${kind}`.toLowerCase();
     // Knative shortens longer names with a hash (kmeta.ChildName); ours are fixed and short.
@@ -470,7 +470,7 @@ function webhookManifests(options: ManifestOptions): Documented[] {
  * in 1.28-1.29), a label by an objectSelector (every release); any other path cannot be filtered
  * before the call, and the note says so.
  */
-export function appIdFilter(appId: string): { readonly fields: Record<string, unknown>; readonly note: string } {
+function appIdFilter(appId: string): { readonly fields: Record<string, unknown>; readonly note: string } {
   const elements = appId.split("/").filter((element) => element !== "");
   const env = /^\[([^,\]]+)\]$/.exec(elements[4] ?? "")?.[1];
   const conditionNote = " matchConditions needs Kubernetes >= 1.30 (beta, on by default, in 1.28-1.29); delete it on older clusters.";

@@ -45,8 +45,8 @@ function equalMaps(a: Record<string, unknown>, b: Record<string, unknown>): bool
   const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
   for (const key of keys) {
     const parse = key === "cpu" ? parseCpu : key === "memory" ? parseMemory : undefined;
-    const same = parse === undefined ? a[key] === b[key] : parse(a[key]) !== undefined && parse(a[key]) === parse(b[key]);
-    if (!same && a[key] !== b[key]) return false;
+    const byValue = parse !== undefined && parse(a[key]) !== undefined && parse(a[key]) === parse(b[key]);
+    if (a[key] !== b[key] && !byValue) return false;
   }
   return true;
 }

@@ -37,8 +37,8 @@ const MAX_VALUE_LENGTH = 4096;
  * containers' own resources (settingsDisagreement says how).
  */
 export function settingsOf(pod: Pod): string | undefined {
-  const parsed = parsedSettings(pod);
-  return parsed === undefined || disagreement(pod, parsed.settings) !== undefined ? undefined : parsed.text;
+  const read = readSettings(pod);
+  return read !== undefined && "text" in read ? read.text : undefined;
 }
 
 /**
@@ -47,8 +47,16 @@ export function settingsOf(pod: Pod): string | undefined {
  * limits and requests together, so they must match.
  */
 export function settingsDisagreement(pod: Pod): string | undefined {
+  const read = readSettings(pod);
+  return read !== undefined && "disagreement" in read ? read.disagreement : undefined;
+}
+
+/** Both answers from one reading: the settings as sent, or why they are not what ran; undefined: no settings of ours. */
+export function readSettings(pod: Pod): { readonly text: string } | { readonly disagreement: string } | undefined {
   const parsed = parsedSettings(pod);
-  return parsed === undefined ? undefined : disagreement(pod, parsed.settings);
+  if (parsed === undefined) return undefined;
+  const why = disagreement(pod, parsed.settings);
+  return why === undefined ? { text: parsed.text } : { disagreement: why };
 }
 
 function disagreement(pod: Pod, settings: readonly ContainerSettings[]): string | undefined {

@@ -49,7 +49,7 @@ export function assessPod(pod: Pod, criteria: JobCriteria, deleted = false): Ass
   return {
     kind: "report",
     appId: job.appId,
-    message: () => measurement(pod, run, runTime),
+    message: () => measurement(pod, run, runTime, disrupted),
     ...(runTime.kind === "ran" ? { runSeconds: runTime.seconds } : {}),
     ...(Number.isSafeInteger(exitCode) ? { exitCode: exitCode as number } : {}),
     ...(disrupted === undefined ? {} : { disrupted }),

@@ -3,8 +3,8 @@
 import { isCount, isRecord, podAnnotation, podRef, podUid, text, type Container, type Pod, type TerminatedState } from "../jobs/pod.js";
 import { jobContainer } from "../jobs/job.js";
 import { ranWith } from "../jobs/ran-with.js";
-import { disruptionOf } from "./disruption.js";
-import { settingsDisagreement, settingsOf } from "../jobs/settings-annotation.js";
+import type { DisruptionReason } from "./disruption.js";
+import { readSettings } from "../jobs/settings-annotation.js";
 import { parseTimestamp, type FinishedRun, type RunTime } from "./termination.js";
 
 export interface Metric {
@@ -29,9 +29,9 @@ export const NEVER_RAN: Measurement = Object.freeze({
   param: Object.freeze({ status: "failed", message: "job deleted before it ran" }),
 });
 
-export function measurement(pod: Pod, run: FinishedRun, runTime: Exclude<RunTime, { kind: "invalid" }>): Measurement {
+/** `disrupted`: the run was cut short from outside (disruption.ts, judged once by the assessment). */
+export function measurement(pod: Pod, run: FinishedRun, runTime: Exclude<RunTime, { kind: "invalid" }>, disrupted?: DisruptionReason): Measurement {
   if (runTime.kind === "never-ran") return NEVER_RAN;
-  const disrupted = disruptionOf(pod, run.terminated);
   return { event: "MEASUREMENT", param: { metrics: metrics(pod, runTime.seconds, disrupted !== undefined), annotations: annotations(pod, run, disrupted) } };
 }
 
@@ -69,12 +69,9 @@ function annotations(pod: Pod, run: FinishedRun, disrupted: string | undefined):
   if (run.restarts !== undefined) result.restarts = run.restarts;
   // What the run ran with, when Optune's settings were applied at admission: Optune pairs it with
   // the run time. Settings that are not what the container had are not sent, and that is said.
-  const settings = settingsOf(pod);
-  if (settings !== undefined) result.settings = settings;
-  else {
-    const changed = settingsDisagreement(pod);
-    if (changed !== undefined) result.settings_dropped = changed;
-  }
+  const settings = readSettings(pod);
+  if (settings !== undefined && "text" in settings) result.settings = settings.text;
+  else if (settings !== undefined) result.settings_dropped = settings.disagreement;
   return result;
 }
 

@@ -20,19 +20,19 @@ export interface FinishedRun {
 /**
  * The job container's finished run, or undefined while it may still run. A terminated state is
  * final when the kubelet will not restart the container after that exit (restartsAfter: its
- * restart rules, its own restartPolicy, the pod's). A container that will restart is done only
+ * restart rules, its own restartPolicy, else the pod's). A container that will restart is done only
  * when the pod is (phase Succeeded or Failed) or deleted; its last attempt is then the current
  * state, or, while it waits to restart, `lastState`.
  */
 export function finishedRun(pod: Pod, deleted = false): FinishedRun | undefined {
   const status = jobContainerStatus(pod);
   if (status === undefined) return undefined;
-  const container = jobContainer(pod);
+  const policy = restartPolicy(pod, jobContainer(pod));
   const current = terminatedOf(status.state);
   const count = status.restartCount;
-  const restarts = restartable(pod, container) && isCount(count) ? { restarts: count } : {};
-  if (current !== undefined && !restartsAfter(pod, container, current.exitCode)) return { terminated: current, ...restarts };
-  if (!restartable(pod, container)) return undefined;
+  const restarts = policy.restartable && isCount(count) ? { restarts: count } : {};
+  if (current !== undefined && !restartsAfter(policy, current.exitCode)) return { terminated: current, ...restarts };
+  if (!policy.restartable) return undefined;
 
   const phase = pod.status?.phase;
   if (!deleted && phase !== "Succeeded" && phase !== "Failed") return undefined;
@@ -41,42 +41,45 @@ export function finishedRun(pod: Pod, deleted = false): FinishedRun | undefined 
   return { terminated: last, ...restarts };
 }
 
+/** What decides whether the container runs again: its restart rules and the policy in force. */
+export interface RestartPolicy {
+  readonly policy: "Always" | "OnFailure" | "Never";
+  /** The container's restartPolicyRules: they count only beside a container-level restartPolicy. */
+  readonly rules: readonly unknown[];
+  /** Some exit can be followed by another run. */
+  readonly restartable: boolean;
+}
+
 /**
- * Will the kubelet restart this container after it exited with `exitCode`? As the kubelet decides
- * (k8s.io/kubernetes pkg/api/v1/pod ContainerShouldRestart, 1.35+): with a container-level
- * restartPolicy, the first of its restartPolicyRules whose exit codes match decides (Restart or
- * RestartAllContainers: yes), else that policy; without one, the pod's. A pod without a
- * restartPolicy is a hand-written one (the API server always sets it): its current state decides.
+ * The container's own restartPolicy (Kubernetes 1.35+, ContainerRestartRules) with its rules, else
+ * the pod's. A pod without a restartPolicy is a hand-written one (the API server always sets it):
+ * its current state decides, as with Never.
  */
-export function restartsAfter(pod: Pod, container: Container | undefined, exitCode: unknown): boolean {
+export function restartPolicy(pod: Pod, container: Container | undefined): RestartPolicy {
   const own = container?.restartPolicy;
-  if (own === "Always" || own === "OnFailure" || own === "Never") {
-    const rule = matchingRule(container?.restartPolicyRules, exitCode);
-    if (rule === "Restart" || rule === "RestartAllContainers") return true;
-    return policyRestarts(own, exitCode);
-  }
-  const policy = pod.spec?.restartPolicy;
-  return policyRestarts(policy === "OnFailure" || policy === "Always" ? policy : "Never", exitCode);
+  const podPolicy = pod.spec?.restartPolicy;
+  const policy = own === "Always" || own === "OnFailure" || own === "Never" ? own : podPolicy === "Always" || podPolicy === "OnFailure" ? podPolicy : "Never";
+  const rules = own === policy && Array.isArray(container?.restartPolicyRules) ? (container.restartPolicyRules as unknown[]) : [];
+  const restartable = policy !== "Never" || rules.some((rule) => isRecord(rule) && RESTARTS.has(rule.action));
+  return { policy, rules, restartable };
 }
 
-/** May the container restart at all (so that a terminated state can be followed by another run)? */
-function restartable(pod: Pod, container: Container | undefined): boolean {
-  const own = container?.restartPolicy;
-  if (own === "Always" || own === "OnFailure" || own === "Never") {
-    const rules = container?.restartPolicyRules;
-    return own !== "Never" || (Array.isArray(rules) && rules.some((rule) => isRecord(rule) && (rule.action === "Restart" || rule.action === "RestartAllContainers")));
-  }
-  const policy = pod.spec?.restartPolicy;
-  return policy === "OnFailure" || policy === "Always";
-}
-
-function policyRestarts(policy: "Always" | "OnFailure" | "Never", exitCode: unknown): boolean {
+/**
+ * Will the kubelet restart the container after it exited with `exitCode`? As it decides
+ * (k8s.io/kubernetes pkg/api/v1/pod ContainerShouldRestart): the first rule whose exit codes match
+ * decides (Restart or RestartAllContainers: yes), else the policy in force.
+ */
+export function restartsAfter({ policy, rules }: RestartPolicy, exitCode: unknown): boolean {
+  const rule = matchingRule(rules, exitCode);
+  if (rule !== undefined && RESTARTS.has(rule)) return true;
   return policy === "Always" || (policy === "OnFailure" && exitCode !== 0);
 }
 
+const RESTARTS: ReadonlySet<unknown> = new Set(["Restart", "RestartAllContainers"]);
+
 /** The action of the first rule whose exitCodes (In / NotIn values) match, or undefined. */
-function matchingRule(rules: unknown, exitCode: unknown): unknown {
-  if (!Array.isArray(rules) || typeof exitCode !== "number") return undefined;
+function matchingRule(rules: readonly unknown[], exitCode: unknown): unknown {
+  if (typeof exitCode !== "number") return undefined;
   for (const rule of rules) {
     if (!isRecord(rule) || !isRecord(rule.exitCodes) || !Array.isArray(rule.exitCodes.values)) continue;
     const listed = rule.exitCodes.values.includes(exitCode);
