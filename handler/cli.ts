@@ -121,6 +121,29 @@ Exit codes: 0 done, 1 a delivery failed, 2 no sweep possible with this configura
       return retryAfterSeconds(outcome) === undefined ? 0 : 1;
     },
   },
+  release: {
+    synopsis: "release [--namespace NS,...] [--dry-run]",
+    summary: "let go of every job pod held for its MEASUREMENT (before an uninstall; needs the Kubernetes API)",
+    details: `A job pod being deleted is held (the finalizer optune.ai/measurement) until the function has sent
+its MEASUREMENT, at most OPTUNE_HOLD (24 h). Without the function nothing lets them go: run this
+before removing it. Lists the pods of every namespace in the cluster of your kubeconfig.
+  --namespace NS,...   only these namespaces
+  --dry-run            list the held pods; write nothing
+Exit codes: 0 every held pod let go, 1 some kept changing (run it again), 2 no kubeconfig or bad flags.`,
+    options: { namespace: { type: "string" }, "dry-run": { type: "boolean" } },
+    positionals: "none",
+    async run(values) {
+      const config = loadConfig(process.env, { kubernetes: true });
+      if (config.kubeconfig === undefined) return usageError("release", "no Kubernetes configuration was found (KUBECONFIG, ~/.kube/config, or in a pod its service account)");
+      const [{ connectKubernetes }, { releaseHeld, ALL_NAMESPACES }] = await Promise.all([import("./edges/kubernetes.js"), import("./measure/release.js")]);
+      const namespaces = typeof values.namespace === "string" ? values.namespace.split(",").map((namespace) => namespace.trim()) : [ALL_NAMESPACES];
+      const summary = await releaseHeld({ api: connectKubernetes(config.kubeconfig, { timeoutMs: config.kubeApiTimeoutMs }), namespaces, dryRun: values["dry-run"] === true, say: (line) => err(`${line}\n`) });
+      err(values["dry-run"] === true
+        ? `${summary.held} held pods\n`
+        : `${summary.released} of ${summary.held} held pods let go${summary.unreported > 0 ? `, ${summary.unreported} of them without their MEASUREMENT` : ""}${summary.failed > 0 ? `; ${summary.failed} kept changing: run release again` : ""}\n`);
+      return summary.failed > 0 ? 1 : 0;
+    },
+  },
   manifests: {
     synopsis: "manifests [--namespace NS] [--watch NS,...] [--image IMAGE] [--account ACCOUNT] [--target knative|openfaas] [--broker] [--selector SELECTOR] [--webhook] ...",
     summary: "print everything a deployment needs, for kubectl apply -f -",

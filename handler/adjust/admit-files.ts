@@ -3,7 +3,7 @@
 // stdin; JSON or YAML). One JSON line per pod on stdout: what was decided, the settings applied,
 // the JSON Patch, and the job container's resources before and after it; one line per pod on
 // stderr in words. Every file is read and checked first: bad input asks no one and exits 2.
-import type { Config } from "../edges/config.js";
+import { holdsPods, type Config } from "../edges/config.js";
 import { readDocuments } from "../edges/input-files.js";
 import { createLogger } from "../edges/log.js";
 import { connectOptune, type Deliver } from "../edges/optune.js";
@@ -42,7 +42,7 @@ export async function admitFiles(files: readonly string[], config: Config, io: A
   const requests = loaded.flatMap((result) => ("requests" in result ? result.requests : []));
   const log = createLogger(config.logLevel, io.stderr);
   const optune = connectOptune(config, { print: io.stdout, log });
-  const admitter = (deliver: Deliver) => createAdmitter({ criteria: config, ranges: config.ranges, budgetMs: config.adjustBudgetMs, deliver });
+  const admitter = (deliver: Deliver) => createAdmitter({ criteria: config, ranges: config.ranges, budgetMs: config.adjustBudgetMs, deliver, hold: holdsPods(config) });
   const shared = admitter(optune.deliver);
   let failed = false;
   try {

@@ -7,7 +7,8 @@ import { clip, isRecord, podName, podNamespace, podRef, text, type Pod } from ".
 import type { ContainerSettings } from "../jobs/settings-annotation.js";
 import type { AdmissionRequest } from "./admission.js";
 import { commandLoop } from "./command-loop.js";
-import { adjustmentPatch, foreignSettingsPatch, type PatchOperation } from "./patch.js";
+import { adjustmentPatch, foreignSettingsPatch, holdPatch, type PatchOperation } from "./patch.js";
+import { applyPatch } from "./apply-patch.js";
 import type { Ranges } from "./settings.js";
 import { admittedRanges, type NamespacePolicies } from "./namespace-bounds.js";
 
@@ -46,6 +47,8 @@ export interface AdmitDeps {
   readonly policies?: (namespace: string) => Promise<NamespacePolicies>;
   /** The measuring half reads cpu_time and max_memory from Prometheus: DESCRIPTION lists them. */
   readonly resourceMetrics?: boolean;
+  /** OPTUNE_HOLD is on: every job pod is held (our finalizer) until its MEASUREMENT is sent, whatever Optune answered. */
+  readonly hold?: boolean;
 }
 
 export type Admitter = (request: AdmissionRequest) => Promise<Admission>;
@@ -55,12 +58,23 @@ export function createAdmitter(deps: AdmitDeps): Admitter {
     if (request.resource !== "/pods") return { result: "skipped", reason: `not a pod (${clip(request.resource ?? "no resource", 63)})`, pod: "?/?" };
     if (request.operation !== "CREATE") return { result: "skipped", reason: `operation ${clip(request.operation ?? "none", 16)}, not CREATE`, pod: "?/?" };
     if (!isRecord(request.object)) return { result: "skipped", reason: "the request holds no pod", pod: "?/?" };
-    const admission = await admitPod(request, request.object as Pod);
-    if (admission.result === "adjusted") return admission;
-    // Whatever else happened, a settings annotation this admission did not write does not stay.
-    const strip = foreignSettingsPatch(request.object as Pod);
-    return strip.length === 0 ? admission : { ...admission, patch: strip, reason: `${admission.reason}; the optune.ai/settings annotation it was created with was removed` };
+    const object = request.object as Pod;
+    const admission = stripForeignSettings(object, await admitPod(request, object));
+    return deps.hold === true && selectJob(inNamespace(object, request.namespace), deps.criteria).job ? held(object, admission) : admission;
   };
+
+  /** Whatever else happened, a settings annotation this admission did not write does not stay. */
+  function stripForeignSettings(object: Pod, admission: Admission): Admission {
+    if (admission.result === "adjusted") return admission;
+    const strip = foreignSettingsPatch(object);
+    return strip.length === 0 ? admission : { ...admission, patch: strip, reason: `${admission.reason}; the optune.ai/settings annotation it was created with was removed` };
+  }
+
+  function held(object: Pod, admission: Admission): Admission {
+    const patch = admission.patch ?? [];
+    const hold = holdPatch(patch.length === 0 ? object : applyPatch(object, patch));
+    return hold.length === 0 ? admission : { ...admission, patch: [...patch, ...hold] };
+  }
 
   async function admitPod(request: AdmissionRequest, object: Pod): Promise<Admission> {
     const skip = (reason: string, pod = "?/?", warning?: string): Admission => ({ result: "skipped", reason, pod, ...(warning === undefined ? {} : { warning }) });

@@ -4,6 +4,7 @@
 import { isRecord, type Pod } from "../jobs/pod.js";
 import { formatCpu, formatMemory } from "../jobs/quantity.js";
 import { SETTINGS_ANNOTATION, settingsValue, type ContainerSettings } from "../jobs/settings-annotation.js";
+import { HOLD_FINALIZER } from "../measure/hold.js";
 
 export type PatchOperation = { readonly op: "add"; readonly path: string; readonly value: unknown } | { readonly op: "remove"; readonly path: string };
 
@@ -33,6 +34,17 @@ export function adjustmentPatch(pod: Pod, settings: readonly ContainerSettings[]
   }
   operations.push(annotationPatch(pod, SETTINGS_ANNOTATION, settingsValue(settings)));
   return operations;
+}
+
+/**
+ * Holds the job pod until its MEASUREMENT is sent (measure/hold.ts): our finalizer, added to the
+ * pod as the operations before this one leave it.
+ */
+export function holdPatch(pod: Pod): PatchOperation[] {
+  if (!isRecord(pod.metadata)) return [{ op: "add", path: "/metadata", value: { finalizers: [HOLD_FINALIZER] } }];
+  const list = pod.metadata.finalizers;
+  if (!Array.isArray(list)) return [{ op: "add", path: "/metadata/finalizers", value: [HOLD_FINALIZER] }];
+  return list.includes(HOLD_FINALIZER) ? [] : [{ op: "add", path: "/metadata/finalizers/-", value: HOLD_FINALIZER }];
 }
 
 function resourcesPatch(base: string, container: Record<string, unknown>, quantities: Readonly<Record<string, string>>): PatchOperation[] {

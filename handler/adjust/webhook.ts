@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import type http from "node:http";
 import https from "node:https";
 import type { AddressInfo } from "node:net";
-import { ConfigError, type Config } from "../edges/config.js";
+import { ConfigError, holdsPods, type Config } from "../edges/config.js";
 import { afterFirstRequest, CONNECTION_LIMITS, createEdge, drain, guardConnections, reply, SERVER_TIMEOUTS, type ConnectionLimits, type ServerTimeouts } from "../edges/http-edge.js";
 import { createMetrics, metricsEndpoint } from "../edges/metrics.js";
 import { createLogger, type Logger } from "../edges/log.js";
@@ -44,7 +44,7 @@ export async function startWebhook(config: Config, io: WebhookIo): Promise<Runni
   const optune = connectOptune(config, { print: io.print, log, signal: inFlight.signal, metrics });
   // With a Kubernetes configuration (in a pod: its ServiceAccount), the namespaces' limits bound Optune's ranges.
   const kubernetes = io.policies ?? (config.kubeconfig === undefined ? undefined : connectKubernetes(config.kubeconfig, { timeoutMs: Math.min(config.kubeApiTimeoutMs, config.adjustBudgetMs / 2), signal: inFlight.signal, metrics }));
-  const admit = createAdmitter({ criteria: config, ranges: config.ranges, budgetMs: config.adjustBudgetMs, deliver: optune.deliver, resourceMetrics: config.prometheus !== undefined, ...(kubernetes === undefined ? {} : { policies: (namespace) => kubernetes.policies(namespace) }) });
+  const admit = createAdmitter({ criteria: config, ranges: config.ranges, budgetMs: config.adjustBudgetMs, deliver: optune.deliver, resourceMetrics: config.prometheus !== undefined, hold: holdsPods(config), ...(kubernetes === undefined ? {} : { policies: (namespace) => kubernetes.policies(namespace) }) });
 
   let ready = true;
   const edge = createEdge({

@@ -374,6 +374,14 @@ function roleBinding(name: string, namespace: string, account: string, accountNa
   };
 }
 
+/**
+ * The webhook holds job pods (a finalizer) until the function has reported them; the OpenFaaS
+ * function keeps no claims in the pods and cannot let them go, so there it holds none.
+ */
+function holdEnv(options: ManifestOptions): object[] {
+  return options.target === "openfaas" ? [{ name: "OPTUNE_HOLD", value: "0" }] : [];
+}
+
 /** The admission webhook: a Deployment behind a Service, its cert-manager certificate, and the MutatingWebhookConfiguration. */
 function webhookManifests(options: ManifestOptions): Documented[] {
   const { namespace } = options;
@@ -420,7 +428,7 @@ function webhookManifests(options: ManifestOptions): Documented[] {
                   image: options.image,
                   args: ["webhook"],
                   ports: [{ name: "https", containerPort: 8443 }],
-                  env: [...functionEnv(options), { name: "OPTUNE_ADJUST_BUDGET", value: "5" }],
+                  env: [...functionEnv(options), { name: "OPTUNE_ADJUST_BUDGET", value: "5" }, ...holdEnv(options)],
                   readinessProbe: { httpGet: { scheme: "HTTPS", path: "/readyz", port: "https" } },
                   livenessProbe: { httpGet: { scheme: "HTTPS", path: "/healthz", port: "https" } },
                   volumeMounts: [{ name: "tls", mountPath: "/etc/webhook/tls", readOnly: true }],

@@ -28,6 +28,7 @@ export const ENV_SCHEMA = {
     OPTUNE_DEDUPE: { type: "string", enum: ["annotation", "memory"], description: "must be annotation or memory" },
     OPTUNE_CLAIM_TTL: SECONDS,
     OPTUNE_SWEEP_MAX_AGE: SECONDS,
+    OPTUNE_HOLD: SECONDS,
     OPTUNE_MAX_INFLIGHT: { type: "string", pattern: "^[0-9]{1,5}$", description: "must be a whole number of deliveries, e.g. 64" },
     KUBE_API_TIMEOUT: SECONDS,
     SHUTDOWN_TIMEOUT: SECONDS,

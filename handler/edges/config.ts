@@ -43,8 +43,13 @@ export interface Config extends JobCriteria {
   readonly dedupe: "annotation" | "memory";
   /** A `sending` claim older than this was left by an instance that died: it may be taken over. */
   readonly claimTtlMs: number;
-  /** The sweep reports only jobs that finished this recently. */
+  /** The sweep reports only jobs that finished this recently (held pods whatever their age). */
   readonly sweepMaxAgeMs: number;
+  /**
+   * OPTUNE_HOLD: how long a deleted job pod may be held (our finalizer) until Optune has its
+   * MEASUREMENT; 0: pods are not held, and the sweep lets go of those that are.
+   */
+  readonly holdMs: number;
   /** OPTUNE_AUTH_TOKEN_FILE: read again when it changes (mounted secrets are rotated in place). */
   readonly authTokenFile: string | undefined;
   /** Bound on deliveries to Optune in flight; beyond it events are answered 503 at once. */
@@ -105,6 +110,7 @@ export const MAX_SECONDS = {
   OPTUNE_SOURCE_RETRY_WINDOW: 86_400,
   OPTUNE_CLAIM_TTL: 86_400,
   OPTUNE_SWEEP_MAX_AGE: 30 * 86_400,
+  OPTUNE_HOLD: 30 * 86_400,
   KUBE_API_TIMEOUT: 120,
   SHUTDOWN_TIMEOUT: 3600,
   // Below the webhook's timeoutSeconds (10 in our manifests): past it the API server gives up on us.
@@ -113,6 +119,17 @@ export const MAX_SECONDS = {
   PROMETHEUS_TIMEOUT: 10,
   PROMETHEUS_SCRAPE_INTERVAL: 300,
 } as const;
+
+/**
+ * Whether job pods are held until reported: OPTUNE_HOLD above 0, claims kept in the pods
+ * (OPTUNE_DEDUPE=annotation), and not a dry run: only a function that writes claims lets them go.
+ */
+export function holdsPods(config: Pick<Config, "holdMs" | "dryRun" | "dedupe">): boolean {
+  return config.holdMs > 0 && !config.dryRun && config.dedupe === "annotation";
+}
+
+/** OPTUNE_HOLD's default: a day, long enough for an Optune outage over a night, short enough for a namespace deletion. */
+export const DEFAULT_HOLD_SECONDS = 86_400;
 
 /** A token file is a few dozen bytes; a bigger file is the wrong file. */
 export const MAX_TOKEN_FILE_BYTES = 4096;
@@ -216,6 +233,7 @@ export function loadConfig(env: Env, options: LoadOptions = {}): Config {
     dedupe,
     claimTtlMs,
     sweepMaxAgeMs: seconds(relevant, "OPTUNE_SWEEP_MAX_AGE", "3600"),
+    holdMs: Number(relevant.OPTUNE_HOLD) === 0 && relevant.OPTUNE_HOLD !== undefined ? 0 : seconds(relevant, "OPTUNE_HOLD", String(DEFAULT_HOLD_SECONDS)),
     maxInFlight,
     kubeApiTimeoutMs: seconds(relevant, "KUBE_API_TIMEOUT", "10"),
     shutdownTimeoutMs,

@@ -85,6 +85,9 @@ export interface PolicyReader {
 /** Pods, tokens and namespace policies through one connection. */
 export type KubernetesApi = PodApi & TokenReviewer & PolicyReader;
 
+/** PodApi.list of this "namespace" lists the pods of every namespace (`release` does: it needs no install flags). */
+export const ALL_NAMESPACES = "*";
+
 /**
  * Names go into the request path: "", "." and ".." would turn GET pods/{name} into a LIST, or a
  * PATCH of the pod into a PATCH of the Namespace. Refused before any request.
@@ -117,13 +120,14 @@ export function connectKubernetes(source: KubeconfigSource, options: ConnectOpti
       }
     },
     async list(namespace, page) {
-      checkNames("list", namespace);
+      if (namespace !== ALL_NAMESPACES) checkNames("list", namespace);
       const { request } = await connection();
       const query = new URLSearchParams({ limit: String(page.limit) });
       if (page.continue !== undefined) query.set("continue", page.continue);
       if (page.labelSelector !== undefined) query.set("labelSelector", page.labelSelector);
       try {
-        const list = (await request("GET", `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods?${query}`)) as { items?: unknown; metadata?: { continue?: unknown } };
+        const path = namespace === ALL_NAMESPACES ? "/api/v1/pods" : `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`;
+        const list = (await request("GET", `${path}?${query}`)) as { items?: unknown; metadata?: { continue?: unknown } };
         const items = Array.isArray(list.items) ? (list.items as Pod[]) : [];
         const next = list.metadata?.continue;
         return { items, ...(typeof next === "string" && next !== "" ? { continue: next } : {}) };

@@ -26,6 +26,8 @@ export interface Metrics {
   admission(result: string): void;
   /** A finished job's resource usage read from Prometheus: read, none (no samples), failed. */
   resources(result: string): void;
+  /** A held pod let go (its finalizer removed) without its MEASUREMENT reaching Optune, by why (hold.ts). */
+  lost(reason: string): void;
 }
 
 export interface MetricsRegistry extends Metrics {
@@ -36,7 +38,7 @@ export interface MetricsRegistry extends Metrics {
 }
 
 const ignore = () => {};
-export const noMetrics: Metrics = { event: ignore, message: ignore, optuneAttempt: ignore, optuneRetry: ignore, claim: ignore, kubernetesRequest: ignore, sweep: ignore, job: ignore, admission: ignore, resources: ignore };
+export const noMetrics: Metrics = { event: ignore, message: ignore, optuneAttempt: ignore, optuneRetry: ignore, claim: ignore, kubernetesRequest: ignore, sweep: ignore, job: ignore, admission: ignore, resources: ignore, lost: ignore };
 
 /** The HTTP status class of a status, or what happened instead. */
 export function statusClass(status: number | undefined, failure?: "timeout" | "error"): string {
@@ -84,6 +86,7 @@ function collectors(client: Client, registry: Registry, role: MetricsRole) {
     jobExits: counter("job_exits_total", "Measured jobs by exit code class (zero, nonzero, unknown).", ["exit"], function_),
     disrupted: counter("disrupted_runs_total", "Runs cut short from outside (preempted, evicted, killed by their Job), reported marked and without perf, by reason.", ["reason"], function_),
     admissions: counter("admissions_total", "Pods admitted by the webhook, by result.", ["result"], !function_),
+    lost: counter("measurements_lost_total", "Finished job pods let go before Optune had their MEASUREMENT (held longer than OPTUNE_HOLD, holding turned off), by reason.", ["reason"], function_),
     resources: counter("resource_reads_total", "Reads of a finished job's CPU seconds and peak memory from Prometheus, by result (read, none: no samples, failed).", ["result"], function_),
   };
 }
@@ -158,6 +161,7 @@ export function createMetrics(role: MetricsRole): MetricsRegistry {
     },
     admission: (result) => record((r) => r.admissions.inc({ result: label(result) })),
     resources: (result) => record((r) => r.resources.inc({ result })),
+    lost: (reason) => record((r) => r.lost.inc({ reason: label(reason) })),
     async render() {
       await load();
       return { contentType: registry!.contentType, text: await registry!.metrics() };

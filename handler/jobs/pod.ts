@@ -23,9 +23,11 @@ export interface PodMetadata {
   readonly generation?: unknown;
   readonly labels?: unknown;
   readonly annotations?: unknown;
+  readonly finalizers?: unknown;
 }
 
 export interface PodSpec {
+  readonly nodeName?: unknown;
   readonly containers?: unknown;
   readonly initContainers?: unknown;
   readonly restartPolicy?: unknown;

@@ -115,20 +115,27 @@ export function releasedValue(instance: string, now: number, failures: number, r
   return JSON.stringify({ state: "released", instance, at: iso(now), failures, retryAt: iso(retryAt), ...signed(proof) });
 }
 
-/** Conditional on resourceVersion: applied only if nobody wrote the pod since we read it. */
-export function claimPatch(resourceVersion: string, value: string): object {
-  return { metadata: { resourceVersion, annotations: { [CLAIM_ANNOTATION]: value } } };
+/**
+ * Conditional on resourceVersion: applied only if nobody wrote the pod since we read it. With
+ * `finalizers` (the pod's list with our hold added, hold.ts) the same write holds the pod.
+ */
+export function claimPatch(resourceVersion: string, value: string, finalizers?: readonly unknown[]): object {
+  return { metadata: { resourceVersion, annotations: { [CLAIM_ANNOTATION]: value }, ...(finalizers === undefined ? {} : { finalizers }) } };
 }
 
-/** Unconditional: once Optune has the message, "sent" is the truth whatever else changed. */
-export function markPatch(value: string): object {
-  return { metadata: { annotations: { [CLAIM_ANNOTATION]: value } } };
+/**
+ * Once Optune has the message, "sent" is the truth whatever else changed: unconditional, unless
+ * the same write lets the held pod go (`release`: the finalizer list without ours, read at
+ * `resourceVersion`; a merge patch replaces the whole list, so that one is conditional).
+ */
+export function markPatch(value: string, release?: { readonly resourceVersion: string; readonly finalizers: readonly unknown[] | null }): object {
+  return { metadata: { annotations: { [CLAIM_ANNOTATION]: value }, ...(release === undefined ? {} : release) } };
 }
 
 /** Conditional too: replaces our claim only if it is still the one we wrote. */
 export const releasePatch = claimPatch;
 
-/** Removes our claim (merge patch: null deletes a key), only if nobody wrote the pod since. */
-export function abandonPatch(resourceVersion: string): object {
-  return { metadata: { resourceVersion, annotations: { [CLAIM_ANNOTATION]: null } } };
+/** Removes our claim (merge patch: null deletes a key), only if nobody wrote the pod since; with `finalizers`, lets the held pod go too. */
+export function abandonPatch(resourceVersion: string, finalizers?: readonly unknown[] | null): object {
+  return { metadata: { resourceVersion, annotations: { [CLAIM_ANNOTATION]: null }, ...(finalizers === undefined ? {} : { finalizers }) } };
 }

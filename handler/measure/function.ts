@@ -2,7 +2,7 @@
 // The server, the CLI's invoke and sweep, and the demo all build the function here, so they behave alike.
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import type { Config } from "../edges/config.js";
+import { holdsPods, type Config } from "../edges/config.js";
 import { createHandler, type Handler, type SweepSettings } from "./handle.js";
 import { connectKubernetes, refusalReporter, type PodApi, type TokenReviewer } from "../edges/kubernetes.js";
 import { createEventAuthenticator, type EventAuthenticator } from "./event-auth.js";
@@ -30,6 +30,8 @@ export interface FunctionIo {
   readonly reviewer?: TokenReviewer;
   /** Where the server counts what happens (the CLI's in-process commands count nothing). */
   readonly metrics?: Metrics;
+  /** The server sweeps soon after it starts (default); a test that counts what only its pings sweep turns it off. */
+  readonly sweepAtStart?: boolean;
 }
 
 export interface ServoFunction {
@@ -84,6 +86,7 @@ export function createFunction(config: Config, io: FunctionIo): ServoFunction {
           onLost: () => metrics.claim("lost"),
           // Every replica holds the same token; with none, the account names the deployment.
           proofKey: config.authToken ?? config.account ?? "servo-k8s-multijob",
+          hold: holdsPods(config),
         })
       : memory;
 
@@ -98,6 +101,8 @@ export function createFunction(config: Config, io: FunctionIo): ServoFunction {
     maxInFlight: config.maxInFlight,
     metrics,
     trustDeletes: authenticate !== undefined || io.trustedInput === true,
+    // Held pods are let go by the writer of the claims; a dry run writes nothing.
+    ...(ledger !== memory && pods !== undefined && !config.dryRun ? { hold: { api: pods, limitMs: config.holdMs } } : {}),
     ...(config.prometheus === undefined
       ? {}
       : {

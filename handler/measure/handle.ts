@@ -7,12 +7,14 @@ import type { Left, ReportLedger } from "./ledger.js";
 import type { Logger } from "../edges/log.js";
 import { noMetrics, type Metrics } from "../edges/metrics.js";
 import type { Deliver } from "../edges/optune.js";
-import { clip, podKey, podRef, podUid, type Pod } from "../jobs/pod.js";
+import { clip, podKey, podName, podNamespace, podRef, podUid, type Pod } from "../jobs/pod.js";
 import type { PodEvent } from "./pod-event.js";
 import { settingsDisagreement } from "../jobs/settings-annotation.js";
 import { withUsage } from "./measurement.js";
 import type { ResourceUsage } from "./resources.js";
 import { sweep, type SweepSummary } from "./sweep.js";
+import { claimState } from "./claim.js";
+import { deletionRequestedAt, isHeld, nothingWillFinish, unholdPatch, type LostReason } from "./hold.js";
 
 export type Outcome =
   | {
@@ -61,6 +63,12 @@ export interface HandlerDeps {
   readonly trustDeletes?: boolean;
   /** With PROMETHEUS_URL: the run's CPU seconds and peak memory, read after the claim, bounded in time, never failing. */
   readonly resourceUsage?: (pod: Pod, deleted: boolean) => Promise<ResourceUsage | undefined>;
+  /**
+   * Pods held by our finalizer until reported (claims in the pods): a held pod being deleted is let
+   * go once its claim says sent or nothing will finish in it, and by the sweep after `limitMs`
+   * (OPTUNE_HOLD); with `limitMs` 0 the sweep lets every held pod go.
+   */
+  readonly hold?: { readonly api: PodApi; readonly limitMs: number };
 }
 
 export type SweepSettings = { readonly pods: PodApi; readonly maxAgeMs: number } | { readonly unavailable: string };
@@ -87,6 +95,10 @@ export function createHandler(deps: HandlerDeps): Handler {
 
   async function report(pod: Pod, deleted = false): Promise<Outcome> {
     const assessment = assessPod(pod, deps.criteria, deleted);
+    // A held pod being deleted that has nothing (more) to wait for: let it go.
+    if (deps.hold !== undefined && isHeld(pod) && deletionRequestedAt(pod) !== undefined) {
+      if (claimState(pod).kind === "sent" || (assessment.kind === "ignore" && nothingWillFinish(pod))) await letGo(deps.hold.api, pod);
+    }
     if (assessment.kind === "ignore") {
       return { kind: "ignored", code: assessment.code, reason: assessment.reason, pod: podRef(pod), ...(assessment.odd ? { odd: true } : {}) };
     }
@@ -179,6 +191,27 @@ export function createHandler(deps: HandlerDeps): Handler {
     return report(pod);
   }
 
+  /**
+   * Removes our finalizer, if nobody wrote the pod since it was read (a conflict or a pod gone is
+   * left to the next event or sweep). With `lost`: it goes without its MEASUREMENT reaching
+   * Optune: counted and logged (once: the pod is gone after this write).
+   */
+  async function letGo(api: PodApi, pod: Pod, lost?: LostReason): Promise<boolean> {
+    try {
+      await api.patch(podNamespace(pod) ?? "", podName(pod) ?? "", unholdPatch(pod));
+    } catch (error) {
+      if (error instanceof KubernetesError && (error.status === 404 || error.status === 409)) return false;
+      if (error instanceof KubernetesError && error.status === 403) deps.onRefused?.(error);
+      else deps.log.warn("cannot let go of a held pod", { pod: podRef(pod), error: (error as Error).message });
+      return false;
+    }
+    if (lost !== undefined) {
+      metrics.lost(lost);
+      deps.log.warn(lost === "held-too-long" ? "held longer than OPTUNE_HOLD: let go without its MEASUREMENT" : "holding is off (OPTUNE_HOLD=0): let go without its MEASUREMENT", { pod: podRef(pod), reason: lost });
+    }
+    return true;
+  }
+
   // One sweep at a time: pings that come while one runs share its result. It stops early only
   // when every ping waiting for it has gone.
   let running: { readonly result: Promise<Outcome>; waiting: number; readonly stop: AbortController } | undefined;
@@ -209,8 +242,17 @@ export function createHandler(deps: HandlerDeps): Handler {
 
   async function sweepNow(settings: Exclude<SweepSettings, { unavailable: string }>, signal: AbortSignal): Promise<Outcome> {
     try {
-      const summary = await sweep({ api: settings.pods, namespaces: deps.criteria.namespaces, report, now, maxAgeMs: settings.maxAgeMs, signal });
-      metrics.sweep({ reported: summary.reported, already_reported: summary.alreadyReported, failed: summary.failed, deferred: summary.deferred, too_old: summary.tooOld, ignored: summary.ignored });
+      const hold = deps.hold;
+      const summary = await sweep({
+        api: settings.pods,
+        namespaces: deps.criteria.namespaces,
+        report,
+        now,
+        maxAgeMs: settings.maxAgeMs,
+        signal,
+        ...(hold === undefined ? {} : { hold: { limitMs: hold.limitMs, letGo: (pod, lost) => letGo(hold.api, pod, lost) } }),
+      });
+      metrics.sweep({ reported: summary.reported, already_reported: summary.alreadyReported, failed: summary.failed, deferred: summary.deferred, too_old: summary.tooOld, ignored: summary.ignored, let_go: summary.letGo, lost: summary.lost });
       return { kind: "swept", ...summary };
     } catch (error) {
       if (error instanceof KubernetesError && error.status === 403) deps.onRefused?.(error);

@@ -188,7 +188,9 @@ export function describeOutcome(outcome: Outcome): string {
       return (
         `swept ${outcome.namespaces.join(", ")}: ${outcome.scanned} pods scanned, ${outcome.reported} reported, ` +
         `${outcome.alreadyReported} already reported, ${outcome.failed} failed, ${outcome.deferred} deferred, ${outcome.tooOld} finished too long ago, ` +
-        `${outcome.ignored} not finished jobs`
+        `${outcome.ignored} not finished jobs` +
+        (outcome.letGo > 0 ? `, ${outcome.letGo} held pods let go` : "") +
+        (outcome.lost > 0 ? `, ${outcome.lost} held pods let go unreported (lost)` : "")
       );
   }
 }

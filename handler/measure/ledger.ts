@@ -3,6 +3,7 @@
 // keeping the claim in the pod itself (claim.ts), with the memory record as its fast path.
 import { abandonPatch, backoffSeconds, claimPatch, claimProof, claimState, markPatch, releasedValue, releasePatch, sendingValue, sentValue, verdict, type ClaimState } from "./claim.js";
 import { KubernetesError, type PodApi } from "../edges/kubernetes.js";
+import { finalizersWithHold, finalizersWithoutHold, isHeld, nothingWillFinish } from "./hold.js";
 import { podKey, podName, podNamespace, podRef, text, type Pod } from "../jobs/pod.js";
 
 export interface ClaimContext {
@@ -110,6 +111,8 @@ export interface AnnotationLedgerDeps {
    * share it: the Optune token.
    */
   readonly proofKey: string;
+  /** OPTUNE_HOLD is on: a claim holds the pod (our finalizer) until the write that marks it sent. */
+  readonly hold?: boolean;
 }
 
 /** Conflicts in a row before giving up (the event is then retried later). */
@@ -174,19 +177,23 @@ export function annotationLedger(deps: AnnotationLedgerDeps): ReportLedger {
           continue;
         }
         try {
-          const claimed = await api.patch(namespace, name, claimPatch(resourceVersion, sendingValue(deps.instance, deps.now(), decision.failures, proof(current))));
+          // The claim holds the pod too, where the webhook did not: the same write, no extra one.
+          const hold = deps.hold === true ? finalizersWithHold(current) : undefined;
+          const claimed = await api.patch(namespace, name, claimPatch(resourceVersion, sendingValue(deps.instance, deps.now(), decision.failures, proof(current)), hold));
           return {
             granted: true,
             pod: claimed,
             abandon: async () => {
               await local.abandon();
-              await api.patch(namespace, name, abandonPatch(text(claimed.metadata?.resourceVersion) ?? resourceVersion)).catch((error: Error) => {
+              // A pod being deleted that will never finish a run is let go in the same write.
+              const release = isHeld(claimed) && nothingWillFinish(claimed) ? finalizersWithoutHold(claimed) : undefined;
+              await api.patch(namespace, name, abandonPatch(text(claimed.metadata?.resourceVersion) ?? resourceVersion, release)).catch((error: Error) => {
                 if (!(error instanceof KubernetesError && (error.status === 404 || error.status === 409))) throw error;
               });
             },
             markSent: async () => {
               await local.markSent();
-              await mark(namespace, name, proof(claimed));
+              await mark(namespace, name, proof(claimed), claimed);
             },
             release: async (retryAfterSeconds) => {
               const seconds = await release(namespace, name, text(claimed.metadata?.resourceVersion), proof(claimed), decision.failures + 1, retryAfterSeconds);
@@ -218,12 +225,25 @@ export function annotationLedger(deps: AnnotationLedgerDeps): ReportLedger {
     return claimProof(deps.proofKey, podKey(pod));
   }
 
-  async function mark(namespace: string, name: string, signed: string): Promise<void> {
-    try {
-      await api.patch(namespace, name, markPatch(sentValue(deps.instance, deps.now(), signed)));
-    } catch (error) {
-      if (error instanceof KubernetesError && error.status === 404) return; // gone: nothing left to mark
-      throw error;
+  /**
+   * Marks the claim sent and, in the same write, lets the held pod go. That write replaces the
+   * finalizer list, so it is conditional: after a conflict, read the pod and write again. After
+   * too many, "sent" is written alone, and the sweep lets the pod go.
+   */
+  async function mark(namespace: string, name: string, signed: string, claimed: Pod): Promise<void> {
+    let pod: Pod | undefined = claimed;
+    for (let attempt = 1; ; attempt++) {
+      const resourceVersion = text(pod.metadata?.resourceVersion);
+      const release = isHeld(pod) && resourceVersion !== undefined && attempt <= MAX_CLAIM_ATTEMPTS ? { resourceVersion, finalizers: finalizersWithoutHold(pod) } : undefined;
+      try {
+        await api.patch(namespace, name, markPatch(sentValue(deps.instance, deps.now(), signed), release));
+        return;
+      } catch (error) {
+        if (error instanceof KubernetesError && error.status === 404) return; // gone: nothing left to mark
+        if (!(release !== undefined && error instanceof KubernetesError && error.status === 409)) throw error;
+        pod = await api.read(namespace, name);
+        if (pod === undefined) return;
+      }
     }
   }
 

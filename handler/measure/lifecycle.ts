@@ -9,6 +9,9 @@ import { afterFirstRequest, drain } from "../edges/http-edge.js";
 import { createMetrics } from "../edges/metrics.js";
 import { createHttpServer } from "./server.js";
 
+/** How long after start the first sweep runs: the event that woke a cold start is answered first. */
+export const START_SWEEP_DELAY_MS = 5000;
+
 /** Lifecycle messages go to this app id. */
 export const GLOBAL_APP = "_global_";
 
@@ -71,13 +74,24 @@ export async function startFunction(config: Config, io: FunctionIo): Promise<Run
     if (config.kubeconfig !== undefined) void loadKubernetesClient().catch((error: Error) => log.error("cannot load the Kubernetes client", { error: error.message }));
   });
 
+  // The ApiServerSource sends nothing for pods that finished (or were held) before it started, nor
+  // while nobody listened: sweep soon after start, not only at the next ping (a ping then shares it).
+  let startSweep: Promise<void> = Promise.resolve();
+  const startSweepTimer =
+    config.dedupe === "annotation" && config.kubeconfig !== undefined && io.sweepAtStart !== false
+      ? setTimeout(() => {
+          startSweep = fn.handle({ kind: "sweep" }).then((outcome) => outcomes.record(outcome, { type: "start sweep" }));
+        }, START_SWEEP_DELAY_MS).unref()
+      : undefined;
+
   let stopping: Promise<void> | undefined;
   const stop = (reason: string) =>
     (stopping ??= (async () => {
       log.info("stopping", { reason, withinMs: config.shutdownTimeoutMs });
+      clearTimeout(startSweepTimer);
       warmUp(); // a HELLO before the GOODBYE, even for an instance stopped at once
       // Leave GOODBYE its budget, and half a second to write the answers of what had to be cut short.
-      const finish = await drain(server, Promise.all([server.idle(), hello]), server.idle, config.shutdownTimeoutMs - goodbyeBudgetMs(config) - 500, () => {
+      const finish = await drain(server, Promise.all([server.idle(), hello, startSweep]), server.idle, config.shutdownTimeoutMs - goodbyeBudgetMs(config) - 500, () => {
         log.warn("shutdown grace period over: ending the deliveries still in flight; their events are answered 503");
         fn.abortInFlight();
       });

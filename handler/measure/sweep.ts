@@ -5,6 +5,7 @@ import type { Outcome } from "./handle.js";
 import { KubernetesError, type PodApi } from "../edges/kubernetes.js";
 import type { Pod } from "../jobs/pod.js";
 import { finishedRun, parseTimestamp } from "./termination.js";
+import { deletionRequestedAt, heldTooLong, isHeld, type LostReason } from "./hold.js";
 
 export interface SweepSummary {
   readonly namespaces: readonly string[];
@@ -20,6 +21,10 @@ export interface SweepSummary {
   readonly tooOld: number;
   /** Not jobs, or not finished. */
   readonly ignored: number;
+  /** Held pods let go with nothing lost (holding is off: OPTUNE_HOLD=0). */
+  readonly letGo: number;
+  /** Held pods let go without their MEASUREMENT reaching Optune (held longer than OPTUNE_HOLD, or holding off while deleted). */
+  readonly lost: number;
   /** With failures: the soonest a retry of a failed one may help (claims conflicting: at once; Optune down: its backoff). */
   readonly retryAfterSeconds?: number;
 }
@@ -36,6 +41,12 @@ export interface SweepDeps {
   /** Aborted when nobody waits for the sweep any more: it stops before its next page or pod. */
   readonly signal?: AbortSignal;
   readonly maxPages?: number;
+  /**
+   * Pods held by our finalizer: reported whatever their age, let go (counted lost) once held longer
+   * than `limitMs` since their deletion; with `limitMs` 0 (holding off) every held pod is let go
+   * after its report. `letGo` resolves true when the pod was let go.
+   */
+  readonly hold?: { readonly limitMs: number; readonly letGo: (pod: Pod, lost?: LostReason) => Promise<boolean> };
 }
 
 export const SWEEP_PAGE_SIZE = 100;
@@ -59,18 +70,29 @@ export function finishedAt(pod: Pod): number | undefined {
 
 export async function sweep(deps: SweepDeps): Promise<SweepSummary> {
   const namespaces = [...deps.namespaces];
-  const counts = { scanned: 0, reported: 0, alreadyReported: 0, failed: 0, deferred: 0, tooOld: 0, ignored: 0 };
+  const counts = { scanned: 0, reported: 0, alreadyReported: 0, failed: 0, deferred: 0, tooOld: 0, ignored: 0, letGo: 0, lost: 0 };
   const oldest = deps.now() - deps.maxAgeMs;
   let soonest = Infinity;
 
   const visit = async (pod: Pod) => {
     counts.scanned++;
+    const hold = deps.hold !== undefined && isHeld(pod) ? deps.hold : undefined;
+    if (hold !== undefined && hold.limitMs > 0 && heldTooLong(pod, deps.now(), hold.limitMs)) {
+      if (await hold.letGo(pod, "held-too-long")) counts.lost++;
+      return;
+    }
     const finished = finishedAt(pod);
-    if (finished !== undefined && finished < oldest) {
+    // A held pod waits for its report, however long ago it finished.
+    if (hold === undefined && finished !== undefined && finished < oldest) {
       counts.tooOld++;
       return;
     }
     const outcome = await deps.report(pod);
+    if (hold !== undefined && hold.limitMs === 0 && outcome.kind !== "sent") {
+      // Holding is off: let go; a pod already being deleted goes without its report, if it had none.
+      const unreported = deletionRequestedAt(pod) !== undefined && outcome.kind !== "already-reported" && finished !== undefined;
+      if (await hold.letGo(pod, unreported ? "hold-off" : undefined)) counts[unreported ? "lost" : "letGo"]++;
+    }
     if (outcome.kind === "sent") counts.reported++;
     else if (outcome.kind === "already-reported") counts.alreadyReported++;
     else if (outcome.kind === "failed") {

@@ -11,7 +11,7 @@ import { after, before, describe, test } from "node:test";
 import { DEFAULT_OPTIONS, type ManifestOptions } from "../../handler/deploy/manifests.js";
 import { runCli } from "../support/cli.js";
 import { kubernetes, RECEIVE_ADAPTER, skipUnlessInstalled, type KubernetesRelease } from "./components.js";
-import { SMALL, startTier, type Tier } from "./tier.js";
+import { SMALL, startTier, waitFor, type Tier } from "./tier.js";
 
 const WATCHED = ["batch", "etl"];
 const OPTIONS: ManifestOptions = { ...DEFAULT_OPTIONS, watch: WATCHED, account: "acme", webhook: true };
@@ -65,16 +65,6 @@ function measurements(tier: Tier): Measured[] {
 /** The body Optune got for the pod with this uid (its MEASUREMENT), if any. */
 function bodyFor(tier: Tier, uid: string): any {
   return tier.receiver.requests.find((request) => (request.body as any)?.param?.annotations?.uid === uid)?.body;
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, ms = 120_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms / 1000} s`);
-    await new Promise((resolve) => setTimeout(resolve, 500));
-  }
 }
 
 /** The pods of a Job, as the API server has them. */

@@ -35,8 +35,11 @@ export interface Tier {
   readonly adapters: RunningAdapter[];
   webhook?: RunningWebhook;
   readonly webhookCa: string;
-  /** Stops replica `index` (as a crash would, the proxy then answers 502 for it) and starts a new one. */
-  restartReplica(index: number): Promise<void>;
+  /** Stops replica `index` (as a crash would, the proxy then answers 502 for it) and starts a new one, with `env` added. */
+  restartReplica(index: number, env?: Readonly<Record<string, string>>): Promise<void>;
+  /** Stops every replica: the proxy answers 502 until startReplicas. */
+  stopReplicas(): Promise<void>;
+  startReplicas(): Promise<void>;
   /**
    * Starts the adapters of every generated ApiServerSource and waits until each delivers a
    * canary's event; `mode` overrides the generated mode (Reference: Knative's default).
@@ -98,9 +101,10 @@ export async function startTier(tierOptions: TierOptions): Promise<Tier> {
       webhookCa = pair.cert;
       writeFileSync(join(dir, "tls.crt"), pair.cert);
       writeFileSync(join(dir, "tls.key"), pair.key);
-      // As in its pod: the webhook's own ServiceAccount, with the Roles `manifests --webhook` writes.
+      // As in its pod: the webhook's own ServiceAccount, with the Roles `manifests --webhook` writes,
+      // and the function's configuration (claims in the pods: it holds job pods until reported).
       const token = await server.serviceAccountToken(options.namespace, WEBHOOK_SA);
-      const config = loadConfig({ POD_NAMESPACES: options.watch.join(","), OPTUNE_ACCOUNT: "acme", OPTUNE_URL: receiver.template, OPTUNE_DEDUPE: "memory", KUBECONFIG: server.kubeconfig(token, "webhook"), WEBHOOK_PORT: "0", WEBHOOK_TLS_CERT_FILE: join(dir, "tls.crt"), WEBHOOK_TLS_KEY_FILE: join(dir, "tls.key"), WEBHOOK_SHUTDOWN_DELAY: "0", LOG_LEVEL: process.env.DEBUG_WEBHOOK ? "debug" : "warn" });
+      const config = loadConfig({ POD_NAMESPACES: options.watch.join(","), OPTUNE_ACCOUNT: "acme", OPTUNE_URL: receiver.template, KUBECONFIG: server.kubeconfig(token, "webhook"), WEBHOOK_PORT: "0", WEBHOOK_TLS_CERT_FILE: join(dir, "tls.crt"), WEBHOOK_TLS_KEY_FILE: join(dir, "tls.key"), WEBHOOK_SHUTDOWN_DELAY: "0", LOG_LEVEL: process.env.DEBUG_WEBHOOK ? "debug" : "warn" });
       webhook = await startWebhook(config, { print: () => {}, logLine: (line) => process.env.DEBUG_WEBHOOK && process.stderr.write(line) });
       const running = webhook;
       stops.push(() => running.stop("test over"));
@@ -120,12 +124,20 @@ export async function startTier(tierOptions: TierOptions): Promise<Tier> {
       adapters,
       ...(webhook === undefined ? {} : { webhook }),
       webhookCa,
-      async restartReplica(index) {
+      async restartReplica(index, env = {}) {
         const urls: Array<string | undefined> = replicas.map((replica) => replica.fn.url);
         urls[index] = undefined;
         sink.setReplicas(urls);
         await replicas[index]!.close();
-        replicas[index] = await startStack(functionEnv, { receiver });
+        replicas[index] = await startStack({ ...functionEnv, ...env }, { receiver });
+        sink.setReplicas(replicas.map((replica) => replica.fn.url));
+      },
+      async stopReplicas() {
+        sink.setReplicas(replicas.map(() => undefined));
+        await Promise.all(replicas.map((replica) => replica.close()));
+      },
+      async startReplicas() {
+        for (let index = 0; index < replicas.length; index++) replicas[index] = await startStack(functionEnv, { receiver });
         sink.setReplicas(replicas.map((replica) => replica.fn.url));
       },
       async startAdapters(mode) {
@@ -159,6 +171,17 @@ export async function registerWebhook(server: RealApiServer, documents: readonly
   if (answer.status !== 201) throw new Error(`MutatingWebhookConfiguration: ${answer.status} ${JSON.stringify(answer.body).slice(0, 300)}`);
   // The API server picks a new configuration up within about a second: wait until a probe pod shows it in force.
   await new Promise((resolve) => setTimeout(resolve, 2000));
+}
+
+/** Polls `probe` every half second until it gives a value; throws after `ms`. */
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, ms = 120_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms / 1000} s`);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
 }
 
 /**

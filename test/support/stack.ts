@@ -36,6 +36,8 @@ export interface StackOptions {
   readonly eventAuth?: { readonly token: string; readonly audience: string; readonly reviewer: TokenReviewer };
   /** Share one receiver between several function instances (closed by its owner). */
   readonly receiver?: Receiver;
+  /** false: no sweep soon after start, only the pings' (a test that counts what a ping sweeps). */
+  readonly sweepAtStart?: boolean;
 }
 
 /** `env` overrides the defaults; a variable set to undefined is left unset. */
@@ -48,7 +50,7 @@ export async function startStack(env: Record<string, string | undefined> = {}, o
   // Event authentication needs a Kubernetes configuration; its reviewer stands in for the API server, so the file is never read.
   const kube = auth === undefined ? {} : { OPTUNE_EVENT_AUDIENCE: auth.audience, KUBECONFIG: unusedKubeconfig() };
   const config = loadConfig({ PORT: "0", OPTUNE_URL: receiver.template, LOG_LEVEL: "debug", OPTUNE_DEDUPE: "memory", ...kube, ...env });
-  const fn = await startFunction(config, { print: (line) => stdout.push(line), logLine: (line) => rawLogs.push(line), ...(auth === undefined ? {} : { reviewer: auth.reviewer }) });
+  const fn = await startFunction(config, { print: (line) => stdout.push(line), logLine: (line) => rawLogs.push(line), ...(auth === undefined ? {} : { reviewer: auth.reviewer }), ...(options.sweepAtStart === undefined ? {} : { sweepAtStart: options.sweepAtStart }) });
   const post = (body: string | Buffer, headers: Record<string, string>, path = "/") =>
     fetch(new URL(path, fn.url), { method: "POST", headers: auth === undefined ? headers : { authorization: `Bearer ${auth.token}`, ...headers }, body });
   return {
