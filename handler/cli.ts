@@ -5,6 +5,7 @@
 import { readFileSync } from "node:fs";
 import { constants } from "node:os";
 import { parseArgs, type ParseArgsConfig } from "node:util";
+import type { Readable } from "node:stream";
 import { ConfigError, loadConfig, type Config } from "./edges/config.js";
 import { MANIFEST_FLAGS } from "./deploy/flags.js";
 
@@ -262,14 +263,8 @@ function untilSignalled(shutdownTimeoutMs: number): Promise<NodeJS.Signals> {
   });
 }
 
-function readStdin(): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let text = "";
-    process.stdin.setEncoding("utf8");
-    process.stdin.on("data", (chunk: string) => (text += chunk));
-    process.stdin.once("end", () => resolve(text));
-    process.stdin.once("error", reject);
-  });
+function readStdin(): Readable {
+  return process.stdin;
 }
 
 /** A port that cannot be had, in one line that says which variable moves it (no stack trace). */

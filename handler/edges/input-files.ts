@@ -1,23 +1,51 @@
 // The files `invoke` and `admit` read: a path, or `-` for standard input; JSON, else YAML (one or
 // more documents, as `kubectl get -o yaml` prints them). The YAML parser is loaded only then.
-import { readFile } from "node:fs/promises";
+// A file is read up to the function's own body limit and no further: an endless one (`/dev/zero`,
+// a pipe that never closes) is refused at once, not read until memory runs out.
+import { createReadStream } from "node:fs";
+import type { Readable } from "node:stream";
+import { MAX_BODY_BYTES } from "./http-edge.js";
 
 export type InputFile = { readonly name: string; readonly values: unknown[] } | { readonly problem: string };
 
+/** An input file larger than this is refused: no event or admission the function takes is larger. */
+export const MAX_INPUT_BYTES = MAX_BODY_BYTES;
+
 /** The documents of one input file, or why there are none (naming the file). */
-export async function readDocuments(file: string, stdin?: () => Promise<string>): Promise<InputFile> {
+export async function readDocuments(file: string, stdin?: () => Readable, maxBytes = MAX_INPUT_BYTES): Promise<InputFile> {
   const name = file === "-" ? "(stdin)" : file;
   let text: string;
   try {
-    text = file === "-" && stdin !== undefined ? await stdin() : await readFile(file, "utf8");
+    text = await readBounded(file === "-" && stdin !== undefined ? stdin() : createReadStream(file), maxBytes);
   } catch (error) {
-    return { problem: `${name}: cannot read: ${(error as Error).message}` };
+    return { problem: `${name}: ${error instanceof TooLarge ? error.message : `cannot read: ${(error as Error).message}`}` };
   }
   try {
     return { name, values: await parseDocuments(text) };
   } catch (error) {
     return { problem: `${name}: neither JSON nor YAML: ${(error as Error).message.split("\n")[0]}` };
   }
+}
+
+class TooLarge extends Error {}
+
+/** The whole stream as UTF-8, or TooLarge as soon as more than maxBytes arrived (the stream is then destroyed). */
+export function readBounded(stream: Readable, maxBytes: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    stream.on("data", (chunk: Buffer | string) => {
+      const bytes = typeof chunk === "string" ? Buffer.from(chunk) : chunk;
+      size += bytes.length;
+      if (size <= maxBytes) return void chunks.push(bytes);
+      stream.off("end", end);
+      stream.destroy();
+      reject(new TooLarge(`larger than ${maxBytes} bytes (the most the function takes in one request); not read further`));
+    });
+    const end = () => resolve(Buffer.concat(chunks).toString("utf8"));
+    stream.once("end", end);
+    stream.once("error", reject);
+  });
 }
 
 async function parseDocuments(text: string): Promise<unknown[]> {
