@@ -56,6 +56,13 @@ describe("what the answers mean", () => {
     });
   });
 
+  test("the largest finite CPU value is sent as it is, never as null", () => {
+    const usage = resourceUsage(answers("1.7976931348623157e308", "104857600", "0", "3"), 30_000);
+    assert.ok(!("failure" in usage));
+    assert.deepEqual(usage.metrics.cpu_time, { value: Number.MAX_VALUE, unit: "s" });
+    assert.equal(JSON.stringify(usage).includes("null"), false);
+  });
+
   test("max_usage 0 (cgroup v2 before kernel 5.19 / runc 1.1.11): the peak working set", () => {
     const usage = resourceUsage(answers("1", "104857600", "0", "3"), 30_000);
     assert.ok(!("failure" in usage));

@@ -69,9 +69,14 @@ export function resourceUsage(answers: { readonly cpu: QueryResult; readonly wor
   const maxUsage = value(answers.maxUsage);
   const useMaxUsage = maxUsage !== undefined && maxUsage > 0;
   return {
-    metrics: { cpu_time: { value: Math.round(cpu * 1000) / 1000, unit: "s" }, max_memory: { value: Math.round(useMaxUsage ? Math.max(maxUsage, workingSet) : workingSet), unit: "bytes" } },
+    metrics: { cpu_time: { value: toMilliseconds(cpu), unit: "s" }, max_memory: { value: Math.round(useMaxUsage ? Math.max(maxUsage, workingSet) : workingSet), unit: "bytes" } },
     annotations: { resource_samples: Math.round(samples), max_memory_source: useMaxUsage ? "container_memory_max_usage_bytes" : "container_memory_working_set_bytes" },
   };
+}
+
+/** Seconds rounded to the millisecond; from 2^52 on a double has no fraction left, and ×1000 could overflow to Infinity (sent as null). */
+function toMilliseconds(seconds: number): number {
+  return seconds >= 2 ** 52 ? seconds : Math.round(seconds * 1000) / 1000;
 }
 
 function single(samples: readonly Sample[]): number | undefined {
