@@ -46,9 +46,14 @@ export function connectPrometheus(config: PrometheusConfig): Query {
         response.on("end", () => done(parseAnswer(Buffer.concat(chunks).toString("utf8"))));
         response.on("error", () => done({ ok: false, reason: "Prometheus' answer broke off" }));
       });
-      request.on("error", (error) => resolve({ ok: false, reason: signal.aborted ? `no answer from Prometheus within ${config.timeoutMs} ms` : `cannot reach Prometheus: ${(error as NodeJS.ErrnoException).code ?? "error"}` }));
+      request.on("error", (error) => resolve({ ok: false, reason: signal.aborted ? abortReason(signal, config.timeoutMs) : `cannot reach Prometheus: ${(error as NodeJS.ErrnoException).code ?? "error"}` }));
       request.end();
     });
+}
+
+/** Why an aborted query ended: its timeout, or the shutdown. */
+function abortReason(signal: AbortSignal, timeoutMs: number): string {
+  return (signal.reason as Error | undefined)?.name === "TimeoutError" ? `no answer from Prometheus within ${timeoutMs} ms` : "the query was stopped: the function is shutting down";
 }
 
 /** The instant vector of a query answer, or why it is not one. */

@@ -98,6 +98,8 @@ export interface ResourceReaderDeps {
   /** Counts each read by result: read, none (no samples), failed. */
   readonly count?: (result: "read" | "none" | "failed") => void;
   readonly now?: () => number;
+  /** Aborted when the shutdown grace period is over: queries in flight end at once. */
+  readonly signal?: AbortSignal;
 }
 
 /** Reads a finished pod's usage, never longer than the timeout and never throwing: Prometheus never delays or loses a measurement. */
@@ -108,7 +110,8 @@ export function resourceReader(deps: ResourceReaderDeps): (pod: Pod, deleted: bo
   return async (pod, deleted) => {
     const queries = resourceQueries(pod, deps.scrapeIntervalMs, deleted);
     if (queries === undefined) return undefined;
-    const signal = AbortSignal.timeout(deps.timeoutMs);
+    const timeout = AbortSignal.timeout(deps.timeoutMs);
+    const signal = deps.signal === undefined ? timeout : AbortSignal.any([timeout, deps.signal]);
     const ask = (promql: string) => deps.query(promql, queries.at, signal);
     const [cpu, workingSet, maxUsage, samples] = await Promise.all([ask(queries.cpu), ask(queries.workingSet), ask(queries.maxUsage), ask(queries.samples)]);
     const usage = resourceUsage({ cpu, workingSet, maxUsage, samples }, deps.scrapeIntervalMs);
