@@ -18,6 +18,17 @@ export function invisible(value: string): string | undefined {
   return firstOf(INVISIBLE, value);
 }
 
+const UNSEEN = new RegExp(`${UNPRINTABLE.source}|${INVISIBLE.source}`, "gu");
+
+/**
+ * JSON text with every unprintable or invisible character written as a \u escape (JSON.stringify
+ * leaves C1 controls, bidi overrides and U+2028 raw): the same value for a parser, plain text for
+ * a terminal or a log viewer. Only for JSON text, where such characters can only be inside strings.
+ */
+export function escapeInJson(json: string): string {
+  return json.replace(UNSEEN, (found) => Array.from({ length: found.length }, (_, index) => `\\u${found.charCodeAt(index).toString(16).padStart(4, "0")}`).join(""));
+}
+
 function firstOf(characters: RegExp, value: string): string | undefined {
   const match = characters.exec(value);
   if (match === null) return undefined;
