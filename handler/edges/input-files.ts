@@ -1,9 +1,13 @@
 // The files `invoke` and `admit` read: a path, or `-` for standard input; JSON, else YAML (one or
 // more documents, as `kubectl get -o yaml` prints them). The YAML parser is loaded only then.
+// YAML is read as kubectl reads it (sigs.k8s.io/yaml: go-yaml v2, YAML 1.1, turned into JSON), so
+// the pod decided about is the one the API server would get: `<<` merges, on/yes/y are true,
+// !!binary is its text, timestamps stay text; what kubectl cannot send as JSON is refused.
 // A file is read up to the function's own body limit and no further: an endless one (`/dev/zero`,
 // a pipe that never closes) is refused at once, not read until memory runs out.
 import { createReadStream } from "node:fs";
 import type { Readable } from "node:stream";
+import type { DocumentOptions, ParseOptions, SchemaOptions } from "yaml";
 import { MAX_BODY_BYTES } from "./http-edge.js";
 
 export type InputFile = { readonly name: string; readonly values: unknown[] } | { readonly problem: string };
@@ -23,6 +27,7 @@ export async function readDocuments(file: string, stdin?: () => Readable, maxByt
   try {
     return { name, values: await parseDocuments(text) };
   } catch (error) {
+    if (error instanceof NotJson) return { problem: `${name}: ${error.message}` };
     return { problem: `${name}: neither JSON nor YAML: ${(error as Error).message.split("\n")[0]}` };
   }
 }
@@ -53,10 +58,39 @@ async function parseDocuments(text: string): Promise<unknown[]> {
     return [JSON.parse(text)];
   } catch (jsonError) {
     const { parseAllDocuments } = await import("yaml");
-    const documents = parseAllDocuments(text);
+    const documents = parseAllDocuments(text, AS_KUBECTL);
     const list = Array.isArray(documents) ? documents : [documents];
     const broken = list.find((document) => document.errors.length > 0);
     if (broken !== undefined || list.length === 0) throw new Error(broken?.errors[0]?.message ?? (jsonError as Error).message);
-    return list.map((document) => document.toJS() as unknown).filter((value) => value !== null);
+    return list.map((document) => asKubectlSends(document.toJS() as unknown, [])).filter((value) => value !== null);
+  }
+}
+
+/**
+ * go-yaml v2's reading: YAML 1.1 with merge keys; but a timestamp read into an interface{} stays
+ * a string, and 1:30 (base 60) is not a number there.
+ */
+const AS_KUBECTL: ParseOptions & DocumentOptions & SchemaOptions = {
+  version: "1.1",
+  merge: true,
+  customTags: (tags) => tags.filter((tag) => typeof tag !== "object" || (tag.tag !== "tag:yaml.org,2002:timestamp" && tag.format !== "TIME")),
+};
+
+/** A parsed YAML value as the JSON kubectl would send; throws (naming where) for what JSON cannot hold. */
+function asKubectlSends(value: unknown, path: readonly string[]): unknown {
+  const where = path.length === 0 ? "the top" : path.join(".");
+  if (value instanceof Uint8Array) return Buffer.from(value).toString("utf8");
+  if (typeof value === "number" && !Number.isFinite(value)) throw new NotJson(`.inf or .nan at ${where}`);
+  if (value instanceof Map || value instanceof Set) throw new NotJson(`a !!set or !!omap at ${where}`);
+  if (Array.isArray(value)) return value.map((item, index) => asKubectlSends(item, [...path, String(index)]));
+  if (typeof value === "object" && value !== null) {
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, asKubectlSends(item, [...path, key])]));
+  }
+  return value;
+}
+
+class NotJson extends Error {
+  constructor(what: string) {
+    super(`${what}: kubectl cannot turn it into JSON, so no API server would get this object`);
   }
 }
