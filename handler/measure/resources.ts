@@ -66,6 +66,7 @@ export function resourceUsage(answers: { readonly cpu: QueryResult; readonly wor
   if (samples === 0 || cpu === undefined || workingSet === undefined) {
     return { metrics: {}, annotations: { resource_metrics: `none: no cAdvisor sample in the run's window (a run shorter than one scrape interval, ${scrapeIntervalMs / 1000} s, has none)` } };
   }
+  if (!Number.isSafeInteger(Math.round(samples))) return { failure: "Prometheus' sample count is not a whole number" };
   const maxUsage = value(answers.maxUsage);
   const useMaxUsage = maxUsage !== undefined && maxUsage > 0;
   return {
