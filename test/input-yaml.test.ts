@@ -39,6 +39,10 @@ describe("YAML as kubectl reads it", () => {
     assert.deepEqual(await values("mode: 0755\n"), [{ mode: 493 }]);
   });
 
+  test("0o is octal too (Go's integer syntax, which go-yaml v2 reads numbers with)", async () => {
+    assert.deepEqual(await values("mode: 0o755\nquoted: '0o755'\n"), [{ mode: 493, quoted: "0o755" }]);
+  });
+
   test(".inf and .nan are refused: kubectl cannot send them as JSON", async () => {
     assert.deepEqual(await read("limit: .inf\n"), { problem: "(stdin): .inf or .nan at limit: kubectl cannot turn it into JSON, so no API server would get this object" });
   });

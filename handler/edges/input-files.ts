@@ -68,12 +68,15 @@ async function parseDocuments(text: string): Promise<unknown[]> {
 
 /**
  * go-yaml v2's reading: YAML 1.1 with merge keys; but a timestamp read into an interface{} stays
- * a string, and 1:30 (base 60) is not a number there.
+ * a string, 1:30 (base 60) is not a number there, and integers are read with Go's syntax (0o755).
  */
 const AS_KUBECTL: ParseOptions & DocumentOptions & SchemaOptions = {
   version: "1.1",
   merge: true,
-  customTags: (tags) => tags.filter((tag) => typeof tag !== "object" || (tag.tag !== "tag:yaml.org,2002:timestamp" && tag.format !== "TIME")),
+  customTags: (tags) => [
+    ...tags.filter((tag) => typeof tag !== "object" || (tag.tag !== "tag:yaml.org,2002:timestamp" && tag.format !== "TIME")),
+    { tag: "tag:yaml.org,2002:int", format: "OCT", default: true, test: /^[-+]?0o[0-7_]+$/, resolve: (text: string) => (text.startsWith("-") ? -1 : 1) * Number.parseInt(text.replace(/^[-+]?0o|_/g, ""), 8) },
+  ],
 };
 
 /** A parsed YAML value as the JSON kubectl would send; throws (naming where) for what JSON cannot hold. */
