@@ -185,7 +185,7 @@ describe("configuration from the environment", () => {
 });
 
 describe("invisible characters in the account and the app id", () => {
-  const INVISIBLES = ["\u200b", "\u200c", "\u200d", "\u200e", "\u200f", "\u2060", "\u061c", "\u00ad", "\u3164", "\ufe0f"];
+  const INVISIBLES = ["\u200b", "\u200c", "\u200d", "\u200e", "\u200f", "\u2060", "\u061c", "\u00ad", "\u3164", "\ufe0f", "\u2800"];
 
   for (const character of INVISIBLES) {
     const code = `U+${character.codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")}`;

@@ -4,9 +4,9 @@
 const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]/u;
 
 // Characters that render as nothing, so two names that look the same are not: format characters
-// (Cf: U+00AD, U+061C, U+200B-U+200F, U+2060...), the Hangul fillers, the combining grapheme joiner
-// and the variation selectors.
-const INVISIBLE = /[\p{Cf}\u034f\u115f\u1160\u180b-\u180d\u3164\ufe00-\ufe0f\uffa0]/u;
+// (Cf: U+00AD, U+061C, U+200B-U+200F, U+2060...), the Hangul fillers, the combining grapheme joiner,
+// the variation selectors and the blank Braille pattern.
+const INVISIBLE = /[\p{Cf}\u034f\u115f\u1160\u180b-\u180d\u2800\u3164\ufe00-\ufe0f\uffa0]/u;
 
 /** The first character that may not appear in one line of configuration, as "U+0085 at 5", or undefined. */
 export function unprintable(value: string): string | undefined {
