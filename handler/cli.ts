@@ -5,7 +5,6 @@
 import { readFileSync } from "node:fs";
 import { constants } from "node:os";
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import type { Readable } from "node:stream";
 import { ConfigError, loadConfig, type Config } from "./edges/config.js";
 import { MANIFEST_FLAGS } from "./deploy/flags.js";
 
@@ -71,7 +70,7 @@ Exit codes: 0 handled, 1 a delivery failed (or a function answered other than 2x
     positionals: "files",
     async run(values, files) {
       const invoke = await import("./measure/invoke.js");
-      const io = { stdout: out, stderr: err, stdin: readStdin };
+      const io = { stdout: out, stderr: err, stdin: () => process.stdin };
       if (typeof values.to === "string") {
         if (values.send === true || values.cluster === true) return usageError("invoke", "--to sends the events to a running function: it delivers and claims there, so --send and --cluster do not apply");
         if (!/^https?:\/\/\S+$/.test(values.to)) return usageError("invoke", `--to must be an http:// or https:// URL, got ${JSON.stringify(values.to)}`);
@@ -101,7 +100,7 @@ Exit codes: 0 admitted, 1 Optune failed for a pod (the webhook would admit it un
       const sample = typeof values.adjust === "string" ? parseSampleSettings(values.adjust) : undefined;
       if (typeof sample === "string") return usageError("admit", sample);
       const config = loadConfig(process.env, { dryRun: values["dry-run"] === true || sample !== undefined });
-      return admitFiles(files, config, { stdout: out, stderr: err, stdin: readStdin }, sample === undefined ? {} : { sample });
+      return admitFiles(files, config, { stdout: out, stderr: err, stdin: () => process.stdin }, sample === undefined ? {} : { sample });
     },
   },
   sweep: {
@@ -261,10 +260,6 @@ function untilSignalled(shutdownTimeoutMs: number): Promise<NodeJS.Signals> {
     };
     process.once("SIGTERM", first).once("SIGINT", first);
   });
-}
-
-function readStdin(): Readable {
-  return process.stdin;
 }
 
 /** A port that cannot be had, in one line that says which variable moves it (no stack trace). */
