@@ -48,7 +48,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   },
   "dead-letters": {
     synopsis: "dead-letters",
-    summary: "run the Broker's dead-letter sink: logs each event it gets (its id, type and pod, never the pod) on $PORT",
+    summary: "run the Broker's dead-letter sink: logs each event it gets (its id, type and pod, never the pod; a batch in one line) on $PORT",
     details: "manifests --broker deploys it from this image. Answers 202 to everything, so the Broker stops retrying.",
     options: {},
     positionals: "none",
@@ -65,7 +65,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
                ApiServerSource does, and print its answers (like func invoke)
   --dry-run    the default; kept for scripts
 Exit codes: 0 handled, 1 a delivery failed (or a function answered other than 2xx), 2 bad input
-(nothing is sent then).`,
+(nothing is sent then; a file over 4 MiB is bad input). YAML is read as kubectl reads it (YAML 1.1).`,
     options: { send: { type: "boolean" }, cluster: { type: "boolean" }, to: { type: "string" }, "dry-run": { type: "boolean" } },
     positionals: "files",
     async run(values, files) {
@@ -92,7 +92,7 @@ job container's resources before and after it) and says the same in words on std
                a dry run in which Optune answers DESCRIBE, then ADJUST to these settings, then MEASURE:
                shows the patch the webhook would write (cpu in cores or 1500m, mem as 512Mi, 1G, bytes)
 Exit codes: 0 admitted, 1 Optune failed for a pod (the webhook would admit it unchanged), 2 bad input
-(nothing is asked then).`,
+(nothing is asked then; a file over 4 MiB is bad input). YAML is read as kubectl reads it (YAML 1.1).`,
     options: { "dry-run": { type: "boolean" }, adjust: { type: "string" } },
     positionals: "files",
     async run(values, files) {
