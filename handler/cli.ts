@@ -48,7 +48,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   },
   "dead-letters": {
     synopsis: "dead-letters",
-    summary: "run the Broker's dead-letter sink: logs each event it gets (its id, type and pod, never the pod) on $PORT",
+    summary: "run the Broker's dead-letter sink: logs each event it gets (its id, type and pod, never the pod; a batch in one line) on $PORT",
     details: "manifests --broker deploys it from this image. Answers 202 to everything, so the Broker stops retrying.",
     options: {},
     positionals: "none",
@@ -65,12 +65,12 @@ const COMMANDS: Readonly<Record<string, Command>> = {
                ApiServerSource does, and print its answers (like func invoke)
   --dry-run    the default; kept for scripts
 Exit codes: 0 handled, 1 a delivery failed (or a function answered other than 2xx), 2 bad input
-(nothing is sent then).`,
+(nothing is sent then; a file over 4 MiB is bad input). YAML is read as kubectl reads it (YAML 1.1).`,
     options: { send: { type: "boolean" }, cluster: { type: "boolean" }, to: { type: "string" }, "dry-run": { type: "boolean" } },
     positionals: "files",
     async run(values, files) {
       const invoke = await import("./measure/invoke.js");
-      const io = { stdout: out, stderr: err, stdin: readStdin };
+      const io = { stdout: out, stderr: err, stdin: () => process.stdin };
       if (typeof values.to === "string") {
         if (values.send === true || values.cluster === true) return usageError("invoke", "--to sends the events to a running function: it delivers and claims there, so --send and --cluster do not apply");
         if (!/^https?:\/\/\S+$/.test(values.to)) return usageError("invoke", `--to must be an http:// or https:// URL, got ${JSON.stringify(values.to)}`);
@@ -92,7 +92,7 @@ job container's resources before and after it) and says the same in words on std
                a dry run in which Optune answers DESCRIBE, then ADJUST to these settings, then MEASURE:
                shows the patch the webhook would write (cpu in cores or 1500m, mem as 512Mi, 1G, bytes)
 Exit codes: 0 admitted, 1 Optune failed for a pod (the webhook would admit it unchanged), 2 bad input
-(nothing is asked then).`,
+(nothing is asked then; a file over 4 MiB is bad input). YAML is read as kubectl reads it (YAML 1.1).`,
     options: { "dry-run": { type: "boolean" }, adjust: { type: "string" } },
     positionals: "files",
     async run(values, files) {
@@ -100,7 +100,7 @@ Exit codes: 0 admitted, 1 Optune failed for a pod (the webhook would admit it un
       const sample = typeof values.adjust === "string" ? parseSampleSettings(values.adjust) : undefined;
       if (typeof sample === "string") return usageError("admit", sample);
       const config = loadConfig(process.env, { dryRun: values["dry-run"] === true || sample !== undefined });
-      return admitFiles(files, config, { stdout: out, stderr: err, stdin: readStdin }, sample === undefined ? {} : { sample });
+      return admitFiles(files, config, { stdout: out, stderr: err, stdin: () => process.stdin }, sample === undefined ? {} : { sample });
     },
   },
   sweep: {
@@ -282,16 +282,6 @@ function untilSignalled(shutdownTimeoutMs: number): Promise<NodeJS.Signals> {
       resolve(signal);
     };
     process.once("SIGTERM", first).once("SIGINT", first);
-  });
-}
-
-function readStdin(): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let text = "";
-    process.stdin.setEncoding("utf8");
-    process.stdin.on("data", (chunk: string) => (text += chunk));
-    process.stdin.once("end", () => resolve(text));
-    process.stdin.once("error", reject);
   });
 }
 

@@ -183,3 +183,28 @@ describe("configuration from the environment", () => {
     assert.doesNotThrow(() => loadConfig({ HOME: "/root", PORT_EXTRA: "x" }));
   });
 });
+
+describe("invisible characters in the account and the app id", () => {
+  const INVISIBLES = ["\u200b", "\u200c", "\u200d", "\u200e", "\u200f", "\u2060", "\u061c", "\u00ad", "\u3164", "\ufe0f", "\u2800"];
+
+  for (const character of INVISIBLES) {
+    const code = `U+${character.codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")}`;
+    test(`OPTUNE_ACCOUNT with ${code} is refused, naming the character and where it is`, () => {
+      assert.throws(
+        () => loadConfig({ OPTUNE_ACCOUNT: `acme.example.com${character}` }),
+        (error: Error) => error instanceof ConfigError && error.variable === "OPTUNE_ACCOUNT" && error.message.endsWith(`must not hold invisible characters (zero-width, soft hyphen, direction marks), found ${code} at 16`),
+      );
+    });
+  }
+
+  test("OPTUNE_APP_ID with a zero-width space is refused", () => {
+    assert.throws(
+      () => loadConfig({ OPTUNE_APP_ID: "spec/containers/0/env/[JOB\u200bID]" }),
+      (error: Error) => error instanceof ConfigError && error.variable === "OPTUNE_APP_ID" && /invisible characters.*found U\+200B at 26$/.test(error.message),
+    );
+  });
+
+  test("visible non-ASCII letters stay allowed in the account", () => {
+    assert.equal(loadConfig({ OPTUNE_ACCOUNT: "bücher.example" }).account, "bücher.example");
+  });
+});

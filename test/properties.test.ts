@@ -16,9 +16,14 @@ import { annotationLedger } from "../handler/measure/ledger.js";
 import type { PodApi } from "../handler/edges/kubernetes.js";
 import { isNamespaceName, isPodName, type Pod } from "../handler/jobs/pod.js";
 import { unprintable } from "../handler/edges/printable.js";
+import type { AddressInfo } from "node:net";
+import { connectPrometheus, parseAnswer } from "../handler/edges/prometheus.js";
+import { resourceReader } from "../handler/measure/resources.js";
+import { withUsage } from "../handler/measure/measurement.js";
+import { jobPod } from "./support/pods.js";
 import { createHandler, type Outcome } from "../handler/measure/handle.js";
 import { memoryLedger } from "../handler/measure/ledger.js";
-import { silentLogger } from "../handler/edges/log.js";
+import { createLogger, silentLogger } from "../handler/edges/log.js";
 import { createDeliver } from "../handler/edges/optune.js";
 import { interpretEvent } from "../handler/measure/pod-event.js";
 import { admissionResponse } from "../handler/adjust/admission.js";
@@ -300,5 +305,84 @@ describe(`properties of event names (${RUNS} cases)`, () => {
       }),
       { numRuns: RUNS, seed: SEED },
     );
+  });
+});
+
+/** A number Prometheus might write: sound, huge, signed zero, not finite, not a number at all. */
+const promNumber = fc.oneof(
+  { weight: 6, arbitrary: fc.double({ min: 0, noNaN: true }).map(String) },
+  fc.double().map(String),
+  fc.double({ min: 1e300, noNaN: true }).map(String),
+  fc.constantFrom("NaN", "+Inf", "-Inf", "1e309", "1.7976931348623157e308", "-1.7976931348623157e308", "-0", "0x1F", " 7 ", "", "1_000", "5e-324", "null"),
+  fc.bigInt().map(String),
+  fc.string({ unit: "binary", maxLength: 20 }),
+);
+const promSample = fc.record(
+  { metric: fc.oneof(fc.dictionary(fc.string({ maxLength: 10 }), fc.oneof(fc.string({ unit: "binary", maxLength: 40 }), fc.anything())), fc.anything()), value: fc.oneof(fc.tuple(fc.double(), promNumber), fc.anything()) },
+  { requiredKeys: [] },
+);
+/** Whatever Prometheus might answer: an instant vector of any numbers, another result type, an error, any JSON, any text. */
+const promAnswer = fc.oneof(
+  { weight: 24, arbitrary: fc.array(promNumber, { minLength: 1, maxLength: 2 }).map((values) => JSON.stringify({ status: "success", data: { resultType: "vector", result: values.map((value) => ({ metric: {}, value: [1_700_000_000, value] })) } })) },
+  { weight: 4, arbitrary: fc.record({ status: fc.constantFrom("success", "error"), data: fc.record({ resultType: fc.constantFrom("vector", "vector", "matrix", "scalar"), result: fc.array(promSample, { maxLength: 4 }) }) }).map((answer) => JSON.stringify(answer)) },
+  { weight: 1, arbitrary: fc.json() },
+  { weight: 1, arbitrary: fc.string({ unit: "binary", maxLength: 200 }) },
+);
+
+/** One log line as the project writes it: short, one line, nothing unprintable left raw. */
+function assertPlainLogLine(line: string): void {
+  assert.ok(line.length <= 1024, `a log line of ${line.length} characters`);
+  assert.equal(unprintable(line.replace(/\n$/, "")), undefined, line);
+  assert.doesNotMatch(line, /[\u00ad\u061c\u200b-\u200f\u2060-\u2064]/u, line);
+  JSON.parse(line);
+}
+
+describe(`properties of Prometheus' answers (${RUNS} cases)`, () => {
+  test("whatever Prometheus answers, the reader never throws, sends only finite numbers and logs only short plain lines", async () => {
+    const pod = jobPod();
+    let measured = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.tuple(promAnswer, promAnswer, promAnswer, promAnswer), async (texts) => {
+        const lines: string[] = [];
+        const log = createLogger("debug", (line) => lines.push(line));
+        const answers = texts.map((text) => parseAnswer(text));
+        let asked = 0;
+        const read = resourceReader({ query: async () => answers[asked++ % 4]!, timeoutMs: 1000, scrapeIntervalMs: 30_000, warn: (message, fields) => log.warn(message, fields) });
+        const usage = await read(pod, false);
+        assert.ok(usage !== undefined);
+        if ("cpu_time" in usage.metrics) measured++;
+        const message = withUsage({ event: "MEASUREMENT", param: { metrics: { duration: { value: 42, unit: "s" }, perf: { value: 1 / 42, unit: "1/s" } }, annotations: { resources: "{}" } } }, usage);
+        const sent = JSON.parse(JSON.stringify(message)) as { param: { metrics: Record<string, { value: unknown }> } };
+        assertSoundMeasurement(sent);
+        for (const [name, metric] of Object.entries(sent.param.metrics)) assert.ok(typeof metric.value === "number" && Number.isFinite(metric.value) && metric.value >= 0, `${name}: ${JSON.stringify(metric.value)}`);
+        for (const line of lines) assertPlainLogLine(line);
+      }),
+      { numRuns: RUNS, seed: SEED },
+    );
+    assert.ok(measured >= RUNS / 20, `only ${measured} of ${RUNS} cases reached the metrics`);
+  });
+
+  test("over HTTP, whatever the status and body: every query resolves, with our words only", async () => {
+    let answer = { status: 200, body: "" };
+    const prometheus = http.createServer((_request, response) => response.writeHead(answer.status, { "content-type": "application/json" }).end(answer.body));
+    await new Promise<void>((resolve) => prometheus.listen(0, "127.0.0.1", resolve));
+    const query = connectPrometheus({ url: `http://127.0.0.1:${(prometheus.address() as AddressInfo).port}`, timeoutMs: 5000, scrapeIntervalMs: 30_000 });
+    try {
+      await fc.assert(
+        fc.asyncProperty(fc.oneof({ weight: 4, arbitrary: fc.constant(200) }, { weight: 1, arbitrary: fc.integer({ min: 200, max: 599 }) }), promAnswer, async (status, body) => {
+          answer = { status, body };
+          const result = await query("up", 1_700_000_000, AbortSignal.timeout(5000));
+          if (result.ok) {
+            for (const sample of result.samples) assert.ok(Number.isFinite(sample.value), String(sample.value));
+          } else {
+            assert.match(result.reason, /^(Prometheus answered \d{3}|Prometheus' answer is not JSON|Prometheus' answer is not a successful instant vector)$/);
+          }
+        }),
+        { numRuns: Math.max(50, Math.floor(RUNS / 5)), seed: SEED },
+      );
+    } finally {
+      prometheus.close();
+      prometheus.closeAllConnections();
+    }
   });
 });

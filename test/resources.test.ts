@@ -56,6 +56,17 @@ describe("what the answers mean", () => {
     });
   });
 
+  test("the largest finite CPU value is sent as it is, never as null", () => {
+    const usage = resourceUsage(answers("1.7976931348623157e308", "104857600", "0", "3"), 30_000);
+    assert.ok(!("failure" in usage));
+    assert.deepEqual(usage.metrics.cpu_time, { value: Number.MAX_VALUE, unit: "s" });
+    assert.equal(JSON.stringify(usage).includes("null"), false);
+  });
+
+  test("a sample count beyond whole numbers a double can hold is not believed: a failure, in our words", () => {
+    assert.deepEqual(resourceUsage(answers("1", "104857600", "0", "9007199254740992"), 30_000), { failure: "Prometheus' sample count is not a whole number" });
+  });
+
   test("max_usage 0 (cgroup v2 before kernel 5.19 / runc 1.1.11): the peak working set", () => {
     const usage = resourceUsage(answers("1", "104857600", "0", "3"), 30_000);
     assert.ok(!("failure" in usage));
@@ -71,6 +82,11 @@ describe("what the answers mean", () => {
     assert.deepEqual(resourceUsage({ cpu: parseAnswer("<html>SECRET</html>"), workingSet: empty, maxUsage: empty, samples: empty }, 30_000), { failure: "Prometheus' answer is not JSON" });
     assert.deepEqual(parseAnswer('{"status":"error","errorType":"bad_data","error":"SECRET"}'), { ok: false, reason: "Prometheus' answer is not a successful instant vector" });
     assert.deepEqual(parseAnswer('{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"NaN"]},{"metric":{"a":"b"},"value":[1,"2"]}]}}'), { ok: true, samples: [{ metric: { a: "b" }, value: 2 }] });
+  });
+
+  test("a value that is not a number as Prometheus writes one (blank, hex, padded) is no sample", () => {
+    for (const value of ["", " 7 ", "0x1F", "1_000", "Infinity"]) assert.deepEqual(vector(value), { ok: true, samples: [] }, JSON.stringify(value));
+    for (const [value, number] of [["7", 7], ["-1.5e-3", -0.0015], [".5", 0.5], ["1E+300", 1e300]] as const) assert.deepEqual(vector(value), { ok: true, samples: [{ metric: {}, value: number }] }, value);
   });
 
   test("the MEASUREMENT gains the metrics and annotations; a failed-run message stays as it is", () => {

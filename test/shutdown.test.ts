@@ -130,4 +130,20 @@ describe("SIGTERM", () => {
     assert.ok(Date.now() - started < 2000 + 1500, `took ${Date.now() - started} ms`);
     assert.equal(optune.seen.filter(isMeasurement).length, 0);
   });
+
+  test("a Prometheus query that never answers is ended by the shutdown: its event is answered 503 within the grace period", async () => {
+    const optune = await remote(() => ({ status: 200 }));
+    const prometheus = await remote(() => ({ hang: true }));
+    const fn = await start(optune, { PROMETHEUS_URL: prometheus.url, PROMETHEUS_TIMEOUT: "10", SHUTDOWN_TIMEOUT: "2" });
+    const answer = post(fn.url, podEvent(jobPod({ uid: "uid-prometheus-hang" })));
+    while (prometheus.seen.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    const started = Date.now();
+    fn.child.kill("SIGTERM");
+    const { status } = await answer;
+    const run = await fn.done;
+    assert.equal(run.code, 0, run.stderr);
+    assert.ok(Date.now() - started < 2000 + 1500, `took ${Date.now() - started} ms`);
+    assert.equal(status, 503);
+    assert.equal(optune.seen.filter(isMeasurement).length, 0);
+  });
 });

@@ -3,6 +3,7 @@
 // stdin; JSON or YAML). One JSON line per pod on stdout: what was decided, the settings applied,
 // the JSON Patch, and the job container's resources before and after it; one line per pod on
 // stderr in words. Every file is read and checked first: bad input asks no one and exits 2.
+import type { Readable } from "node:stream";
 import { holdsPods, type Config } from "../edges/config.js";
 import { readDocuments } from "../edges/input-files.js";
 import { createLogger } from "../edges/log.js";
@@ -18,7 +19,7 @@ export interface AdmitIo {
   readonly stdout: (line: string) => void;
   readonly stderr: (line: string) => void;
   /** Standard input, for the file "-". */
-  readonly stdin?: () => Promise<string>;
+  readonly stdin?: () => Readable;
 }
 
 export interface AdmitOptions {
@@ -93,7 +94,7 @@ function hint(config: Config, options: AdmitOptions, admission: Admission): stri
 }
 
 /** A file holds an AdmissionReview, a new Pod (taken as its CREATE) or a List of them; JSON or YAML. */
-export async function readAdmissionFile(file: string, stdin?: () => Promise<string>): Promise<{ requests: FileRequest[] } | { problem: string }> {
+export async function readAdmissionFile(file: string, stdin?: () => Readable): Promise<{ requests: FileRequest[] } | { problem: string }> {
   const input = await readDocuments(file, stdin);
   if ("problem" in input) return input;
   const requests: FileRequest[] = [];

@@ -9,7 +9,7 @@ import validateEnv from "./config-validate.js";
 import type { JobCriteria } from "../jobs/job.js";
 import { findKubeconfig, type KubeconfigSource } from "./kubernetes.js";
 import type { LogLevel } from "./log.js";
-import { unprintable } from "./printable.js";
+import { invisible, unprintable } from "./printable.js";
 
 export const DEFAULT_OPTUNE_URL = "https://us-central1-optune-saas-collect.cloudfunctions.net/metrics/{acct}/{app_id}/servo";
 export const DEFAULT_APP_ID = "spec/containers/0/env/[JOBID]";
@@ -173,6 +173,11 @@ export function loadConfig(env: Env, options: LoadOptions = {}): Config {
   for (const [variable, value] of Object.entries(relevant)) {
     const found = unprintable(value);
     if (found !== undefined) throw new ConfigError(variable, `must be one line of printable characters (no control characters or line breaks), found ${found}`);
+  }
+  // Names that become part of a URL or a pod path: an invisible character would change them unseen.
+  for (const variable of ["OPTUNE_ACCOUNT", "OPTUNE_APP_ID"] as const) {
+    const found = relevant[variable] === undefined ? undefined : invisible(relevant[variable]);
+    if (found !== undefined) throw new ConfigError(variable, `must not hold invisible characters (zero-width, soft hyphen, direction marks), found ${found}`);
   }
 
   const optuneUrl = relevant.OPTUNE_URL ?? DEFAULT_OPTUNE_URL;

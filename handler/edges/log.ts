@@ -1,4 +1,6 @@
 // One JSON line per log record, on stderr (stdout carries only the {"url","message"} lines).
+// Much of what is logged comes from remotes: the line is escaped so that it is plain text.
+import { escapeInJson } from "./printable.js";
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
 export type LogFields = Readonly<Record<string, unknown>>;
@@ -23,7 +25,7 @@ export function createLogger(level: LogLevel, write: (line: string) => void = (l
       if (!enabled(at)) return;
       // The fields' own JSON object, opened up: no copy of them is made for the line.
       const rest = fields === undefined ? "}" : `,${JSON.stringify(fields).slice(1)}`;
-      write(`${head}${new Date().toISOString()}${middle}${JSON.stringify(msg)}${rest === ",}" ? "}" : rest}\n`);
+      write(`${escapeInJson(`${head}${new Date().toISOString()}${middle}${JSON.stringify(msg)}${rest === ",}" ? "}" : rest}`)}\n`);
     };
   };
   return { level, enabled, debug: emit("debug"), info: emit("info"), warn: emit("warn"), error: emit("error") };

@@ -3,9 +3,34 @@
 // does not match; C0/C1 controls and bidi overrides make text read differently than it parses.
 const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]/u;
 
+// Characters that render as nothing, so two names that look the same are not: format characters
+// (Cf: U+00AD, U+061C, U+200B-U+200F, U+2060...), the Hangul fillers, the combining grapheme joiner,
+// the variation selectors and the blank Braille pattern.
+const INVISIBLE = /[\p{Cf}\u034f\u115f\u1160\u180b-\u180d\u2800\u3164\ufe00-\ufe0f\uffa0]/u;
+
 /** The first character that may not appear in one line of configuration, as "U+0085 at 5", or undefined. */
 export function unprintable(value: string): string | undefined {
-  const match = UNPRINTABLE.exec(value);
+  return firstOf(UNPRINTABLE, value);
+}
+
+/** The first character of a name that would not be seen where it is printed, as "U+200B at 16", or undefined. */
+export function invisible(value: string): string | undefined {
+  return firstOf(INVISIBLE, value);
+}
+
+const UNSEEN = new RegExp(`${UNPRINTABLE.source}|${INVISIBLE.source}`, "gu");
+
+/**
+ * JSON text with every unprintable or invisible character written as a \u escape (JSON.stringify
+ * leaves C1 controls, bidi overrides and U+2028 raw): the same value for a parser, plain text for
+ * a terminal or a log viewer. Only for JSON text, where such characters can only be inside strings.
+ */
+export function escapeInJson(json: string): string {
+  return json.replace(UNSEEN, (found) => Array.from({ length: found.length }, (_, index) => `\\u${found.charCodeAt(index).toString(16).padStart(4, "0")}`).join(""));
+}
+
+function firstOf(characters: RegExp, value: string): string | undefined {
+  const match = characters.exec(value);
   if (match === null) return undefined;
   return `U+${match[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")} at ${match.index}`;
 }

@@ -46,10 +46,18 @@ export function connectPrometheus(config: PrometheusConfig): Query {
         response.on("end", () => done(parseAnswer(Buffer.concat(chunks).toString("utf8"))));
         response.on("error", () => done({ ok: false, reason: "Prometheus' answer broke off" }));
       });
-      request.on("error", (error) => resolve({ ok: false, reason: signal.aborted ? `no answer from Prometheus within ${config.timeoutMs} ms` : `cannot reach Prometheus: ${(error as NodeJS.ErrnoException).code ?? "error"}` }));
+      request.on("error", (error) => resolve({ ok: false, reason: signal.aborted ? abortReason(signal, config.timeoutMs) : `cannot reach Prometheus: ${(error as NodeJS.ErrnoException).code ?? "error"}` }));
       request.end();
     });
 }
+
+/** Why an aborted query ended: its timeout, or the shutdown. */
+function abortReason(signal: AbortSignal, timeoutMs: number): string {
+  return (signal.reason as Error | undefined)?.name === "TimeoutError" ? `no answer from Prometheus within ${timeoutMs} ms` : "the query was stopped: the function is shutting down";
+}
+
+/** A sample value as Prometheus writes it (Go's FormatFloat); NaN and ±Inf are no samples here. */
+const FLOAT = /^[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?$/;
 
 /** The instant vector of a query answer, or why it is not one. */
 export function parseAnswer(text: string): QueryResult {
@@ -65,7 +73,8 @@ export function parseAnswer(text: string): QueryResult {
   for (const item of data.result as unknown[]) {
     const { metric, value } = (item ?? {}) as { metric?: unknown; value?: unknown };
     if (typeof metric !== "object" || metric === null || !Array.isArray(value) || typeof value[1] !== "string") continue;
-    const number = Number(value[1]);
+    // Number() would take "" and " " as 0, and hex or padded text as numbers Prometheus never writes.
+    const number = FLOAT.test(value[1]) ? Number(value[1]) : Number.NaN;
     if (!Number.isFinite(number)) continue;
     const labels: Record<string, string> = {};
     for (const [name, label] of Object.entries(metric)) if (typeof label === "string") labels[name] = label;

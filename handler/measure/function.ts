@@ -112,6 +112,7 @@ export function createFunction(config: Config, io: FunctionIo): ServoFunction {
             scrapeIntervalMs: config.prometheus.scrapeIntervalMs,
             warn: (message, fields) => log.warn(message, fields),
             count: (result) => metrics.resources(result),
+            signal: inFlight.signal,
           }),
         }),
   });

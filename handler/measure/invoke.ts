@@ -4,6 +4,7 @@
 // CloudEvent, a JSON array of them, a Pod, or a List of Pods (`kubectl get pods -o json`), as JSON
 // or YAML (`-o yaml`). Every file is read and checked before anything is sent or handled, so bad
 // input sends nothing and exits 2.
+import type { Readable } from "node:stream";
 import type { Config } from "../edges/config.js";
 import { readDocuments } from "../edges/input-files.js";
 import { clip, isNamespaceName, isRecord } from "../jobs/pod.js";
@@ -22,7 +23,7 @@ export interface InvokeIo {
   readonly stdout: (line: string) => void;
   readonly stderr: (line: string) => void;
   /** Standard input, for the file "-". */
-  readonly stdin?: () => Promise<string>;
+  readonly stdin?: () => Readable;
 }
 
 /** Exit codes: 0 all handled, 1 a delivery failed (the server would answer 503), 2 bad input. */
@@ -131,7 +132,7 @@ async function readAll(files: readonly string[], io: InvokeIo): Promise<FileEven
   return problems.length > 0 ? undefined : loaded.flatMap((result) => ("events" in result ? result.events : []));
 }
 
-export async function readEventFile(file: string, stdin?: () => Promise<string>): Promise<{ events: FileEvent[] } | { problem: string }> {
+export async function readEventFile(file: string, stdin?: () => Readable): Promise<{ events: FileEvent[] } | { problem: string }> {
   const input = await readDocuments(file, stdin);
   if ("problem" in input) return input;
   const { name, values } = input;

@@ -66,12 +66,18 @@ export function resourceUsage(answers: { readonly cpu: QueryResult; readonly wor
   if (samples === 0 || cpu === undefined || workingSet === undefined) {
     return { metrics: {}, annotations: { resource_metrics: `none: no cAdvisor sample in the run's window (a run shorter than one scrape interval, ${scrapeIntervalMs / 1000} s, has none)` } };
   }
+  if (!Number.isSafeInteger(Math.round(samples))) return { failure: "Prometheus' sample count is not a whole number" };
   const maxUsage = value(answers.maxUsage);
   const useMaxUsage = maxUsage !== undefined && maxUsage > 0;
   return {
-    metrics: { cpu_time: { value: Math.round(cpu * 1000) / 1000, unit: "s" }, max_memory: { value: Math.round(useMaxUsage ? Math.max(maxUsage, workingSet) : workingSet), unit: "bytes" } },
+    metrics: { cpu_time: { value: toMilliseconds(cpu), unit: "s" }, max_memory: { value: Math.round(useMaxUsage ? Math.max(maxUsage, workingSet) : workingSet), unit: "bytes" } },
     annotations: { resource_samples: Math.round(samples), max_memory_source: useMaxUsage ? "container_memory_max_usage_bytes" : "container_memory_working_set_bytes" },
   };
+}
+
+/** Seconds rounded to the millisecond; from 2^52 on a double has no fraction left, and ×1000 could overflow to Infinity (sent as null). */
+function toMilliseconds(seconds: number): number {
+  return seconds >= 2 ** 52 ? seconds : Math.round(seconds * 1000) / 1000;
 }
 
 function single(samples: readonly Sample[]): number | undefined {
@@ -93,6 +99,8 @@ export interface ResourceReaderDeps {
   /** Counts each read by result: read, none (no samples), failed. */
   readonly count?: (result: "read" | "none" | "failed") => void;
   readonly now?: () => number;
+  /** Aborted when the shutdown grace period is over: queries in flight end at once. */
+  readonly signal?: AbortSignal;
 }
 
 /** Reads a finished pod's usage, never longer than the timeout and never throwing: Prometheus never delays or loses a measurement. */
@@ -103,7 +111,8 @@ export function resourceReader(deps: ResourceReaderDeps): (pod: Pod, deleted: bo
   return async (pod, deleted) => {
     const queries = resourceQueries(pod, deps.scrapeIntervalMs, deleted);
     if (queries === undefined) return undefined;
-    const signal = AbortSignal.timeout(deps.timeoutMs);
+    const timeout = AbortSignal.timeout(deps.timeoutMs);
+    const signal = deps.signal === undefined ? timeout : AbortSignal.any([timeout, deps.signal]);
     const ask = (promql: string) => deps.query(promql, queries.at, signal);
     const [cpu, workingSet, maxUsage, samples] = await Promise.all([ask(queries.cpu), ask(queries.workingSet), ask(queries.maxUsage), ask(queries.samples)]);
     const usage = resourceUsage({ cpu, workingSet, maxUsage, samples }, deps.scrapeIntervalMs);
