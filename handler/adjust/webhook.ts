@@ -6,7 +6,7 @@ import type http from "node:http";
 import https from "node:https";
 import type { AddressInfo } from "node:net";
 import { ConfigError, type Config } from "../edges/config.js";
-import { afterFirstRequest, CONNECTION_LIMITS, createEdge, drain, guardConnections, reply, SERVER_TIMEOUTS, type ConnectionLimits, type ServerTimeouts } from "../edges/http-edge.js";
+import { afterFirstRequest, CONNECTION_LIMITS, createEdge, drain, guardConnections, nodeTimeouts, reply, SERVER_TIMEOUTS, type ConnectionLimits, type ServerTimeouts } from "../edges/http-edge.js";
 import { createMetrics, metricsEndpoint } from "../edges/metrics.js";
 import { createLogger, type Logger } from "../edges/log.js";
 import { connectKubernetes, type PolicyReader } from "../edges/kubernetes.js";
@@ -47,8 +47,10 @@ export async function startWebhook(config: Config, io: WebhookIo): Promise<Runni
   const admit = createAdmitter({ criteria: config, ranges: config.ranges, budgetMs: config.adjustBudgetMs, deliver: optune.deliver, resourceMetrics: config.prometheus !== undefined, ...(kubernetes === undefined ? {} : { policies: (namespace) => kubernetes.policies(namespace) }) });
 
   let ready = true;
+  const timeouts = io.timeouts ?? SERVER_TIMEOUTS;
   const edge = createEdge({
     log,
+    bodyTimeoutMs: timeouts.bodyTimeout,
     ready: () => ready,
     path: "/mutate",
     hint: "POST AdmissionReviews to /mutate",
@@ -72,7 +74,7 @@ export async function startWebhook(config: Config, io: WebhookIo): Promise<Runni
   let server: https.Server;
   const limits = io.connectionLimits ?? CONNECTION_LIMITS;
   try {
-    server = https.createServer({ ...pair, ...(io.timeouts ?? SERVER_TIMEOUTS), handshakeTimeout: limits.handshakeMs }, edge.listener as http.RequestListener);
+    server = https.createServer({ ...pair, ...nodeTimeouts(timeouts), handshakeTimeout: limits.handshakeMs }, edge.listener as http.RequestListener);
   } catch (error) {
     throw new ConfigError("WEBHOOK_TLS_CERT_FILE", `and WEBHOOK_TLS_KEY_FILE do not hold a usable certificate and key: ${(error as Error).message}`);
   }
