@@ -225,6 +225,25 @@ describe("the webhook while slow senders hold its connections", () => {
       for (const socket of slow) socket.destroy();
     }
   });
+
+  test("bodies in flight are bounded by bytes: beyond 16 MiB, 503 with Retry-After before the body is read", async () => {
+    const head = `POST /mutate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${FOUR_MIB}\r\n\r\n`;
+    const sockets = await Promise.all(Array.from({ length: 5 }, () => new Promise<tls.TLSSocket>((resolve) => {
+      const socket = tls.connect(webhook.port, "127.0.0.1", { rejectUnauthorized: false }, () => resolve(socket));
+    })));
+    const [late, ...holding] = sockets as [tls.TLSSocket, ...tls.TLSSocket[]];
+    try {
+      for (const socket of holding) socket.write(`${head}{`);
+      await until(() => webhook.bodyBytesInFlight() === 4 * FOUR_MIB);
+      late.write(head);
+      const answer = await answerOn(late);
+      assert.equal(answer?.status, 503);
+      assert.match(answer.headers, /\r\nretry-after: 1\r\n/);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+    }
+    await until(() => webhook.bodyBytesInFlight() === 0);
+  });
 });
 
 /** One request on a new connection; fails after 5 s (a generous margin for a busy machine). */

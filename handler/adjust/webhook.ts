@@ -31,6 +31,8 @@ export interface RunningWebhook {
   readonly port: number;
   readonly url: string;
   readonly log: Logger;
+  /** The body bytes reserved now against MAX_BODY_BYTES_IN_FLIGHT. */
+  readonly bodyBytesInFlight: () => number;
   /** Stops accepting, lets admissions in flight finish (each is bounded by OPTUNE_ADJUST_BUDGET). Idempotent. */
   stop(reason: string): Promise<void>;
 }
@@ -118,7 +120,7 @@ export async function startWebhook(config: Config, io: WebhookIo): Promise<Runni
       log.info("stopped", { reason });
     })());
 
-  return { port, url: `https://127.0.0.1:${port}/mutate`, log, stop };
+  return { port, url: `https://127.0.0.1:${port}/mutate`, log, bodyBytesInFlight: edge.bodyBytesInFlight, stop };
 }
 
 function readPair(certFile: string, keyFile: string): { cert: Buffer; key: Buffer } {
