@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { loadConfig } from "../handler/edges/config.js";
 import { createFunction } from "../handler/measure/function.js";
+import { memoryLedger } from "../handler/measure/ledger.js";
 import { jobPod } from "./support/pods.js";
 import { podEvent, startStack, type Stack } from "./support/stack.js";
 
@@ -250,5 +251,28 @@ describe("the token never leaves the Authorization header", () => {
       await stack.close();
     }
     assert.ok(!stack.logText().includes("SECRET-TOKEN-123"));
+  });
+});
+
+describe("the memory ledger is bounded by bytes, not only by count", () => {
+  const forged = (index: number) => ({ metadata: { namespace: "batch", name: `forged-${index}`, uid: `${index}-${"u".repeat(3.5 * 1024 * 1024)}` } });
+
+  test("25 pods with forged 3.5 MiB uids: each remembered in at most 64 characters, and each still known as reported", async () => {
+    const ledger = memoryLedger();
+    for (let index = 0; index < 25; index++) {
+      const claim = await ledger.claim(forged(index), { deleted: false });
+      assert.ok(claim.granted);
+      await claim.markSent();
+    }
+    assert.ok(ledger.keyChars() <= 25 * 2 * 64, `${ledger.keyChars()} characters held`);
+    for (let index = 0; index < 25; index++) assert.deepEqual(await ledger.claim(forged(index), { deleted: false }), { granted: false, reason: "already reported by this instance" });
+  });
+
+  test("a uid as Kubernetes gives it is remembered as it is", async () => {
+    const ledger = memoryLedger();
+    const claim = await ledger.claim({ metadata: { namespace: "batch", name: "real", uid: "5b1f4b1e-3c52-4e9c-9d2a-0a6f1c7e8b21" } }, { deleted: false });
+    assert.ok(claim.granted);
+    await claim.markSent();
+    assert.equal(ledger.keyChars(), 2 * 36);
   });
 });

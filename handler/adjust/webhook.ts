@@ -6,7 +6,7 @@ import type http from "node:http";
 import https from "node:https";
 import type { AddressInfo } from "node:net";
 import { ConfigError, holdsPods, type Config } from "../edges/config.js";
-import { afterFirstRequest, CONNECTION_LIMITS, createEdge, drain, guardConnections, reply, SERVER_TIMEOUTS, type ConnectionLimits, type ServerTimeouts } from "../edges/http-edge.js";
+import { afterFirstRequest, CONNECTION_LIMITS, createEdge, drain, guardConnections, nodeTimeouts, reply, SERVER_TIMEOUTS, type ConnectionLimits, type ServerTimeouts } from "../edges/http-edge.js";
 import { createMetrics, metricsEndpoint } from "../edges/metrics.js";
 import { createLogger, type Logger } from "../edges/log.js";
 import { connectKubernetes, type PolicyReader } from "../edges/kubernetes.js";
@@ -31,6 +31,8 @@ export interface RunningWebhook {
   readonly port: number;
   readonly url: string;
   readonly log: Logger;
+  /** The body bytes reserved now against MAX_BODY_BYTES_IN_FLIGHT. */
+  readonly bodyBytesInFlight: () => number;
   /** Stops accepting, lets admissions in flight finish (each is bounded by OPTUNE_ADJUST_BUDGET). Idempotent. */
   stop(reason: string): Promise<void>;
 }
@@ -47,8 +49,10 @@ export async function startWebhook(config: Config, io: WebhookIo): Promise<Runni
   const admit = createAdmitter({ criteria: config, ranges: config.ranges, budgetMs: config.adjustBudgetMs, deliver: optune.deliver, resourceMetrics: config.prometheus !== undefined, hold: holdsPods(config), ...(kubernetes === undefined ? {} : { policies: (namespace) => kubernetes.policies(namespace) }) });
 
   let ready = true;
+  const timeouts = io.timeouts ?? SERVER_TIMEOUTS;
   const edge = createEdge({
     log,
+    bodyTimeoutMs: timeouts.bodyTimeout,
     ready: () => ready,
     path: "/mutate",
     hint: "POST AdmissionReviews to /mutate",
@@ -72,7 +76,7 @@ export async function startWebhook(config: Config, io: WebhookIo): Promise<Runni
   let server: https.Server;
   const limits = io.connectionLimits ?? CONNECTION_LIMITS;
   try {
-    server = https.createServer({ ...pair, ...(io.timeouts ?? SERVER_TIMEOUTS), handshakeTimeout: limits.handshakeMs }, edge.listener as http.RequestListener);
+    server = https.createServer({ ...pair, ...nodeTimeouts(timeouts), handshakeTimeout: limits.handshakeMs }, edge.listener as http.RequestListener);
   } catch (error) {
     throw new ConfigError("WEBHOOK_TLS_CERT_FILE", `and WEBHOOK_TLS_KEY_FILE do not hold a usable certificate and key: ${(error as Error).message}`);
   }
@@ -116,7 +120,7 @@ export async function startWebhook(config: Config, io: WebhookIo): Promise<Runni
       log.info("stopped", { reason });
     })());
 
-  return { port, url: `https://127.0.0.1:${port}/mutate`, log, stop };
+  return { port, url: `https://127.0.0.1:${port}/mutate`, log, bodyBytesInFlight: edge.bodyBytesInFlight, stop };
 }
 
 function readPair(certFile: string, keyFile: string): { cert: Buffer; key: Buffer } {

@@ -4,6 +4,7 @@
 import { abandonPatch, backoffSeconds, claimPatch, claimProof, claimState, markPatch, releasedValue, releasePatch, sendingValue, sentValue, verdict, type ClaimState } from "./claim.js";
 import { KubernetesError, type PodApi } from "../edges/kubernetes.js";
 import { finalizersWithHold, finalizersWithoutHold, isHeld, nothingWillFinish } from "./hold.js";
+import { createHash } from "node:crypto";
 import { podKey, podName, podNamespace, podRef, text, type Pod } from "../jobs/pod.js";
 
 export interface ClaimContext {
@@ -60,6 +61,19 @@ const UNCONFIRMED_DELETE: Claim = Object.freeze({
   reason: "a delete of a pod this function never saw finish: nothing can confirm it, so it is not reported (set OPTUNE_EVENT_AUDIENCE to trust authenticated deletes)",
 });
 
+/** The longest pod key remembered as it is: a Kubernetes uid has 36 characters. */
+const MAX_KEY_CHARS = 64;
+
+/**
+ * What the records remember a pod by: its key (podKey), or a SHA-256 of it when longer than
+ * MAX_KEY_CHARS, so 10,000 records stay a few MiB whatever an event claims its uid is (25 forged
+ * 3.5 MiB uids held 266 MiB). Any uid is still accepted: a hand-written pod's, a test cluster's.
+ */
+export function ledgerKey(pod: Pod): string {
+  const key = podKey(pod);
+  return key.length <= MAX_KEY_CHARS ? key : `sha256:${createHash("sha256").update(key).digest("base64url")}`;
+}
+
 /** Adds `key` to an insertion-ordered set holding at most `capacity` keys (the oldest goes). */
 function remember(set: Set<string>, key: string, capacity: number): void {
   set.add(key);
@@ -71,13 +85,15 @@ function remember(set: Set<string>, key: string, capacity: number): void {
  * after Optune accepted it, so a failed delivery is retried when the event comes again. It also
  * remembers the pods it saw finished: the only ones whose unauthenticated delete it believes.
  */
-export function memoryLedger(capacity = DEFAULT_MEMORY_CAPACITY): ReportLedger & { readonly size: () => number } {
+export function memoryLedger(capacity = DEFAULT_MEMORY_CAPACITY): ReportLedger & { readonly size: () => number; readonly keyChars: () => number } {
   const reported = new Set<string>(); // insertion-ordered: the first entry is the oldest
   const seenFinished = new Set<string>();
   return {
     size: () => reported.size,
+    /** The characters of the keys held (what the records cost, bounded by MAX_KEY_CHARS each). */
+    keyChars: () => [...reported, ...seenFinished].reduce((sum, key) => sum + key.length, 0),
     async claim(pod, context) {
-      const key = podKey(pod);
+      const key = ledgerKey(pod);
       if (reported.has(key)) return ALREADY_REPORTED;
       if (context.deleted && context.trusted !== true && !seenFinished.has(key)) return UNCONFIRMED_DELETE;
       if (!context.deleted) remember(seenFinished, key, capacity);
@@ -138,7 +154,7 @@ export function annotationLedger(deps: AnnotationLedgerDeps): ReportLedger {
       if (!local.granted) return local;
       const namespace = podNamespace(pod) ?? "";
       const name = podName(pod) ?? "";
-      const key = podKey(pod);
+      const key = ledgerKey(pod);
       const until = backoff.get(key);
       if (until !== undefined && !context.deleted) {
         if (until > deps.now()) return deferred(until, `a delivery failed; the next one is due at ${new Date(until).toISOString()}`);

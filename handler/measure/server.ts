@@ -3,9 +3,10 @@
 // source still retries then (a direct ApiServerSource sink retries 502/503/504/429, never 500, for
 // ~3 s: OPTUNE_SOURCE_RETRY_WINDOW); 202 = not done, and a retry would come too soon: the sweep
 // sends it once the pod's backoff is over; 400 = malformed, never resend;
-// 401 = no valid event token (with OPTUNE_EVENT_AUDIENCE); 413 = too big a body or batch.
+// 401 = no valid event token (with OPTUNE_EVENT_AUDIENCE), decided before the body is read;
+// 413 = too big a body or batch.
 import http from "node:http";
-import { createEdge, guardConnections, reply, SERVER_TIMEOUTS, type ConnectionLimits, type ServerTimeouts } from "../edges/http-edge.js";
+import { createEdge, guardConnections, nodeTimeouts, reply, SERVER_TIMEOUTS, type ConnectionLimits, type Refusal, type ServerTimeouts } from "../edges/http-edge.js";
 import { clip } from "../jobs/pod.js";
 import type { Logger } from "../edges/log.js";
 import { metricsEndpoint, noMetrics, type MetricsRegistry } from "../edges/metrics.js";
@@ -21,6 +22,8 @@ export interface ServerDeps {
   readonly log: Logger;
   readonly outcomes: OutcomeLog;
   readonly maxBodyBytes?: number;
+  /** MAX_BODY_BYTES_IN_FLIGHT, unless a test needs it smaller. */
+  readonly maxBodyBytesInFlight?: number;
   /** SERVER_TIMEOUTS, unless a test needs them shorter. */
   readonly timeouts?: ServerTimeouts;
   /** CONNECTION_LIMITS, unless a test needs them smaller. */
@@ -34,40 +37,45 @@ export interface ServerDeps {
   readonly retryWindowSeconds?: number;
 }
 
-export function createHttpServer(deps: ServerDeps): http.Server & { readonly idle: () => Promise<void> } {
+export function createHttpServer(deps: ServerDeps): http.Server & { readonly idle: () => Promise<void>; readonly bodyBytesInFlight: () => number } {
   const metrics = deps.metrics ?? noMetrics;
+  const timeouts = deps.timeouts ?? SERVER_TIMEOUTS;
   const edge = createEdge({
     log: deps.log,
     path: "/",
     hint: "POST CloudEvents to /",
     post: receive,
+    bodyTimeoutMs: timeouts.bodyTimeout,
+    ...(deps.authenticate === undefined ? {} : { screen: authorize }),
     ...(deps.metrics === undefined ? {} : { get: { "/metrics": metricsEndpoint(deps.metrics) } }),
     ...(deps.maxBodyBytes === undefined ? {} : { maxBodyBytes: deps.maxBodyBytes }),
+    ...(deps.maxBodyBytesInFlight === undefined ? {} : { maxBodyBytesInFlight: deps.maxBodyBytesInFlight }),
   });
-  const server = http.createServer(deps.timeouts ?? SERVER_TIMEOUTS, edge.listener);
+  const server = http.createServer(nodeTimeouts(timeouts), edge.listener);
   guardConnections(server, deps.connectionLimits);
   const now = deps.now ?? Date.now;
   let refusedSince = 0;
   let lastRefusalLog = -Infinity;
 
+  /** With OPTUNE_EVENT_AUDIENCE: the sender's token is checked from the headers, before the body is read. */
+  async function authorize(request: http.IncomingMessage): Promise<Refusal | undefined> {
+    const auth = await deps.authenticate!(request.headers.authorization);
+    if (auth.ok) return undefined;
+    metrics.event(typeof request.headers["ce-type"] === "string" ? eventClass(request.headers["ce-type"]) : "other", auth.status === 401 ? "unauthenticated" : "failed");
+    // One line a minute: a flood of forged events must not flood the log. The token is never in it.
+    refusedSince++;
+    if (now() - lastRefusalLog >= 60_000) {
+      deps.log.warn(auth.status === 401 ? "event refused: no valid token for this function's audience" : "event not checked", { reason: auth.reason, refusedSinceLastLine: refusedSince, ceId: clipped(request.headers["ce-id"]) });
+      lastRefusalLog = now();
+      refusedSince = 0;
+    }
+    return auth.status === 401
+      ? { status: 401, body: { error: auth.reason }, headers: { "WWW-Authenticate": 'Bearer error="invalid_token"' } }
+      : { status: 503, body: { error: auth.reason }, headers: { "Retry-After": String(auth.retryAfterSeconds ?? 5) } };
+  }
+
   async function receive(request: http.IncomingMessage, response: http.ServerResponse, body: Buffer): Promise<void> {
     const started = performance.now();
-    if (deps.authenticate !== undefined) {
-      const auth = await deps.authenticate(request.headers.authorization);
-      if (!auth.ok) {
-        metrics.event(typeof request.headers["ce-type"] === "string" ? eventClass(request.headers["ce-type"]) : "other", auth.status === 401 ? "unauthenticated" : "failed");
-        // One line a minute: a flood of forged events must not flood the log. The token is never in it.
-        refusedSince++;
-        if (now() - lastRefusalLog >= 60_000) {
-          deps.log.warn(auth.status === 401 ? "event refused: no valid token for this function's audience" : "event not checked", { reason: auth.reason, refusedSinceLastLine: refusedSince, ceId: clipped(request.headers["ce-id"]) });
-          lastRefusalLog = now();
-          refusedSince = 0;
-        }
-        return auth.status === 401
-          ? reply(response, 401, { error: auth.reason }, { "WWW-Authenticate": 'Bearer error="invalid_token"' })
-          : reply(response, 503, { error: auth.reason }, { "Retry-After": String(auth.retryAfterSeconds ?? 5) });
-      }
-    }
     // The sender went away (a PingSource gives up after its timeout): work only it waits for may stop.
     const gone = new AbortController();
     response.once("close", () => {
@@ -109,7 +117,7 @@ export function createHttpServer(deps: ServerDeps): http.Server & { readonly idl
     }
   }
 
-  return Object.assign(server, { idle: edge.idle });
+  return Object.assign(server, { idle: edge.idle, bodyBytesInFlight: edge.bodyBytesInFlight });
 }
 
 /**
