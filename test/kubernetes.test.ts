@@ -1,12 +1,20 @@
 // The Kubernetes edge, through the real @kubernetes/client-node against the fake API server.
 import assert from "node:assert/strict";
+import { mkdirSync, writeFileSync } from "node:fs";
+import type http from "node:http";
+import https from "node:https";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { KubeConfig } from "@kubernetes/client-node";
+import { generate } from "selfsigned";
 import { connectKubernetes, findKubeconfig, KubernetesError, refusalReporter, type PodApi } from "../handler/edges/kubernetes.js";
 import { createLogger } from "../handler/edges/log.js";
 import { podAnnotation } from "../handler/jobs/pod.js";
 import { finishedRun } from "../handler/measure/termination.js";
 import { startFakeApiServer, type FakeApiServer } from "./support/fake-apiserver.js";
 import { jobPod } from "./support/pods.js";
+import { scratchDir } from "./support/scratch.js";
 
 describe("finding the Kubernetes configuration", () => {
   const exists = (paths: string[]) => (path: string) => paths.includes(path);
@@ -148,5 +156,67 @@ describe("refusals are reported once a minute with a count", () => {
     assert.equal(last.missing, "patch pods");
     assert.equal(last.namespace, "batch");
     assert.equal(last.refusals, 4);
+  });
+});
+
+/** An HTTPS API server on `host` that answers every GET with `answer`, and a kubeconfig that trusts its certificate. */
+async function startTlsApiServer(host: string, answer: (request: http.IncomingMessage) => { status: number; body: unknown }): Promise<{ server: https.Server; url: string; ca: string; kubeconfig: (extra?: { cluster?: string[]; user?: string[] }) => string; authorizations: string[] }> {
+  const pems = await generate([{ name: "commonName", value: "kube-apiserver.test" }], { keySize: 2048, extensions: [{ name: "subjectAltName", altNames: [{ type: 7, ip: "127.0.0.1" }, { type: 7, ip: "::1" }] }] });
+  const authorizations: string[] = [];
+  const server = https.createServer({ cert: pems.cert, key: pems.private }, (request, response) => {
+    authorizations.push(String(request.headers.authorization));
+    const { status, body } = answer(request);
+    response.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
+  });
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
+  const { port } = server.address() as AddressInfo;
+  const url = `https://${host.includes(":") ? `[${host}]` : host}:${port}`;
+  const dir = scratchDir("tls-kube-");
+  let written = 0;
+  const kubeconfig = (extra: { cluster?: string[]; user?: string[] } = {}) => {
+    const path = join(dir, `config-${written++}`);
+    const lines = ["apiVersion: v1", "kind: Config", "clusters:", "- name: c", "  cluster:", `    server: ${url}`, `    certificate-authority-data: ${Buffer.from(pems.cert).toString("base64")}`, ...(extra.cluster ?? []).map((line) => `    ${line}`), "users:", "- name: u", "  user:", ...(extra.user ?? ["token: static-token"]).map((line) => `    ${line}`), "contexts:", "- name: c", "  context: {cluster: c, user: u}", "current-context: c", ""];
+    writeFileSync(path, lines.join("\n"));
+    return path;
+  };
+  return { server, url, ca: pems.cert, kubeconfig, authorizations };
+}
+
+describe("IPv6 API servers", () => {
+  let apiServer: Awaited<ReturnType<typeof startTlsApiServer>>;
+  before(async () => {
+    apiServer = await startTlsApiServer("::1", () => ({ status: 200, body: jobPod({ name: "job-6", uid: "uid-6" }) }));
+  });
+  after(() => apiServer.server.close());
+
+  test("a kubeconfig whose server is https://[::1]:port: the pod is read, the certificate checked against the IPv6 address", async () => {
+    const api = connectKubernetes({ kind: "files", paths: [apiServer.kubeconfig()] }, { timeoutMs: 5000 });
+    assert.equal((await api.read("batch", "job-6"))?.metadata?.uid, "uid-6");
+  });
+
+  test("in a cluster whose KUBERNETES_SERVICE_HOST is an IPv6 literal (no brackets, as Kubernetes sets it): the pod is read", async () => {
+    // The client's own in-cluster loading, from a copy of the service account folder, written out as a kubeconfig.
+    const root = scratchDir("in-cluster-");
+    const account = join(root, "var/run/secrets/kubernetes.io/serviceaccount");
+    mkdirSync(account, { recursive: true });
+    writeFileSync(join(account, "token"), "in-cluster-token");
+    writeFileSync(join(account, "ca.crt"), apiServer.ca);
+    const saved = { host: process.env.KUBERNETES_SERVICE_HOST, port: process.env.KUBERNETES_SERVICE_PORT };
+    const config = new KubeConfig();
+    try {
+      process.env.KUBERNETES_SERVICE_HOST = "::1";
+      process.env.KUBERNETES_SERVICE_PORT = new URL(apiServer.url).port;
+      config.loadFromCluster(root);
+    } finally {
+      for (const [name, value] of [["KUBERNETES_SERVICE_HOST", saved.host], ["KUBERNETES_SERVICE_PORT", saved.port]] as const) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+    }
+    const file = join(root, "config");
+    writeFileSync(file, config.exportConfig());
+    const api = connectKubernetes({ kind: "files", paths: [file] }, { timeoutMs: 5000 });
+    assert.equal((await api.read("batch", "job-6"))?.metadata?.uid, "uid-6");
+    assert.equal(apiServer.authorizations.at(-1), "Bearer in-cluster-token");
   });
 });

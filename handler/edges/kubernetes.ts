@@ -230,7 +230,7 @@ async function connect(source: KubeconfigSource, options: ConnectOptions): Promi
   else config.loadFromDefault(); // several files in KUBECONFIG: let the client merge them
   const cluster = config.getCurrentCluster();
   if (cluster === null) throw new Error("the kubeconfig names no current cluster");
-  const server = new URL(cluster.server);
+  const server = apiEndpoint(cluster.server);
   const { default: https } = await import("node:https"); // loaded with the client, not at start
   const transport = server.protocol === "http:" ? http : https;
 
@@ -276,7 +276,7 @@ async function connect(source: KubeconfigSource, options: ConnectOptions): Promi
       };
       resolve = settle(resolve);
       reject = settle(reject);
-      const sent = transport.request({ protocol: server.protocol, hostname: server.hostname, port: server.port, method, path: `${server.pathname.replace(/\/$/, "")}${path}`, headers, agent: agentFor(applied), ...(applied.auth === undefined ? {} : { auth: applied.auth }) }, (response: http.IncomingMessage) => {
+      const sent = transport.request({ protocol: server.protocol, hostname: server.hostname, port: server.port, method, path: `${server.basePath}${path}`, headers, agent: agentFor(applied), ...(applied.auth === undefined ? {} : { auth: applied.auth }) }, (response: http.IncomingMessage) => {
         const chunks: Buffer[] = [];
         let size = 0;
         response.on("data", (chunk: Buffer) => {
@@ -306,6 +306,16 @@ async function connect(source: KubeconfigSource, options: ConnectOptions): Promi
   };
 
   return { request };
+}
+
+/**
+ * Where requests go, as node:http takes it: URL.hostname keeps the brackets of an IPv6 literal
+ * ("[::1]"), which node:http would look up as a host name; the server URL's path (a proxy's
+ * /k8s/clusters/<id>) prefixes every request path.
+ */
+export function apiEndpoint(server: string): { protocol: string; hostname: string; port: string; basePath: string } {
+  const url = new URL(server);
+  return { protocol: url.protocol, hostname: url.hostname.replace(/^\[(.*)\]$/, "$1"), port: url.port, basePath: url.pathname.replace(/\/+$/, "") };
 }
 
 function statusOf(error: unknown): number | undefined {
