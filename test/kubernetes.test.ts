@@ -1,9 +1,10 @@
 // The Kubernetes edge, through the real @kubernetes/client-node against the fake API server.
 import assert from "node:assert/strict";
-import { mkdirSync, writeFileSync } from "node:fs";
-import type http from "node:http";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import http from "node:http";
 import https from "node:https";
 import type { AddressInfo } from "node:net";
+import net from "node:net";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { KubeConfig } from "@kubernetes/client-node";
@@ -218,5 +219,105 @@ describe("IPv6 API servers", () => {
     const api = connectKubernetes({ kind: "files", paths: [file] }, { timeoutMs: 5000 });
     assert.equal((await api.read("batch", "job-6"))?.metadata?.uid, "uid-6");
     assert.equal(apiServer.authorizations.at(-1), "Bearer in-cluster-token");
+  });
+});
+
+describe("credentials that change: exec plugins, rotated token files, and proxy-url", () => {
+  let apiServer: Awaited<ReturnType<typeof startTlsApiServer>>;
+  /** Tokens the API server refuses with 401. */
+  const refused = new Set<string>();
+  before(async () => {
+    apiServer = await startTlsApiServer("127.0.0.1", (request) => (refused.has(String(request.headers.authorization)) ? { status: 401, body: { kind: "Status", code: 401 } } : { status: 200, body: jobPod({ name: "job-7", uid: "uid-7" }) }));
+  });
+  after(() => apiServer.server.close());
+
+  /** A kubeconfig whose user runs `script` with /bin/sh as its exec plugin. */
+  const pluginConfig = (script: string) => apiServer.kubeconfig({ user: ["exec:", "  apiVersion: client.authentication.k8s.io/v1", "  command: /bin/sh", `  args: ["-c", ${JSON.stringify(script)}]`, "  interactiveMode: Never"] });
+  const runs = (file: string) => (existsSync(file) ? readFileSync(file, "utf8").split("\n").filter(Boolean).length : 0);
+  const within = <T>(ms: number, promise: Promise<T>) => Promise.race([promise, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`still waiting after ${ms} ms`)), ms).unref())]);
+
+  test("a plugin that never answers: the call fails within its time limit, and the plugin is killed", async () => {
+    const pidFile = join(scratchDir("plugin-"), "pid");
+    const api = connectKubernetes({ kind: "files", paths: [pluginConfig(`echo $$ > ${pidFile}; exec sleep 600`)] }, { timeoutMs: 300 });
+    await assert.rejects(within(10_000, api.read("batch", "job-7")), (error: Error) => error instanceof KubernetesError && error.timedOut);
+    const pid = Number(readFileSync(pidFile, "utf8"));
+    const alive = () => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    for (let waited = 0; alive() && waited < 10_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(alive(), false, "the plugin process still runs");
+  });
+
+  test("a plugin without expirationTimestamp runs once for concurrent calls and for later ones, and again after a 401", async () => {
+    const count = join(scratchDir("plugin-"), "runs");
+    const token = join(scratchDir("plugin-"), "token");
+    writeFileSync(token, "first");
+    const api = connectKubernetes({ kind: "files", paths: [pluginConfig(`echo run >> ${count}; printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"%s"}}' "$(cat ${token})"`)] }, { timeoutMs: 5000 });
+    await Promise.all(Array.from({ length: 5 }, () => api.read("batch", "job-7")));
+    await new Promise((resolve) => setTimeout(resolve, 1100)); // past the second for which the client's options are reused
+    await api.read("batch", "job-7");
+    await api.read("batch", "job-7");
+    assert.equal(runs(count), 1);
+    refused.add("Bearer first");
+    writeFileSync(token, "second");
+    await assert.rejects(api.read("batch", "job-7"), (error: Error) => error instanceof KubernetesError && error.status === 401);
+    assert.equal((await api.read("batch", "job-7"))?.metadata?.uid, "uid-7");
+    assert.equal(runs(count), 2);
+    assert.equal(apiServer.authorizations.at(-1), "Bearer second");
+  });
+
+  test("a plugin's credential is kept until its expirationTimestamp", async () => {
+    const count = join(scratchDir("plugin-"), "runs");
+    const expires = new Date(Date.now() + 3_600_000).toISOString();
+    const api = connectKubernetes({ kind: "files", paths: [pluginConfig(`echo run >> ${count}; echo '${JSON.stringify({ apiVersion: "client.authentication.k8s.io/v1", kind: "ExecCredential", status: { token: "hourly", expirationTimestamp: expires } })}'`)] }, { timeoutMs: 5000 });
+    await api.read("batch", "job-7");
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    await api.read("batch", "job-7");
+    assert.equal(runs(count), 1);
+    assert.equal(apiServer.authorizations.at(-1), "Bearer hourly");
+  });
+
+  test("a rotated service account token file is read again at once after a 401", async () => {
+    const dir = scratchDir("token-file-");
+    const tokenFile = join(dir, "token");
+    writeFileSync(tokenFile, "old-token");
+    const api = connectKubernetes({ kind: "files", paths: [apiServer.kubeconfig({ user: ["auth-provider:", "  name: tokenFile", "  config:", `    tokenFile: ${tokenFile}`] })] }, { timeoutMs: 5000 });
+    assert.equal((await api.read("batch", "job-7"))?.metadata?.uid, "uid-7");
+    refused.add("Bearer old-token");
+    writeFileSync(tokenFile, "new-token");
+    // Within the second for which what was applied is reused, the old token may be sent once more: the 401 ends that.
+    await api.read("batch", "job-7").catch((error: unknown) => assert.ok(error instanceof KubernetesError && error.status === 401));
+    assert.equal((await api.read("batch", "job-7"))?.metadata?.uid, "uid-7");
+    assert.equal(apiServer.authorizations.at(-1), "Bearer new-token");
+  });
+
+  test("proxy-url: every call goes through the proxy", async () => {
+    const tunnels: string[] = [];
+    const proxy = http.createServer();
+    proxy.on("connect", (request: http.IncomingMessage, client: net.Socket) => {
+      tunnels.push(String(request.url));
+      const [host, port] = String(request.url).split(":");
+      const upstream = net.connect(Number(port), host, () => {
+        client.write("HTTP/1.1 200 Connection Established\r\n\r\n");
+        upstream.pipe(client);
+        client.pipe(upstream);
+      });
+      upstream.on("error", () => client.destroy());
+      client.on("error", () => upstream.destroy());
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+    try {
+      const api = connectKubernetes({ kind: "files", paths: [apiServer.kubeconfig({ cluster: [`proxy-url: http://127.0.0.1:${(proxy.address() as AddressInfo).port}`] })] }, { timeoutMs: 5000 });
+      assert.equal((await api.read("batch", "job-7"))?.metadata?.uid, "uid-7");
+      assert.deepEqual(tunnels, [new URL(apiServer.url).host]);
+    } finally {
+      proxy.closeAllConnections();
+      proxy.close();
+    }
   });
 });
