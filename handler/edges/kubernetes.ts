@@ -341,6 +341,7 @@ async function connect(source: KubeconfigSource, options: ConnectOptions): Promi
  */
 export function apiEndpoint(server: string): { protocol: string; hostname: string; port: string; basePath: string } {
   const url = new URL(server);
+  if (url.protocol !== "https:" && url.protocol !== "http:") throw new Error(`the kubeconfig's server is not an https:// URL (${JSON.stringify(url.protocol.slice(0, 16))})`);
   return { protocol: url.protocol, hostname: url.hostname.replace(/^\[(.*)\]$/, "$1"), port: url.port, basePath: url.pathname.replace(/\/+$/, "") };
 }
 
