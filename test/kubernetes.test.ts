@@ -253,6 +253,14 @@ describe("credentials that change: exec plugins, rotated token files, and proxy-
     assert.equal(alive(), false, "the plugin process still runs");
   });
 
+  test("an exec whose args are one string, not a list: nothing is run, and the call fails saying why", async () => {
+    const marker = join(scratchDir("plugin-"), "ran");
+    const config = apiServer.kubeconfig({ user: ["exec:", "  apiVersion: client.authentication.k8s.io/v1", "  command: /bin/sh", `  args: "-c touch ${marker}"`] });
+    const api = connectKubernetes({ kind: "files", paths: [config] }, { timeoutMs: 5000 });
+    await assert.rejects(api.read("batch", "job-7"), (error: Error) => error instanceof KubernetesError && /exec is not valid/.test(error.message));
+    assert.equal(existsSync(marker), false);
+  });
+
   test("a plugin without expirationTimestamp runs once for concurrent calls and for later ones, and again after a 401", async () => {
     const count = join(scratchDir("plugin-"), "runs");
     const token = join(scratchDir("plugin-"), "token");

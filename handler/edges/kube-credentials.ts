@@ -49,6 +49,7 @@ export function takeOverCredentials(config: KubeConfig, options: { readonly time
   const tokenFile = isRecord(user.authProvider) && user.authProvider.name === "tokenFile" && isRecord(user.authProvider.config) ? user.authProvider.config.tokenFile : undefined;
   let source: CredentialSource;
   if (isExecConfig(exec)) source = execCredentials(() => runExecPlugin(exec, options.timeoutMs, options.signal), options.now);
+  else if (exec !== undefined && exec !== null) source = refusedCredentials("the kubeconfig user's exec is not valid: it needs a command, and its args and env must be strings");
   else if (typeof tokenFile === "string") source = tokenFileCredentials(tokenFile);
   else return undefined;
   config.users = config.users.map((each) => (each.name === user.name ? { ...user, exec: undefined, authProvider: undefined } : each));
@@ -56,7 +57,15 @@ export function takeOverCredentials(config: KubeConfig, options: { readonly time
 }
 
 function isExecConfig(value: unknown): value is ExecConfig {
-  return isRecord(value) && typeof value.command === "string" && value.command !== "";
+  if (!isRecord(value) || typeof value.command !== "string" || value.command === "") return false;
+  const args = value.args === undefined || value.args === null || (Array.isArray(value.args) && value.args.every((arg) => typeof arg === "string"));
+  const env = value.env === undefined || value.env === null || (Array.isArray(value.env) && value.env.every((entry) => isRecord(entry) && typeof entry.name === "string" && typeof entry.value === "string"));
+  return args && env;
+}
+
+/** A credential that cannot be had: every call fails with `reason` (rather than the client running what it can make of it). */
+function refusedCredentials(reason: string): CredentialSource {
+  return { current: () => Promise.reject(new Error(reason)), rejected: () => {} };
 }
 
 /** The service account token, read from its file each time it is asked for (at most once a second, and after a 401). */
