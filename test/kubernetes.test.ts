@@ -1,5 +1,6 @@
 // The Kubernetes edge, through the real @kubernetes/client-node against the fake API server.
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import https from "node:https";
@@ -302,6 +303,17 @@ describe("credentials that change: exec plugins, rotated token files, and proxy-
     await api.read("batch", "job-7").catch((error: unknown) => assert.ok(error instanceof KubernetesError && error.status === 401));
     assert.equal((await api.read("batch", "job-7"))?.metadata?.uid, "uid-7");
     assert.equal(apiServer.authorizations.at(-1), "Bearer new-token");
+  });
+
+  test("a call that ended while it waited for its credential sends nothing once the credential comes", async () => {
+    const tokenFile = join(scratchDir("token-fifo-"), "token");
+    execFileSync("mkfifo", [tokenFile]); // reading it waits until the test writes: a credential that takes its time
+    const api = connectKubernetes({ kind: "files", paths: [apiServer.kubeconfig({ user: ["auth-provider:", "  name: tokenFile", "  config:", `    tokenFile: ${tokenFile}`] })] }, { timeoutMs: 300 });
+    await assert.rejects(api.read("batch", "job-7"), (error: Error) => error instanceof KubernetesError && error.timedOut);
+    const before = apiServer.authorizations.length;
+    writeFileSync(tokenFile, "late-token");
+    assert.equal((await api.read("batch", "job-7"))?.metadata?.uid, "uid-7"); // a second call, with the credential the first waited for
+    assert.equal(apiServer.authorizations.length - before, 1);
   });
 
   test("proxy-url: every call goes through the proxy", async () => {

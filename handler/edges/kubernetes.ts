@@ -286,12 +286,14 @@ async function connect(source: KubeconfigSource, options: ConnectOptions): Promi
   const request: Request = (method, path, body) =>
     new Promise((resolve, reject) => {
       let sent: http.ClientRequest | undefined;
+      let settled = false;
       // One timer and one listener a call: AbortSignal.timeout and AbortSignal.any cost 28 µs together.
       const end = (error: Error) => (sent === undefined ? reject(error) : sent.destroy(error));
       const timer = setTimeout(() => end(Object.assign(new Error(`no answer within ${options.timeoutMs} ms`), { name: "TimeoutError" })), options.timeoutMs);
       const stopping = () => end(Object.assign(new Error("the function is stopping"), { name: "AbortError" }));
       options.signal?.addEventListener("abort", stopping, { once: true });
       const settle = <T>(settler: (value: T) => void) => (value: T) => {
+        settled = true;
         clearTimeout(timer);
         options.signal?.removeEventListener("abort", stopping);
         settler(value);
@@ -299,7 +301,8 @@ async function connect(source: KubeconfigSource, options: ConnectOptions): Promi
       resolve = settle(resolve);
       reject = settle(reject);
       if (options.signal?.aborted === true) return stopping();
-      authOptions().then((applied) => send(applied), reject);
+      // A call that ended while it waited for its credential sends nothing.
+      authOptions().then((applied) => settled || send(applied), reject);
       const send = (applied: HttpsOptions) => {
         const headers: Record<string, string | number> = { ...(applied.headers as Record<string, string>), accept: "application/json" };
         if (body !== undefined) Object.assign(headers, { "content-type": method === "PATCH" ? "application/merge-patch+json" : "application/json", "content-length": Buffer.byteLength(body) });
