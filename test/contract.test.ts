@@ -6,6 +6,7 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, test } from "node:test";
 import { acceptingReviewer, startStack, type Mode } from "./support/stack.js";
+import { serviceAccountToken } from "./support/tokens.js";
 
 const REPOSITORY = fileURLToPath(new URL("../../", import.meta.url));
 const CONTRACT_DIR = process.env.CONTRACT_DIR ?? resolve(REPOSITORY, "../shared/contract");
@@ -64,7 +65,8 @@ describe(`contract vectors (${CONTRACT_DIR})`, () => {
         // authenticated sender (the hardening of round three): such a vector is replayed with
         // event authentication on, as the deployment that trusts deletes runs.
         const onlyDelete = vector.events?.[0]?.type === "dev.knative.apiserver.resource.delete";
-        const eventAuth = onlyDelete ? { eventAuth: { token: "event.token.from-knative", audience: "test-audience", reviewer: acceptingReviewer("event.token.from-knative", "test-audience") } } : {};
+        const token = serviceAccountToken({ sub: "system:serviceaccount:batch:oidc-apiserversource-job-pods", aud: ["test-audience"] });
+        const eventAuth = onlyDelete ? { eventAuth: { token, audience: "test-audience", reviewer: acceptingReviewer(token, "test-audience") } } : {};
         const stack = await startStack({ LOG_LEVEL: "error", ...vector.env }, eventAuth);
         try {
           const responses =

@@ -1,12 +1,22 @@
 // The Kubernetes edge, through the real @kubernetes/client-node against the fake API server.
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import http from "node:http";
+import https from "node:https";
+import type { AddressInfo } from "node:net";
+import net from "node:net";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { KubeConfig } from "@kubernetes/client-node";
+import { generate } from "selfsigned";
 import { connectKubernetes, findKubeconfig, KubernetesError, refusalReporter, type PodApi } from "../handler/edges/kubernetes.js";
 import { createLogger } from "../handler/edges/log.js";
 import { podAnnotation } from "../handler/jobs/pod.js";
 import { finishedRun } from "../handler/measure/termination.js";
 import { startFakeApiServer, type FakeApiServer } from "./support/fake-apiserver.js";
 import { jobPod } from "./support/pods.js";
+import { scratchDir } from "./support/scratch.js";
 
 describe("finding the Kubernetes configuration", () => {
   const exists = (paths: string[]) => (path: string) => paths.includes(path);
@@ -148,5 +158,186 @@ describe("refusals are reported once a minute with a count", () => {
     assert.equal(last.missing, "patch pods");
     assert.equal(last.namespace, "batch");
     assert.equal(last.refusals, 4);
+  });
+});
+
+/** An HTTPS API server on `host` that answers every GET with `answer`, and a kubeconfig that trusts its certificate. */
+async function startTlsApiServer(host: string, answer: (request: http.IncomingMessage) => { status: number; body: unknown }): Promise<{ server: https.Server; url: string; ca: string; kubeconfig: (extra?: { cluster?: string[]; user?: string[] }) => string; authorizations: string[] }> {
+  const pems = await generate([{ name: "commonName", value: "kube-apiserver.test" }], { keySize: 2048, extensions: [{ name: "subjectAltName", altNames: [{ type: 7, ip: "127.0.0.1" }, { type: 7, ip: "::1" }] }] });
+  const authorizations: string[] = [];
+  const server = https.createServer({ cert: pems.cert, key: pems.private }, (request, response) => {
+    authorizations.push(String(request.headers.authorization));
+    const { status, body } = answer(request);
+    response.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
+  });
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
+  const { port } = server.address() as AddressInfo;
+  const url = `https://${host.includes(":") ? `[${host}]` : host}:${port}`;
+  const dir = scratchDir("tls-kube-");
+  let written = 0;
+  const kubeconfig = (extra: { cluster?: string[]; user?: string[] } = {}) => {
+    const path = join(dir, `config-${written++}`);
+    const lines = ["apiVersion: v1", "kind: Config", "clusters:", "- name: c", "  cluster:", `    server: ${url}`, `    certificate-authority-data: ${Buffer.from(pems.cert).toString("base64")}`, ...(extra.cluster ?? []).map((line) => `    ${line}`), "users:", "- name: u", "  user:", ...(extra.user ?? ["token: static-token"]).map((line) => `    ${line}`), "contexts:", "- name: c", "  context: {cluster: c, user: u}", "current-context: c", ""];
+    writeFileSync(path, lines.join("\n"));
+    return path;
+  };
+  return { server, url, ca: pems.cert, kubeconfig, authorizations };
+}
+
+describe("IPv6 API servers", () => {
+  let apiServer: Awaited<ReturnType<typeof startTlsApiServer>>;
+  before(async () => {
+    apiServer = await startTlsApiServer("::1", () => ({ status: 200, body: jobPod({ name: "job-6", uid: "uid-6" }) }));
+  });
+  after(() => apiServer.server.close());
+
+  test("a kubeconfig whose server is https://[::1]:port: the pod is read, the certificate checked against the IPv6 address", async () => {
+    const api = connectKubernetes({ kind: "files", paths: [apiServer.kubeconfig()] }, { timeoutMs: 5000 });
+    assert.equal((await api.read("batch", "job-6"))?.metadata?.uid, "uid-6");
+  });
+
+  test("in a cluster whose KUBERNETES_SERVICE_HOST is an IPv6 literal (no brackets, as Kubernetes sets it): the pod is read", async () => {
+    // The client's own in-cluster loading, from a copy of the service account folder, written out as a kubeconfig.
+    const root = scratchDir("in-cluster-");
+    const account = join(root, "var/run/secrets/kubernetes.io/serviceaccount");
+    mkdirSync(account, { recursive: true });
+    writeFileSync(join(account, "token"), "in-cluster-token");
+    writeFileSync(join(account, "ca.crt"), apiServer.ca);
+    const saved = { host: process.env.KUBERNETES_SERVICE_HOST, port: process.env.KUBERNETES_SERVICE_PORT };
+    const config = new KubeConfig();
+    try {
+      process.env.KUBERNETES_SERVICE_HOST = "::1";
+      process.env.KUBERNETES_SERVICE_PORT = new URL(apiServer.url).port;
+      config.loadFromCluster(root);
+    } finally {
+      for (const [name, value] of [["KUBERNETES_SERVICE_HOST", saved.host], ["KUBERNETES_SERVICE_PORT", saved.port]] as const) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+    }
+    const file = join(root, "config");
+    writeFileSync(file, config.exportConfig());
+    const api = connectKubernetes({ kind: "files", paths: [file] }, { timeoutMs: 5000 });
+    assert.equal((await api.read("batch", "job-6"))?.metadata?.uid, "uid-6");
+    assert.equal(apiServer.authorizations.at(-1), "Bearer in-cluster-token");
+  });
+});
+
+describe("credentials that change: exec plugins, rotated token files, and proxy-url", () => {
+  let apiServer: Awaited<ReturnType<typeof startTlsApiServer>>;
+  /** Tokens the API server refuses with 401. */
+  const refused = new Set<string>();
+  before(async () => {
+    apiServer = await startTlsApiServer("127.0.0.1", (request) => (refused.has(String(request.headers.authorization)) ? { status: 401, body: { kind: "Status", code: 401 } } : { status: 200, body: jobPod({ name: "job-7", uid: "uid-7" }) }));
+  });
+  after(() => apiServer.server.close());
+
+  /** A kubeconfig whose user runs `script` with /bin/sh as its exec plugin. */
+  const pluginConfig = (script: string) => apiServer.kubeconfig({ user: ["exec:", "  apiVersion: client.authentication.k8s.io/v1", "  command: /bin/sh", `  args: ["-c", ${JSON.stringify(script)}]`, "  interactiveMode: Never"] });
+  const runs = (file: string) => (existsSync(file) ? readFileSync(file, "utf8").split("\n").filter(Boolean).length : 0);
+  const within = <T>(ms: number, promise: Promise<T>) => Promise.race([promise, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`still waiting after ${ms} ms`)), ms).unref())]);
+
+  test("a plugin that never answers: the call fails within its time limit, and the plugin is killed", async () => {
+    const pidFile = join(scratchDir("plugin-"), "pid");
+    const api = connectKubernetes({ kind: "files", paths: [pluginConfig(`echo $$ > ${pidFile}; exec sleep 600`)] }, { timeoutMs: 300 });
+    await assert.rejects(within(10_000, api.read("batch", "job-7")), (error: Error) => error instanceof KubernetesError && error.timedOut);
+    const pid = Number(readFileSync(pidFile, "utf8"));
+    const alive = () => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    for (let waited = 0; alive() && waited < 10_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(alive(), false, "the plugin process still runs");
+  });
+
+  test("an exec whose args are one string, not a list: nothing is run, and the call fails saying why", async () => {
+    const marker = join(scratchDir("plugin-"), "ran");
+    const config = apiServer.kubeconfig({ user: ["exec:", "  apiVersion: client.authentication.k8s.io/v1", "  command: /bin/sh", `  args: "-c touch ${marker}"`] });
+    const api = connectKubernetes({ kind: "files", paths: [config] }, { timeoutMs: 5000 });
+    await assert.rejects(api.read("batch", "job-7"), (error: Error) => error instanceof KubernetesError && /exec is not valid/.test(error.message));
+    assert.equal(existsSync(marker), false);
+  });
+
+  test("a plugin without expirationTimestamp runs once for concurrent calls and for later ones, and again after a 401", async () => {
+    const count = join(scratchDir("plugin-"), "runs");
+    const token = join(scratchDir("plugin-"), "token");
+    writeFileSync(token, "first");
+    const api = connectKubernetes({ kind: "files", paths: [pluginConfig(`echo run >> ${count}; printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"%s"}}' "$(cat ${token})"`)] }, { timeoutMs: 5000 });
+    await Promise.all(Array.from({ length: 5 }, () => api.read("batch", "job-7")));
+    await new Promise((resolve) => setTimeout(resolve, 1100)); // past the second for which the client's options are reused
+    await api.read("batch", "job-7");
+    await api.read("batch", "job-7");
+    assert.equal(runs(count), 1);
+    refused.add("Bearer first");
+    writeFileSync(token, "second");
+    await assert.rejects(api.read("batch", "job-7"), (error: Error) => error instanceof KubernetesError && error.status === 401);
+    assert.equal((await api.read("batch", "job-7"))?.metadata?.uid, "uid-7");
+    assert.equal(runs(count), 2);
+    assert.equal(apiServer.authorizations.at(-1), "Bearer second");
+  });
+
+  test("a plugin's credential is kept until its expirationTimestamp", async () => {
+    const count = join(scratchDir("plugin-"), "runs");
+    const expires = new Date(Date.now() + 3_600_000).toISOString();
+    const api = connectKubernetes({ kind: "files", paths: [pluginConfig(`echo run >> ${count}; echo '${JSON.stringify({ apiVersion: "client.authentication.k8s.io/v1", kind: "ExecCredential", status: { token: "hourly", expirationTimestamp: expires } })}'`)] }, { timeoutMs: 5000 });
+    await api.read("batch", "job-7");
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    await api.read("batch", "job-7");
+    assert.equal(runs(count), 1);
+    assert.equal(apiServer.authorizations.at(-1), "Bearer hourly");
+  });
+
+  test("a rotated service account token file is read again at once after a 401", async () => {
+    const dir = scratchDir("token-file-");
+    const tokenFile = join(dir, "token");
+    writeFileSync(tokenFile, "old-token");
+    const api = connectKubernetes({ kind: "files", paths: [apiServer.kubeconfig({ user: ["auth-provider:", "  name: tokenFile", "  config:", `    tokenFile: ${tokenFile}`] })] }, { timeoutMs: 5000 });
+    assert.equal((await api.read("batch", "job-7"))?.metadata?.uid, "uid-7");
+    refused.add("Bearer old-token");
+    writeFileSync(tokenFile, "new-token");
+    // Within the second for which what was applied is reused, the old token may be sent once more: the 401 ends that.
+    await api.read("batch", "job-7").catch((error: unknown) => assert.ok(error instanceof KubernetesError && error.status === 401));
+    assert.equal((await api.read("batch", "job-7"))?.metadata?.uid, "uid-7");
+    assert.equal(apiServer.authorizations.at(-1), "Bearer new-token");
+  });
+
+  test("a call that ended while it waited for its credential sends nothing once the credential comes", async () => {
+    const tokenFile = join(scratchDir("token-fifo-"), "token");
+    execFileSync("mkfifo", [tokenFile]); // reading it waits until the test writes: a credential that takes its time
+    const api = connectKubernetes({ kind: "files", paths: [apiServer.kubeconfig({ user: ["auth-provider:", "  name: tokenFile", "  config:", `    tokenFile: ${tokenFile}`] })] }, { timeoutMs: 300 });
+    await assert.rejects(api.read("batch", "job-7"), (error: Error) => error instanceof KubernetesError && error.timedOut);
+    const before = apiServer.authorizations.length;
+    writeFileSync(tokenFile, "late-token");
+    assert.equal((await api.read("batch", "job-7"))?.metadata?.uid, "uid-7"); // a second call, with the credential the first waited for
+    assert.equal(apiServer.authorizations.length - before, 1);
+  });
+
+  test("proxy-url: every call goes through the proxy", async () => {
+    const tunnels: string[] = [];
+    const proxy = http.createServer();
+    proxy.on("connect", (request: http.IncomingMessage, client: net.Socket) => {
+      tunnels.push(String(request.url));
+      const [host, port] = String(request.url).split(":");
+      const upstream = net.connect(Number(port), host, () => {
+        client.write("HTTP/1.1 200 Connection Established\r\n\r\n");
+        upstream.pipe(client);
+        client.pipe(upstream);
+      });
+      upstream.on("error", () => client.destroy());
+      client.on("error", () => upstream.destroy());
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+    try {
+      const api = connectKubernetes({ kind: "files", paths: [apiServer.kubeconfig({ cluster: [`proxy-url: http://127.0.0.1:${(proxy.address() as AddressInfo).port}`] })] }, { timeoutMs: 5000 });
+      assert.equal((await api.read("batch", "job-7"))?.metadata?.uid, "uid-7");
+      assert.deepEqual(tunnels, [new URL(apiServer.url).host]);
+    } finally {
+      proxy.closeAllConnections();
+      proxy.close();
+    }
   });
 });

@@ -4,8 +4,10 @@
 // `npm test` runs a few hundred cases; `npm run test:fuzz` (CI) runs FUZZ_RUNS=10000 with a fixed seed.
 import assert from "node:assert/strict";
 import http from "node:http";
+import net from "node:net";
 import { after, before, describe, test } from "node:test";
 import fc from "fast-check";
+import { KubeConfig } from "@kubernetes/client-node";
 import { parseAppIdPath } from "../handler/jobs/app-id.js";
 import { BatchTooLarge, decodeHttpRequest, MalformedEvent, toBinaryRequest, type CloudEvent } from "../handler/measure/cloudevent.js";
 import { parseAllDocuments } from "yaml";
@@ -13,7 +15,9 @@ import { MANIFEST_FLAGS } from "../handler/deploy/flags.js";
 import { manifests } from "../handler/deploy/manifests.js";
 import { optionsFrom, renderManifests } from "../handler/deploy/print.js";
 import { annotationLedger } from "../handler/measure/ledger.js";
-import type { PodApi } from "../handler/edges/kubernetes.js";
+import { apiEndpoint, type PodApi } from "../handler/edges/kubernetes.js";
+import { parseExecCredential, takeOverCredentials } from "../handler/edges/kube-credentials.js";
+import { createEventAuthenticator, unverifiedClaims } from "../handler/measure/event-auth.js";
 import { isNamespaceName, isPodName, type Pod } from "../handler/jobs/pod.js";
 import { unprintable } from "../handler/edges/printable.js";
 import type { AddressInfo } from "node:net";
@@ -384,5 +388,111 @@ describe(`properties of Prometheus' answers (${RUNS} cases)`, () => {
       prometheus.close();
       prometheus.closeAllConnections();
     }
+  });
+});
+
+describe(`properties of kubeconfig fields (${RUNS} cases each)`, () => {
+  const AUDIENCE = "serving.knative.dev/service/optune-servo/servo-k8s-multijob";
+  const SENDER = "system:serviceaccount:batch:job-pods-oidc-sources.knative.dev-apiserversource";
+  const printable = (text: string) => /^[\x20-\x7e…]*$/.test(text);
+  /** Where a call to `url` goes: refused (not a URL, not http(s)), or a host without brackets (an IPv6 literal as such), under a path prefix without a trailing slash. */
+  const assertEndpoint = (url: string) => {
+    let endpoint;
+    try {
+      endpoint = apiEndpoint(url);
+    } catch (error) {
+      assert.ok(error instanceof Error && (error instanceof TypeError || /not an https:\/\/ URL/.test(error.message)), String(error));
+      return;
+    }
+    assert.ok(["http:", "https:"].includes(endpoint.protocol), endpoint.protocol);
+    assert.ok(!endpoint.hostname.includes("[") && !endpoint.hostname.includes("]"), endpoint.hostname);
+    assert.equal(net.isIPv6(endpoint.hostname), new URL(url).hostname.startsWith("["), url);
+    assert.ok(endpoint.basePath === "" || (endpoint.basePath.startsWith("/") && !endpoint.basePath.endsWith("/")), endpoint.basePath);
+  };
+  const anyValue = fc.oneof(hostileText, fc.string(), fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.constant(undefined), fc.array(hostileText, { maxLength: 3 }), fc.dictionary(hostileText, hostileText, { maxKeys: 3 }));
+
+  test("any server URL: the request goes to a host without brackets (an IPv6 literal as such), under a path prefix without a trailing slash", () => {
+    const server = fc.oneof(
+      fc.webUrl({ withQueryParameters: true, withFragments: true }),
+      fc.tuple(fc.ipV6(), fc.integer({ min: 1, max: 65535 }), fc.constantFrom("", "/", "/k8s/clusters/c-1", "/a/")).map(([ip, port, path]) => `https://[${ip}]:${port}${path}`),
+      hostileText.map((text) => `https://${text}`),
+      hostileText,
+    );
+    fc.assert(
+      fc.property(server, assertEndpoint),
+      { numRuns: RUNS, seed: SEED },
+    );
+  });
+
+  test("any exec plugin output: a credential that can be sent, or an error whose message quotes nothing of it", () => {
+    const status = fc.record({ token: anyValue, clientCertificateData: anyValue, clientKeyData: anyValue, expirationTimestamp: fc.oneof(anyValue, fc.date({ noInvalidDate: true }).map((date) => date.toISOString())) }, { requiredKeys: [] });
+    const output = fc.oneof(
+      hostileText,
+      fc.json(),
+      status.map((fields) => JSON.stringify({ apiVersion: "client.authentication.k8s.io/v1", kind: "ExecCredential", status: fields })),
+      fc.string({ minLength: 1, maxLength: 64 }).map((token) => JSON.stringify({ status: { token } })),
+    );
+    fc.assert(
+      fc.property(output, (printed) => {
+        let parsed;
+        try {
+          parsed = parseExecCredential(printed);
+        } catch (error) {
+          assert.ok(error instanceof Error && printable(error.message) && error.message.length < 200, String(error));
+          return;
+        }
+        const { credential, until } = parsed;
+        assert.ok(credential.token !== undefined || (credential.cert !== undefined && credential.key !== undefined));
+        if (credential.token !== undefined) http.validateHeaderValue("authorization", `Bearer ${credential.token}`);
+        assert.ok(!Number.isNaN(until));
+      }),
+      { numRuns: RUNS, seed: SEED },
+    );
+  });
+
+  test("any bearer token: reviewed only when its claims name our audience, a live expiry and a sender; a refusal says why in printable words", async () => {
+    const part = (value: unknown) => Buffer.from(JSON.stringify(value) ?? "null").toString("base64url");
+    const claims = fc.record({ aud: fc.oneof(fc.constantFrom(AUDIENCE, [AUDIENCE], ["other", AUDIENCE]), anyValue), exp: fc.oneof(fc.integer({ min: 0, max: 5_000_000_000 }), anyValue), sub: fc.oneof(fc.constant(SENDER), anyValue) }, { requiredKeys: [] });
+    const token = fc.oneof(hostileText, fc.string({ unit: "grapheme-ascii", minLength: 16 }), claims.map((payload) => `${part({ alg: "RS256" })}.${part(payload)}.c2ln`), anyValue.map((payload) => `${part({ alg: "RS256" })}.${part(payload)}.c2ln`));
+    const reviewed: string[] = [];
+    const authenticate = createEventAuthenticator({ audience: AUDIENCE, senders: new Set([SENDER]), reviewer: { review: async (given) => (reviewed.push(given), { authenticated: false, reason: "the token is not valid" }) } });
+    await fc.assert(
+      fc.asyncProperty(token, async (given) => {
+        reviewed.length = 0;
+        const result = await authenticate(`Bearer ${given}`);
+        assert.equal(result.ok, false);
+        if (!result.ok) assert.ok(printable(result.reason), result.reason);
+        if (reviewed.length === 0) return;
+        const payload = unverifiedClaims(given)!;
+        const audiences = Array.isArray(payload.aud) ? payload.aud : [payload.aud];
+        assert.ok(audiences.includes(AUDIENCE) && payload.sub === SENDER && typeof payload.exp === "number" && payload.exp * 1000 > Date.now() - 120_000, JSON.stringify(payload));
+      }),
+      { numRuns: RUNS, seed: SEED },
+    );
+  });
+
+  test("any kubeconfig user and cluster: the client loads it or refuses it, and a rotating credential taken over leaves the client no exec to run", () => {
+    const user = fc.record({ token: anyValue, exec: fc.oneof(anyValue, fc.record({ apiVersion: anyValue, command: anyValue, args: anyValue, env: fc.oneof(anyValue, fc.array(fc.record({ name: anyValue, value: anyValue }), { maxLength: 2 })) }, { requiredKeys: [] })), "auth-provider": fc.oneof(anyValue, fc.record({ name: fc.oneof(fc.constant("tokenFile"), anyValue), config: fc.oneof(anyValue, fc.record({ tokenFile: anyValue })) }, { requiredKeys: [] })) }, { requiredKeys: [] });
+    const cluster = fc.record({ server: fc.oneof(fc.webUrl(), fc.ipV6().map((ip) => `https://[${ip}]:6443`), hostileText, anyValue), "proxy-url": anyValue, "insecure-skip-tls-verify": anyValue }, { requiredKeys: [] });
+    fc.assert(
+      fc.property(user, cluster, (userFields, clusterFields) => {
+        const config = new KubeConfig();
+        const document = { apiVersion: "v1", kind: "Config", clusters: [{ name: "c", cluster: clusterFields }], users: [{ name: "u", user: userFields }], contexts: [{ name: "c", context: { cluster: "c", user: "u" } }], "current-context": "c" };
+        try {
+          config.loadFromString(JSON.stringify(document));
+        } catch (error) {
+          assert.ok(error instanceof Error, String(error));
+          return;
+        }
+        const source = takeOverCredentials(config, { timeoutMs: 1000 });
+        if (source !== undefined) {
+          assert.equal(config.getCurrentUser()?.exec, undefined);
+          assert.equal(config.getCurrentUser()?.authProvider, undefined);
+        }
+        const server = config.getCurrentCluster()?.server;
+        if (typeof server === "string") assertEndpoint(server);
+      }),
+      { numRuns: RUNS, seed: SEED },
+    );
   });
 });

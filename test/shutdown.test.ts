@@ -2,11 +2,14 @@
 // does, a second signal ends it at once, and no event is answered 200 unless Optune has it.
 import assert from "node:assert/strict";
 import type { ChildProcess } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterEach, describe, test } from "node:test";
 import { collect, listening, startCli, type Run } from "./support/cli.js";
 import { startFakeApiServer, type FakeApiServer } from "./support/fake-apiserver.js";
 import { jobPod } from "./support/pods.js";
 import { startRemote, type Remote } from "./support/remote.js";
+import { scratchDir } from "./support/scratch.js";
 import { podEvent } from "./support/stack.js";
 
 const cleanup: Array<() => Promise<unknown>> = [];
@@ -41,6 +44,17 @@ const post = (url: string, event: unknown, type = "application/cloudevents+json"
     async (response) => ({ status: response.status, body: (await response.json()) as { outcome?: string; outcomes?: Array<{ outcome: string }> } }),
     () => ({ status: 0, body: {} }),
   );
+
+/** Posts a job pod's event, SIGTERMs the function half a second later: the event's answer, the run, and how long from the signal to the end. */
+async function stopWithEventInFlight(fn: Awaited<ReturnType<typeof start>>, uid: string): Promise<{ status: number; run: Run; tookMs: number }> {
+  const answer = post(fn.url, podEvent(jobPod({ uid })));
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  const started = Date.now();
+  fn.child.kill("SIGTERM");
+  const { status } = await answer;
+  const run = await fn.done;
+  return { status, run, tookMs: Date.now() - started };
+}
 
 const isMeasurement = (request: Remote["seen"][number]) => request.body.includes('"MEASUREMENT"');
 
@@ -118,16 +132,10 @@ describe("SIGTERM", () => {
     const api: FakeApiServer = await startFakeApiServer();
     cleanup.push(() => api.close());
     api.fault = () => "hang";
-    const fn = await start(optune, { KUBECONFIG: api.kubeconfig, OPTUNE_DEDUPE: "annotation", KUBE_API_TIMEOUT: "60", SHUTDOWN_TIMEOUT: "2" });
-    const answer = post(fn.url, podEvent(jobPod({ uid: "uid-k8s-hang" })));
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    const started = Date.now();
-    fn.child.kill("SIGTERM");
-    const { status } = await answer;
-    const run = await fn.done;
+    const { status, run, tookMs } = await stopWithEventInFlight(await start(optune, { KUBECONFIG: api.kubeconfig, OPTUNE_DEDUPE: "annotation", KUBE_API_TIMEOUT: "60", SHUTDOWN_TIMEOUT: "2" }), "uid-k8s-hang");
     assert.ok(status === 503 || status === 0, `status ${status}`);
     assert.equal(run.code, 0, run.stderr);
-    assert.ok(Date.now() - started < 2000 + 1500, `took ${Date.now() - started} ms`);
+    assert.ok(tookMs < 2000 + 1500, `took ${tookMs} ms`);
     assert.equal(optune.seen.filter(isMeasurement).length, 0);
   });
 
@@ -145,5 +153,19 @@ describe("SIGTERM", () => {
     assert.ok(Date.now() - started < 2000 + 1500, `took ${Date.now() - started} ms`);
     assert.equal(status, 503);
     assert.equal(optune.seen.filter(isMeasurement).length, 0);
+  });
+
+  test("an exec credential plugin that never answers: the event in flight is answered 503, and the function ends", async () => {
+    const optune = await remote(() => ({ status: 200 }));
+    const api: FakeApiServer = await startFakeApiServer();
+    cleanup.push(() => api.close());
+    const kubeconfig = join(scratchDir("hung-plugin-"), "config");
+    const exec = ["    exec:", "      apiVersion: client.authentication.k8s.io/v1", "      command: /bin/sh", '      args: ["-c", "exec sleep 600"]', "      interactiveMode: Never"];
+    writeFileSync(kubeconfig, readFileSync(api.kubeconfig, "utf8").replace("    token: fake-token", exec.join("\n")));
+    const { status, run, tookMs } = await stopWithEventInFlight(await start(optune, { KUBECONFIG: kubeconfig, OPTUNE_DEDUPE: "annotation", KUBE_API_TIMEOUT: "60", SHUTDOWN_TIMEOUT: "2" }), "uid-plugin-hang");
+    assert.equal(status, 503);
+    assert.equal(run.code, 0, run.stderr);
+    assert.ok(tookMs < 2000 + 1500, `took ${tookMs} ms`);
+    assert.equal(api.requests.length, 0);
   });
 });

@@ -2,6 +2,7 @@
 // Each block pins one defect of the hostile run against 958b1f1 (the issue's numbering in brackets);
 // every test here failed on that commit.
 import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import http from "node:http";
 import https from "node:https";
@@ -31,6 +32,8 @@ import { startFakeApiServer, type FakeApiServer } from "./support/fake-apiserver
 import { jobPod } from "./support/pods.js";
 import { podEvent, startStack, type Stack } from "./support/stack.js";
 import { scratchDir } from "./support/scratch.js";
+import { serviceAccountToken } from "./support/tokens.js";
+import { createEventAuthenticator } from "../handler/measure/event-auth.js";
 
 type Answer = { outcome?: string; code?: string; reason?: string; error?: string; outcomes?: Answer[] };
 const TOKEN = "optune-SECRET-token-42";
@@ -71,7 +74,7 @@ describe("[1] who may send events: OIDC tokens checked with TokenReview", () => 
   let api: FakeApiServer;
   let stack: Stack;
   const AUDIENCE = "serving.knative.dev/service/optune-servo/servo-k8s-multijob";
-  const VALID = "eyJhbGciOiJSUzI1NiJ9.eyJleHAiOjQxMDI0NDQ4MDB9.c2lnbmF0dXJl"; // exp 2100-01-01
+  const VALID = serviceAccountToken({ sub: "system:serviceaccount:batch:oidc-apiserversource-job-pods", aud: [AUDIENCE] });
   before(async () => {
     api = await startFakeApiServer();
     api.tokens.set(VALID, { user: "system:serviceaccount:batch:oidc-apiserversource-job-pods", audiences: [AUDIENCE] });
@@ -117,8 +120,8 @@ describe("[1] only the sources may speak: a token for the audience from any othe
   let stack: Stack;
   const AUDIENCE = "serving.knative.dev/service/optune-servo/servo-k8s-multijob";
   const SOURCE = "system:serviceaccount:batch:job-pods-oidc-sources.knative.dev-apiserversource";
-  const FROM_SOURCE = "eyJhbGciOiJSUzI1NiJ9.eyJleHAiOjQxMDI0NDQ4MDB9.c291cmNl";
-  const FROM_A_POD = "eyJhbGciOiJSUzI1NiJ9.eyJleHAiOjQxMDI0NDQ4MDB9.YW55LXBvZA";
+  const FROM_SOURCE = serviceAccountToken({ sub: SOURCE, aud: [AUDIENCE] });
+  const FROM_A_POD = serviceAccountToken({ sub: "system:serviceaccount:batch:default", aud: [AUDIENCE] });
   before(async () => {
     api = await startFakeApiServer();
     api.tokens.set(FROM_SOURCE, { user: SOURCE, audiences: [AUDIENCE] });
@@ -543,5 +546,50 @@ describe("[14] invoke --to", () => {
     assert.equal(run.code, 2);
     assert.ok(!`${run.stdout}${run.stderr}`.includes("s3cr3t"));
     assert.match(run.stderr, /--to must not hold a user:password@ part/);
+  });
+});
+
+describe("[10] TokenReview slots: tokens that cannot be ours do not take them", () => {
+  const AUDIENCE = "serving.knative.dev/service/optune-servo/servo-k8s-multijob";
+  const SOURCE = "system:serviceaccount:batch:job-pods-oidc-sources.knative.dev-apiserversource";
+  const VALID = serviceAccountToken({ sub: SOURCE, aud: [AUDIENCE] });
+  /** The API server: accepts VALID, and takes forever to refuse anything else (every slot it is asked about stays taken). */
+  const slowReviewer = (asked: string[] = []) => ({
+    review: (token: string) => {
+      asked.push(token);
+      return token === VALID ? Promise.resolve({ authenticated: true as const, user: SOURCE, audiences: [AUDIENCE] }) : new Promise<never>(() => {});
+    },
+  });
+
+  test("40 requests with random tokens in flight, then a source's valid token is still accepted", async () => {
+    const authenticate = createEventAuthenticator({ audience: AUDIENCE, senders: new Set([SOURCE]), reviewer: slowReviewer() });
+    const random = () => randomBytes(1 + Math.floor(Math.random() * 200)).toString("base64url");
+    for (let i = 0; i < 40; i++) void authenticate(`Bearer ${i % 2 === 0 ? random() : `eyJ${random()}.${random()}.${random()}`}x`);
+    assert.deepEqual(await authenticate(`Bearer ${VALID}`), { ok: true, user: SOURCE });
+  });
+
+  for (const [label, token, reason] of [
+    ["a token that is not a JWT", "not-a-json-web-token-at-all", /not a ServiceAccount token/],
+    ["a JWT for another audience", serviceAccountToken({ sub: SOURCE, aud: ["somewhere-else"] }), /not for this function's audience/],
+    ["a JWT that expired an hour ago", serviceAccountToken({ sub: SOURCE, aud: [AUDIENCE], exp: Math.floor(Date.now() / 1000) - 3600 }), /expired/],
+    ["a JWT of another ServiceAccount", serviceAccountToken({ sub: "system:serviceaccount:batch:default", aud: [AUDIENCE] }), /not one of the senders/],
+  ] as const) {
+    test(`${label}: 401 without asking the API server`, async () => {
+      const asked: string[] = [];
+      const authenticate = createEventAuthenticator({ audience: AUDIENCE, senders: new Set([SOURCE]), reviewer: slowReviewer(asked) });
+      const result = await authenticate(`Bearer ${token}`);
+      assert.equal(result.ok, false);
+      assert.equal(!result.ok && result.status, 401);
+      assert.match(!result.ok ? result.reason : "", reason);
+      assert.deepEqual(asked, []);
+    });
+  }
+
+  test("a JWT that claims all a source's token does: the API server is asked (the claims are not proof)", async () => {
+    const asked: string[] = [];
+    const forged = serviceAccountToken({ sub: SOURCE, aud: [AUDIENCE] });
+    const authenticate = createEventAuthenticator({ audience: AUDIENCE, senders: new Set([SOURCE]), reviewer: slowReviewer(asked), maxReviews: 1 });
+    void authenticate(`Bearer ${forged}`);
+    assert.deepEqual(asked, [forged]);
   });
 });

@@ -6,6 +6,7 @@ import http from "node:http";
 import type { RequestOptions as HttpsOptions } from "node:https";
 import { homedir } from "node:os";
 import { delimiter, join } from "node:path";
+import { takeOverCredentials, type Credential } from "./kube-credentials.js";
 import type { Logger } from "./log.js";
 import { noMetrics, statusClass, type Metrics } from "./metrics.js";
 import { isNamespaceName, isPodName, isRecord, type Pod } from "../jobs/pod.js";
@@ -234,11 +235,13 @@ async function connect(source: KubeconfigSource, options: ConnectOptions): Promi
   else config.loadFromDefault(); // several files in KUBECONFIG: let the client merge them
   const cluster = config.getCurrentCluster();
   if (cluster === null) throw new Error("the kubeconfig names no current cluster");
-  const server = new URL(cluster.server);
+  const server = apiEndpoint(cluster.server);
   const { default: https } = await import("node:https"); // loaded with the client, not at start
   const transport = server.protocol === "http:" ? http : https;
 
-  // One keep-alive agent for as long as the TLS material stays the same (a rotated client certificate makes a new one).
+  // One keep-alive agent for as long as the TLS material stays the same (a rotated client certificate
+  // makes a new one). With a proxy-url, the agent the client built (it tunnels through the proxy, as `check`'s calls do).
+  const proxied = cluster.proxyUrl !== undefined && cluster.proxyUrl !== null && cluster.proxyUrl !== "";
   let agent: { key: string; agent: http.Agent; for: HttpsOptions } | undefined;
   const agentFor = (applied: HttpsOptions): http.Agent => {
     if (agent?.for === applied) return agent.agent;
@@ -247,69 +250,106 @@ async function connect(source: KubeconfigSource, options: ConnectOptions): Promi
     if (agent?.key !== key) {
       agent?.agent.destroy();
       const defined = Object.fromEntries(Object.entries(tls).filter(([, value]) => value !== undefined));
-      agent = { key, agent: new transport.Agent({ keepAlive: true, ...defined }), for: applied };
+      agent = { key, agent: proxied ? (applied.agent as http.Agent) : new transport.Agent({ keepAlive: true, ...defined }), for: applied };
     }
     agent.for = applied;
     return agent.agent;
   };
-  // What the client applies (it decodes the CA, builds an Agent, reads or refreshes the token) is
-  // reused for a second: a rotated token is picked up within it, and at once after a 401.
+  // What the client applies (it decodes the CA, builds an Agent) is reused for a second; the
+  // credential that rotates is ours (kube-credentials.ts): read again within that second, and at once after a 401.
+  const credentials = takeOverCredentials(config, options);
   let authenticated: { at: number; options: Promise<HttpsOptions> } | undefined;
+  const credentialOf = new WeakMap<HttpsOptions, Credential>();
   const authOptions = (): Promise<HttpsOptions> => {
     if (authenticated === undefined || performance.now() - authenticated.at > 1000) {
-      const options: HttpsOptions = {};
-      authenticated = { at: performance.now(), options: config.applyToHTTPSOptions(options).then(() => options) };
-      authenticated.options.catch(() => (authenticated = undefined));
+      const current: NonNullable<typeof authenticated> = {
+        at: performance.now(),
+        options: (async () => {
+          const credential = await credentials?.current();
+          // Set first, so that the client's agent (a proxy's, with proxy-url) carries a plugin's client certificate.
+          const applied: HttpsOptions = credential === undefined ? {} : { headers: credential.token === undefined ? {} : { Authorization: `Bearer ${credential.token}` }, ...(credential.cert === undefined ? {} : { cert: credential.cert, key: credential.key }) };
+          await config.applyToHTTPSOptions(applied);
+          if (credential !== undefined) credentialOf.set(applied, credential);
+          return applied;
+        })(),
+      };
+      authenticated = current;
+      current.options.catch(() => {
+        if (authenticated === current) authenticated = undefined;
+      });
     }
     return authenticated.options;
   };
-  const request: Request = async (method, path, body) => {
-    const applied = await authOptions();
-    const headers: Record<string, string | number> = { ...(applied.headers as Record<string, string>), accept: "application/json" };
-    if (body !== undefined) Object.assign(headers, { "content-type": method === "PATCH" ? "application/merge-patch+json" : "application/json", "content-length": Buffer.byteLength(body) });
-    return new Promise((resolve, reject) => {
+  /** A 401 to a call made with `applied`: its credential is read again, and so is what the client applies. */
+  const rejected = (applied: HttpsOptions) => {
+    const credential = credentialOf.get(applied);
+    if (credential !== undefined) credentials?.rejected(credential);
+    authenticated = undefined;
+  };
+  // The time limit covers everything a call waits for: its credential (an exec plugin may hang) and the answer.
+  const request: Request = (method, path, body) =>
+    new Promise((resolve, reject) => {
+      let sent: http.ClientRequest | undefined;
+      let settled = false;
       // One timer and one listener a call: AbortSignal.timeout and AbortSignal.any cost 28 µs together.
-      const end = (error: Error) => sent.destroy(error);
+      const end = (error: Error) => (sent === undefined ? reject(error) : sent.destroy(error));
       const timer = setTimeout(() => end(Object.assign(new Error(`no answer within ${options.timeoutMs} ms`), { name: "TimeoutError" })), options.timeoutMs);
       const stopping = () => end(Object.assign(new Error("the function is stopping"), { name: "AbortError" }));
       options.signal?.addEventListener("abort", stopping, { once: true });
       const settle = <T>(settler: (value: T) => void) => (value: T) => {
+        settled = true;
         clearTimeout(timer);
         options.signal?.removeEventListener("abort", stopping);
         settler(value);
       };
       resolve = settle(resolve);
       reject = settle(reject);
-      const sent = transport.request({ protocol: server.protocol, hostname: server.hostname, port: server.port, method, path: `${server.pathname.replace(/\/$/, "")}${path}`, headers, agent: agentFor(applied), ...(applied.auth === undefined ? {} : { auth: applied.auth }) }, (response: http.IncomingMessage) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        response.on("data", (chunk: Buffer) => {
-          size += chunk.length;
-          if (size > MAX_ANSWER_BYTES) response.destroy(new Error(`an answer over ${MAX_ANSWER_BYTES} bytes`));
-          else chunks.push(chunk);
+      if (options.signal?.aborted === true) return stopping();
+      // A call that ended while it waited for its credential sends nothing.
+      authOptions().then((applied) => settled || send(applied), reject);
+      const send = (applied: HttpsOptions) => {
+        const headers: Record<string, string | number> = { ...(applied.headers as Record<string, string>), accept: "application/json" };
+        if (body !== undefined) Object.assign(headers, { "content-type": method === "PATCH" ? "application/merge-patch+json" : "application/json", "content-length": Buffer.byteLength(body) });
+        sent = transport.request({ protocol: server.protocol, hostname: server.hostname, port: server.port, method, path: `${server.basePath}${path}`, headers, agent: agentFor(applied), ...(applied.auth === undefined ? {} : { auth: applied.auth }) }, (response: http.IncomingMessage) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          response.on("data", (chunk: Buffer) => {
+            size += chunk.length;
+            if (size > MAX_ANSWER_BYTES) response.destroy(new Error(`an answer over ${MAX_ANSWER_BYTES} bytes`));
+            else chunks.push(chunk);
+          });
+          response.on("error", reject);
+          response.on("close", () => {
+            if (!response.complete) reject(new Error("the answer was cut off"));
+          });
+          response.on("end", () => {
+            const status = response.statusCode ?? 0;
+            if (status === 401) rejected(applied);
+            if (status < 200 || status > 299) return reject(Object.assign(new Error(`HTTP ${status}`), { code: status, headers: response.headers }));
+            try {
+              resolve(JSON.parse(Buffer.concat(chunks).toString("utf8")));
+            } catch {
+              reject(new Error(`the answer to ${method} is not JSON`));
+            }
+          });
         });
-        response.on("error", reject);
-        response.on("close", () => {
-          if (!response.complete) reject(new Error("the answer was cut off"));
-        });
-        response.on("end", () => {
-          const status = response.statusCode ?? 0;
-          if (status === 401) authenticated = undefined;
-          if (status < 200 || status > 299) return reject(Object.assign(new Error(`HTTP ${status}`), { code: status, headers: response.headers }));
-          try {
-            resolve(JSON.parse(Buffer.concat(chunks).toString("utf8")));
-          } catch {
-            reject(new Error(`the answer to ${method} is not JSON`));
-          }
-        });
-      });
-      sent.on("error", reject);
-      if (options.signal?.aborted === true) stopping();
-      else sent.end(body);
+        sent.on("error", reject);
+        sent.end(body);
+      };
     });
-  };
 
   return { request };
+}
+
+/**
+ * Where requests go, as node:http takes it: URL.hostname keeps the brackets of an IPv6 literal
+ * ("[::1]"), which node:http would look up as a host name; the server URL's path (a proxy's
+ * /k8s/clusters/<id>) prefixes every request path.
+ */
+export function apiEndpoint(server: string): { protocol: string; hostname: string; port: string; basePath: string } {
+  const url = new URL(server);
+  if (url.protocol !== "https:" && url.protocol !== "http:") throw new Error(`the kubeconfig's server is not an https:// URL (${JSON.stringify(url.protocol.slice(0, 16))})`);
+  return { protocol: url.protocol, hostname: url.hostname.replace(/^\[(.*)\]$/, "$1"), port: url.port, basePath: url.pathname.replace(/\/+$/, "") };
 }
 
 function statusOf(error: unknown): number | undefined {

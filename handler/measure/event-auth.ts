@@ -2,9 +2,12 @@
 // OIDC token (feature `authentication-oidc`) issued for that audience. The API server checks it
 // (TokenReview: signature, expiry, audience, a service account that still exists); the verdict
 // is cached for the token's lifetime, keyed by a hash, so a token is neither kept nor logged.
+// Reviews in flight are bounded (16): a token whose own claims already say it cannot be ours (not
+// a JWT, another audience, expired, another ServiceAccount than the senders) is refused without
+// one, so random tokens cannot take the slots a source's new token needs.
 import { createHash } from "node:crypto";
 import type { TokenReviewer, TokenVerdict } from "../edges/kubernetes.js";
-import { clip } from "../jobs/pod.js";
+import { clip, isRecord } from "../jobs/pod.js";
 
 export type AuthResult =
   | { readonly ok: true; readonly user: string }
@@ -59,7 +62,7 @@ export function createEventAuthenticator(options: EventAuthOptions): EventAuthen
     }
     const checked = outcomeOf(verdict, options.audience, options.senders);
     const at = now();
-    remember(key, checked, checked.ok ? Math.min(at + MAX_POSITIVE_MS, expiryOf(token) ?? at + 60_000) : at + NEGATIVE_MS);
+    remember(key, checked, checked.ok ? Math.min(at + MAX_POSITIVE_MS, expiryOf(unverifiedClaims(token)) ?? at + 60_000) : at + NEGATIVE_MS);
     return checked;
   }
 
@@ -74,6 +77,12 @@ export function createEventAuthenticator(options: EventAuthOptions): EventAuthen
     }
     const running = reviewing.get(key);
     if (running !== undefined) return running;
+    const cannot = cannotBeOurs(token, options.audience, options.senders, now());
+    if (cannot !== undefined) {
+      const refusal: AuthResult = { ok: false, status: 401, reason: cannot };
+      remember(key, refusal, now() + NEGATIVE_MS);
+      return refusal;
+    }
     if (reviewing.size >= maxReviews) return { ok: false, status: 503, reason: `${maxReviews} token reviews are in flight`, retryAfterSeconds: 1 };
     const pending = review(key, token).finally(() => reviewing.delete(key));
     reviewing.set(key, pending);
@@ -97,14 +106,43 @@ function outcomeOf(verdict: TokenVerdict, audience: string, senders: ReadonlySet
   return { ok: true, user: verdict.user };
 }
 
-/** The `exp` of a JWT's payload, in ms; read only to bound the cache, after the API server said the token is valid. */
-export function expiryOf(token: string): number | undefined {
-  const payload = token.split(".")[1];
-  if (payload === undefined) return undefined;
+/** The claims of a JWT (its middle part), unverified; undefined when the token is not a JWT with a JSON object there. */
+export function unverifiedClaims(token: string): Readonly<Record<string, unknown>> | undefined {
+  const parts = token.split(".");
+  if (parts.length !== 3 || !parts.every((part) => /^[A-Za-z0-9_-]+$/.test(part))) return undefined;
   try {
-    const exp = (JSON.parse(Buffer.from(payload, "base64url").toString("utf8")) as { exp?: unknown }).exp;
-    return typeof exp === "number" && Number.isFinite(exp) ? exp * 1000 : undefined;
+    const claims: unknown = JSON.parse(Buffer.from(parts[1]!, "base64url").toString("utf8"));
+    return isRecord(claims) ? claims : undefined;
   } catch {
     return undefined;
   }
+}
+
+/** How far our clock may be behind the API server's before a token we think expired is still refused without a review. */
+const CLOCK_SKEW_MS = 60_000;
+
+/**
+ * Why a token cannot be valid for us, read from its own unverified claims (a ServiceAccount token
+ * always carries aud, exp and sub), or undefined when only the API server can say. Claims that
+ * match prove nothing: such a token is reviewed.
+ */
+export function cannotBeOurs(token: string, audience: string, senders: ReadonlySet<string> | undefined, now: number): string | undefined {
+  const claims = unverifiedClaims(token);
+  if (claims === undefined) return "the token is not a ServiceAccount token (a JWT)";
+  const audiences = typeof claims.aud === "string" ? [claims.aud] : Array.isArray(claims.aud) ? claims.aud : [];
+  if (!audiences.includes(audience)) return "the token is not for this function's audience";
+  const expiry = expiryOf(claims);
+  if (expiry === undefined || expiry < now - CLOCK_SKEW_MS) return "the token has expired (or has no expiry)";
+  if (senders !== undefined && (typeof claims.sub !== "string" || !senders.has(claims.sub))) {
+    // The subject as the API server would name the user, when it is one printable word; it is the sender's claim, not a fact.
+    const whom = typeof claims.sub === "string" && /^[\x21-\x7e]{1,253}$/.test(claims.sub) ? claims.sub : "the token's subject";
+    return `${whom} is not one of the senders this function accepts (OPTUNE_EVENT_SENDERS)`;
+  }
+  return undefined;
+}
+
+/** The `exp` of a JWT's claims, in ms. */
+export function expiryOf(claims: Readonly<Record<string, unknown>> | undefined): number | undefined {
+  const exp = claims?.exp;
+  return typeof exp === "number" && Number.isFinite(exp) ? exp * 1000 : undefined;
 }
