@@ -12,6 +12,7 @@ import { apiUrl, httpApi } from "../handler/check/connect.js";
 import { MAX_TEXT, renderJson, renderText } from "../handler/check/report.js";
 import { DEFAULT_OPTIONS } from "../handler/deploy/manifests.js";
 import { unprintable } from "../handler/edges/printable.js";
+import { startReceiver } from "../handler/demo/optune-stand-in.js";
 import { REPOSITORY, runCli } from "./support/cli.js";
 import { scratchDir } from "./support/scratch.js";
 
@@ -229,8 +230,8 @@ describe("check, the wire (fake HTTP answers for what a real API server does not
     await assert.rejects(httpApi(base, { callTimeoutMs: 400, deadline: Date.now() - 1 }).get("/version"), /not asked: the check's 30 s were over/);
   });
 
-  /** `check --pre` through a kubeconfig whose server answers /version and then answers /apis with `apis`. */
-  async function checkWithApis(apis: (response: http.ServerResponse) => void) {
+  /** `check` (--pre unless other flags are given) through a kubeconfig whose server answers /version and then answers /apis with `apis`. */
+  async function checkWithApis(apis: (response: http.ServerResponse) => void, flags = ["--pre"], env: Record<string, string> = {}) {
     const proxy = http.createServer((request, response) => {
       if (request.url === "/version") return response.writeHead(200).end(JSON.stringify({ gitVersion: "v1.31.0" }));
       if (request.url === "/apis") return apis(response);
@@ -240,7 +241,7 @@ describe("check, the wire (fake HTTP answers for what a real API server does not
     try {
       const kubeconfig = join(scratchDir("servo-check-"), "config");
       writeFileSync(kubeconfig, `apiVersion: v1\nkind: Config\ncurrent-context: c\ncontexts: [{name: c, context: {cluster: c, user: u}}]\nclusters: [{name: c, cluster: {server: "http://127.0.0.1:${(proxy.address() as AddressInfo).port}", insecure-skip-tls-verify: true}}]\nusers: [{name: u, user: {token: t}}]\n`);
-      return await runCli(["check", "--pre"], { KUBECONFIG: kubeconfig });
+      return await runCli(["check", ...flags], { KUBECONFIG: kubeconfig, ...env });
     } finally {
       proxy.closeAllConnections();
       proxy.close();
@@ -263,5 +264,16 @@ describe("check, the wire (fake HTTP answers for what a real API server does not
     assert.equal(run.code, 1, run.stdout + run.stderr);
     assert.match(run.stdout, /✖ can list the API server's APIs\n    socket hang up/);
     assert.equal(run.stderr, "");
+  });
+
+  test("the command: --optune says HELLO to the OPTUNE_URL of this environment", async () => {
+    const receiver = await startReceiver();
+    try {
+      const run = await checkWithApis((response) => response.writeHead(200).end('{"groups":[]}'), ["--target", "openfaas", "--optune"], { OPTUNE_URL: receiver.template, OPTUNE_ACCOUNT: "acme", OPTUNE_AUTH_TOKEN: "t0k" });
+      assert.match(run.stdout, /✔ Optune accepted a HELLO with your account and token/, run.stdout);
+      assert.deepEqual(receiver.requests.filter((request) => request.method === "POST").map((request) => request.path), ["/metrics/acme/_global_/servo"]);
+    } finally {
+      await receiver.close();
+    }
   });
 });
