@@ -150,7 +150,7 @@ function apiChecks(facts: ClusterFacts, options: CheckOptions): CheckResult[] {
   if (!Array.isArray(facts.apis)) return [...checks, fail("can list the API server's APIs", `${(facts.apis as { error: string }).error}; without the list, which of Knative's and cert-manager's APIs are installed cannot be known`)];
   const served = facts.apis as readonly string[];
   const needed = [...new Set(manifests(options.install).map(({ manifest }) => manifest.apiVersion))].filter((api) => PROVIDERS[api.split("/")[0]!] !== undefined);
-  for (const api of needed.sort((a, b) => Number(b.startsWith("serving")) - Number(a.startsWith("serving")))) {
+  for (const api of needed) {
     const [what, hint] = PROVIDERS[api.split("/")[0]!]!;
     checks.push(served.includes(api) ? ok(`${what} (${api}) is installed`) : fail(`${what} (${api}) is installed`, hint));
   }

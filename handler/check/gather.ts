@@ -17,6 +17,16 @@ export type SayHello = (url: string) => Promise<true | string>;
 /** Reaches Optune's origin (and says HELLO when asked): what `optune` in the facts says. */
 export type ProbeOptune = (url: string) => Promise<NonNullable<ClusterFacts["optune"]>>;
 
+/** A call that failed, as an answer: status 0, and why as the body. */
+const failure = (error: Error): Answer => ({ status: 0, body: error.message });
+
+/** The API server's answer to a (Self)SubjectAccessReview: allowed or not, or why there is no answer. */
+async function askReview(post: Api["post"], review: { readonly kind: string }): Promise<boolean | string> {
+  const answer = await post(`/apis/authorization.k8s.io/v1/${review.kind.toLowerCase()}s`, review).catch(failure);
+  if (answer.status === 201 && isRecord(answer.body) && isRecord(answer.body.status)) return answer.body.status.allowed === true;
+  return answer.status === 0 ? String(answer.body) : `${review.kind} answered ${answer.status}`;
+}
+
 /** A fact for an API server that could not be asked at all. */
 export function unreachable(why: string): ClusterFacts {
   return { server: { error: why }, apis: [], access: [], service: { absent: true }, pingSource: { absent: true }, sources: {}, pods: {} };
@@ -25,7 +35,6 @@ export function unreachable(why: string): ClusterFacts {
 export async function gatherFacts(api: Api, options: CheckOptions, probeOptune: ProbeOptune, configuredOptuneUrl?: string): Promise<ClusterFacts> {
   const { get, post } = api;
   const { namespace, watch, target, webhook: withWebhook } = options.install;
-  const failure = (error: Error): Answer => ({ status: 0, body: error.message });
   const version = await get("/version").catch(failure);
   if (version.status !== 200) return unreachable(version.status === 0 ? `cannot reach it: ${String(version.body)}` : `it answered ${version.status} to GET /version`);
   const read = async (path: string): Promise<Read> => {
@@ -47,9 +56,7 @@ export async function gatherFacts(api: Api, options: CheckOptions, probeOptune: 
     accessQuestions(options.install).map(async (question) => {
       const [, , saNamespace] = question.subject.split(":");
       const review = { apiVersion: "authorization.k8s.io/v1", kind: "SubjectAccessReview", spec: { user: question.subject, groups: ["system:serviceaccounts", `system:serviceaccounts:${saNamespace}`, "system:authenticated"], resourceAttributes: { namespace: question.namespace, verb: question.verb, resource: question.resource, group: question.group } } };
-      const answer = await post("/apis/authorization.k8s.io/v1/subjectaccessreviews", review).catch((error: Error) => ({ status: 0, body: error.message }));
-      const allowed = answer.status === 201 && isRecord(answer.body) && isRecord(answer.body.status) ? answer.body.status.allowed === true : `SubjectAccessReview answered ${answer.status}`;
-      return { ...question, allowed };
+      return { ...question, allowed: await askReview(post, review) };
     }),
   );
   const service = target === "knative" ? await read(`/apis/serving.knative.dev/v1/namespaces/${namespace}/services/${FUNCTION}`) : ({ absent: true } as const);
@@ -80,9 +87,7 @@ async function prerequisiteFacts(read: (path: string) => Promise<Read>, post: Ap
   const access = await Promise.all(
     installQuestions(options.install).map(async (question) => {
       const review = { apiVersion: "authorization.k8s.io/v1", kind: "SelfSubjectAccessReview", spec: { resourceAttributes: { ...(question.namespace === "" ? {} : { namespace: question.namespace }), verb: question.verb, resource: question.resource, group: question.group } } };
-      const answer = await post("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", review).catch((error: Error): Answer => ({ status: 0, body: error.message }));
-      const allowed = answer.status === 201 && isRecord(answer.body) && isRecord(answer.body.status) ? answer.body.status.allowed === true : answer.status === 0 ? String(answer.body) : `SelfSubjectAccessReview answered ${answer.status}`;
-      return { ...question, allowed };
+      return { ...question, allowed: await askReview(post, review) };
     }),
   );
   if (options.install.target !== "openfaas") return { access };
