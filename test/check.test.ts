@@ -231,8 +231,10 @@ describe("check, the wire (fake HTTP answers for what a real API server does not
   });
 
   /** `check` (--pre unless other flags are given) through a kubeconfig whose server answers /version and then answers /apis with `apis`. */
-  async function checkWithApis(apis: (response: http.ServerResponse) => void, flags = ["--pre"], env: Record<string, string> = {}) {
+  async function checkWithApis(apis: (response: http.ServerResponse) => void, flags = ["--pre"], env: Record<string, string> = {}, prefix = "") {
     const proxy = http.createServer((request, response) => {
+      if (!request.url!.startsWith(`${prefix}/`)) return response.writeHead(404).end();
+      request.url = request.url!.slice(prefix.length);
       if (request.url === "/version") return response.writeHead(200).end(JSON.stringify({ gitVersion: "v1.31.0" }));
       if (request.url === "/apis") return apis(response);
       response.writeHead(404).end();
@@ -240,7 +242,7 @@ describe("check, the wire (fake HTTP answers for what a real API server does not
     await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
     try {
       const kubeconfig = join(scratchDir("servo-check-"), "config");
-      writeFileSync(kubeconfig, `apiVersion: v1\nkind: Config\ncurrent-context: c\ncontexts: [{name: c, context: {cluster: c, user: u}}]\nclusters: [{name: c, cluster: {server: "http://127.0.0.1:${(proxy.address() as AddressInfo).port}", insecure-skip-tls-verify: true}}]\nusers: [{name: u, user: {token: t}}]\n`);
+      writeFileSync(kubeconfig, `apiVersion: v1\nkind: Config\ncurrent-context: c\ncontexts: [{name: c, context: {cluster: c, user: u}}]\nclusters: [{name: c, cluster: {server: "http://127.0.0.1:${(proxy.address() as AddressInfo).port}${prefix}", insecure-skip-tls-verify: true}}]\nusers: [{name: u, user: {token: t}}]\n`);
       return await runCli(["check", ...flags], { KUBECONFIG: kubeconfig, ...env });
     } finally {
       proxy.closeAllConnections();
@@ -264,6 +266,12 @@ describe("check, the wire (fake HTTP answers for what a real API server does not
     assert.equal(run.code, 1, run.stdout + run.stderr);
     assert.match(run.stdout, /✖ can list the API server's APIs\n    socket hang up/);
     assert.equal(run.stderr, "");
+  });
+
+  test("the command: a kubeconfig server behind a path-based proxy is asked under that path", async () => {
+    const run = await checkWithApis((response) => response.writeHead(200).end('{"groups":[{"versions":[{"groupVersion":"serving.knative.dev/v1"}]}]}'), ["--pre"], {}, "/k8s/clusters/c-1");
+    assert.match(run.stdout, /✔ can reach the Kubernetes API \(v1\.31\.0\)\n/, run.stdout);
+    assert.match(run.stdout, /✔ Knative Serving's API \(serving\.knative\.dev\/v1\) is installed/);
   });
 
   test("the command: --optune says HELLO to the OPTUNE_URL of this environment", async () => {
