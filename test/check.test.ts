@@ -84,6 +84,12 @@ describe("check, pure", () => {
     assert.equal(check?.name, "finished jobs in batch in the last hour: 1 of 3 reported");
     assert.match(check?.hint ?? "", /unreported for more than a sweep interval: late;/);
   });
+
+  test("the sweep hint runs it over the watched namespaces, with the account given", () => {
+    const pod = { metadata: { name: "late", namespace: "batch" }, spec: { containers: [{ name: "worker", env: [{ name: "JOBID", value: "etl" }] }] }, status: { phase: "Succeeded", containerStatuses: [{ name: "worker", state: { terminated: { finishedAt: new Date(NOW - 20 * 60_000).toISOString() } } }] } };
+    const options = { ...OPTIONS, install: { ...OPTIONS.install, watch: ["batch", "etl"], account: "acme" } };
+    assert.match(find({ ...healthy(), pods: { batch: [pod] } }, /finished jobs in batch/, options)?.hint ?? "", /run `POD_NAMESPACES=batch,etl OPTUNE_ACCOUNT=acme servo-k8s-multijob sweep` \(with OPTUNE_AUTH_TOKEN set\)/);
+  });
 });
 
 describe("check, pure: what it says about versions, flags and remote text", () => {

@@ -6,7 +6,7 @@ import { DEFAULT_APP_ID } from "../edges/config.js";
 import { selectJob } from "../jobs/job.js";
 import { isRecord, text, type Pod } from "../jobs/pod.js";
 import { CLAIM_ANNOTATION } from "../measure/claim.js";
-import { commandLine } from "../deploy/print.js";
+import { commandLine, shellQuoted } from "../deploy/print.js";
 import { printableLine } from "../edges/printable.js";
 import { FUNCTION, manifests, OPENFAAS_FUNCTIONS, SOURCE, SOURCE_ACCOUNT, WEBHOOK, type ManifestOptions } from "../deploy/manifests.js";
 
@@ -309,11 +309,18 @@ function recentWork(facts: ClusterFacts, options: CheckOptions): CheckResult[] {
     if (late.length === 0) checks.push(ok(name));
     else {
       const names = late.slice(0, 3).map(({ pod }) => text(isRecord(pod.metadata) ? pod.metadata.name : undefined) ?? "?");
-      checks.push(warn(name, `unreported for more than a sweep interval: ${names.join(", ")}${late.length > 3 ? ` and ${late.length - 3} more` : ""}; see the function's log, or run \`servo-k8s-multijob sweep\``));
+      checks.push(warn(name, `unreported for more than a sweep interval: ${names.join(", ")}${late.length > 3 ? ` and ${late.length - 3} more` : ""}; see the function's log, or run \`${sweepCommand(options)}\` (with OPTUNE_AUTH_TOKEN set)`));
     }
   }
   if (options.install.target === "openfaas") checks.push(ok(`the function runs in ${OPENFAAS_FUNCTIONS} (OpenFaaS): claims are not written there (memory mode)`));
   return checks;
+}
+
+/** The sweep, run here, over what the installation watches (its configuration comes from the environment). */
+function sweepCommand(options: CheckOptions): string {
+  const { watch, account, appId } = options.install;
+  const env = [`POD_NAMESPACES=${shellQuoted(watch.join(","))}`, ...(account === undefined ? [] : [`OPTUNE_ACCOUNT=${shellQuoted(account)}`]), ...(appId === DEFAULT_APP_ID ? [] : [`OPTUNE_APP_ID=${shellQuoted(appId)}`])];
+  return `${env.join(" ")} servo-k8s-multijob sweep`;
 }
 
 /** What to do about an object that is not there: the install command, with every flag given. */
