@@ -172,24 +172,29 @@ Example: servo-k8s-multijob manifests --watch batch,etl --account acme.example.c
     },
   },
   check: {
-    synopsis: "check [--namespace NS] [--watch NS,...] [--target knative|openfaas] [--webhook] [--optune] [-o json]",
-    summary: "check an installation: what works, what does not, and what to do (like linkerd check)",
-    details: `Reads the cluster of your kubeconfig (KUBECONFIG, ~/.kube/config) and changes nothing. Takes the
-flags you gave manifests:
+    synopsis: "check [--pre] [the flags you give manifests] [--optune] [-o json]",
+    summary: "check an installation, or with --pre a cluster before installing: what works, what does not, and what to do (like linkerd check)",
+    details: `Reads the cluster of your kubeconfig (KUBECONFIG, ~/.kube/config) and changes nothing. Takes every
+flag manifests takes (manifests --help), as you gave it to manifests, and repeats them in each fix:
   --namespace NS          where the function runs (default optune-servo)
   --watch NS,...          the watched namespaces (default default)
   --target knative|openfaas
   --webhook               also check the admission webhook: its configuration, caBundle, certificate, replicas
+  --pre                   before installing: the Kubernetes version, the APIs these flags need (Knative,
+                          cert-manager, prometheus-operator), OpenFaaS's gateway, and whether you may create
+                          every object manifests writes (SelfSubjectAccessReview)
   --optune                also send Optune one HELLO with OPTUNE_ACCOUNT and OPTUNE_AUTH_TOKEN from this
-                          environment (it is visible in Optune); without it Optune's host is only reached
+                          environment (it is visible in Optune); without it Optune's host is only reached.
+                          OPTUNE_URL from this environment, when set, is the URL checked
   -o json                 the results as JSON
-Each check is ✔ (passed), ‼ (a warning) or ✖ (failed), with what to do. Exit codes: 0 no check failed,
-1 a check failed, 2 bad flags or no kubeconfig.`,
-    options: { namespace: { type: "string" }, watch: { type: "string" }, target: { type: "string" }, webhook: { type: "boolean" }, optune: { type: "boolean" }, output: { type: "string", short: "o" } },
+Each check is ✔ (passed), ‼ (a warning) or ✖ (failed), with what to do. Each call to the API server
+has 5 s for its whole answer, the check 30 s in all. Exit codes: 0 no check failed, 1 a check failed,
+2 bad flags or no kubeconfig.`,
+    options: { ...MANIFEST_FLAGS, pre: { type: "boolean" }, optune: { type: "boolean" }, output: { type: "string", short: "o" } },
     positionals: "none",
     async run(values) {
       const { runCheck } = await import("./check/command.js");
-      return runCheck(values, { out, usageError: (message) => usageError("check", message) });
+      return runCheck(values, { out, usageError: (message) => usageError("check", message), version: version() });
     },
   },
   demo: {

@@ -1,6 +1,7 @@
 // Properties that hold for any input, checked on mutated real pods and envelopes (fast-check):
 // nothing throws, input never causes a 5xx, every MEASUREMENT's numbers are sound, the URL keeps
-// the template's shape outside the app-id segment, and every header is one Node would send.
+// the template's shape outside the app-id segment, and every header is one Node would send; and
+// whatever an API server answers, `check` prints only printable, clipped lines.
 // `npm test` runs a few hundred cases; `npm run test:fuzz` (CI) runs FUZZ_RUNS=10000 with a fixed seed.
 import assert from "node:assert/strict";
 import http from "node:http";
@@ -12,7 +13,10 @@ import { parseAppIdPath } from "../handler/jobs/app-id.js";
 import { BatchTooLarge, decodeHttpRequest, MalformedEvent, toBinaryRequest, type CloudEvent } from "../handler/measure/cloudevent.js";
 import { parseAllDocuments } from "yaml";
 import { MANIFEST_FLAGS } from "../handler/deploy/flags.js";
-import { manifests } from "../handler/deploy/manifests.js";
+import { DEFAULT_OPTIONS, manifests } from "../handler/deploy/manifests.js";
+import { runChecks, type CheckOptions } from "../handler/check/checks.js";
+import { gatherFacts } from "../handler/check/gather.js";
+import { MAX_TEXT, renderJson, renderText } from "../handler/check/report.js";
 import { optionsFrom, renderManifests } from "../handler/deploy/print.js";
 import { annotationLedger } from "../handler/measure/ledger.js";
 import { apiEndpoint, type PodApi } from "../handler/edges/kubernetes.js";
@@ -491,6 +495,62 @@ describe(`properties of kubeconfig fields (${RUNS} cases each)`, () => {
         }
         const server = config.getCurrentCluster()?.server;
         if (typeof server === "string") assertEndpoint(server);
+      }),
+      { numRuns: RUNS, seed: SEED },
+    );
+  });
+});
+
+describe(`properties of check's remote text (${RUNS} cases)`, () => {
+  // Whatever the API server (or Optune's host) answers, wherever its text lands, `check` prints
+  // only printable lines within the clip, as text or as JSON, and never throws.
+  const remoteText = fc.oneof(hostileText, hostileText.map((text) => text.repeat(2000)));
+  const NOW = Date.parse("2026-12-01T12:00:00Z");
+  /** One answer that has every shape check reads (version, API list, object, list, Secret, webhook), each text hostile. */
+  const universal = (t: readonly string[]) => ({
+    gitVersion: t[0],
+    groups: [{ versions: [{ groupVersion: t[1] }, { groupVersion: "serving.knative.dev/v1" }, { groupVersion: "sources.knative.dev/v1" }] }],
+    metadata: { name: t[2], labels: { "app.kubernetes.io/version": t[3] } },
+    spec: {
+      mode: t[4],
+      replicas: t[5],
+      sink: { uri: t[6], ref: { kind: t[7], name: t[2] } },
+      template: { spec: { containers: [{ env: [{ name: "OPTUNE_URL", value: t[6] }, { name: "OPTUNE_APP_ID", value: t[7] }, { name: "OPTUNE_AUTH_TOKEN", valueFrom: { secretKeyRef: { name: t[0], key: t[1] } } }] }] } },
+    },
+    status: { allowed: t[8] === "", availableReplicas: t[4], conditions: [{ type: "Ready", status: t[5], reason: t[6], message: t[7] }, { type: "SufficientPermissions", status: "True" }] },
+    items: [{ metadata: { name: t[3], annotations: { "optune.ai/measurement": t[8] } }, spec: { containers: [{ name: t[2], env: [{ name: "JOBID", value: t[1] }] }] }, status: { phase: "Succeeded", containerStatuses: [{ state: { terminated: { finishedAt: new Date(NOW - 20 * 60_000).toISOString() } } }] } }],
+    data: { [t[4]!]: "eA==", "tls.crt": Buffer.from(t[5]!).toString("base64") },
+    webhooks: [{ failurePolicy: t[6], clientConfig: { caBundle: t[7] } }],
+  });
+  const fault = fc.constantFrom("answer", "answer", "answer", "404", "500", "throw", "not json");
+
+  test("any answer to any call: printable lines within the clip, text and JSON, and never a throw", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(remoteText, { minLength: 9, maxLength: 9 }), fc.array(fault, { minLength: 4, maxLength: 4 }), fc.boolean(), fc.boolean(), fc.constantFrom("knative", "openfaas") as fc.Arbitrary<"knative" | "openfaas">, async (texts, faults, pre, webhook, target) => {
+        let call = 0;
+        const answer = async (): Promise<{ status: number; body: unknown }> => {
+          switch (faults[call++ % faults.length]) {
+            case "404": return { status: 404, body: { message: texts[call % texts.length] } };
+            case "500": return { status: 500, body: { message: texts[call % texts.length] } };
+            case "throw": throw new Error(texts[call % texts.length]);
+            case "not json": return { status: 200, body: undefined };
+            default: return { status: call === 1 ? 200 : pre ? 201 : 200, body: universal(texts) };
+          }
+        };
+        const api = { get: answer, post: async () => ({ ...(await answer()), status: 201 }) };
+        const options: CheckOptions = { install: { ...DEFAULT_OPTIONS, watch: ["batch"], target, webhook }, now: NOW, cliVersion: "0.2.0", ...(pre ? { pre: true } : {}) };
+        const probe = async (url: string) => ({ url, resolves: texts[0] === "" ? (true as const) : texts[0]!, answers: texts[1]!, hello: texts[2]!, functionUrl: texts[3]! });
+        const categories = runChecks(await gatherFacts(api, options, probe, texts[8]), options);
+        const text = renderText(categories);
+        for (const line of text.split("\n")) {
+          assert.equal(unprintable(line), undefined, JSON.stringify(line.slice(0, 120)));
+          assert.ok(line.length <= MAX_TEXT + 4, `a line of ${line.length} characters`);
+        }
+        const json = renderJson(categories);
+        assert.equal(unprintable(json.replaceAll("\n", "")), undefined);
+        for (const check of (JSON.parse(json) as { categories: Array<{ checks: Array<{ name: string; hint?: string }> }> }).categories.flatMap((category) => category.checks)) {
+          for (const value of [check.name, check.hint ?? ""]) assert.ok(unprintable(value) === undefined && value.length <= MAX_TEXT, JSON.stringify(value.slice(0, 120)));
+        }
       }),
       { numRuns: RUNS, seed: SEED },
     );

@@ -1,32 +1,42 @@
-// `check`, the part that reads the cluster: every fact checks.ts judges, read with the user's
-// kubeconfig (the client's own authentication: tokens, certificates, exec plugins), each request
-// bounded in time and size. Nothing it reads is printed raw: checks.ts keeps names and statuses.
+// `check`, the part that reads the cluster: every fact checks.ts judges, read through connect.ts's
+// bounded calls. A call that fails is a fact too (why it failed), never an exception. Nothing it
+// reads is printed raw: report.ts escapes and clips every line.
 import { X509Certificate } from "node:crypto";
 import { lookup } from "node:dns/promises";
 import http from "node:http";
 import https from "node:https";
 import { DEFAULT_OPTUNE_URL } from "../edges/config.js";
-import type { KubeconfigSource } from "../edges/kubernetes.js";
-import { loadKubernetesClient } from "../edges/kubernetes.js";
 import { isRecord, text } from "../jobs/pod.js";
-import { FUNCTION, SOURCE, WEBHOOK } from "../deploy/manifests.js";
-import { accessQuestions, type CheckOptions, type ClusterFacts, type Read } from "./checks.js";
-
-const TIMEOUT_MS = 5000;
-const MAX_ANSWER_BYTES = 8 * 1024 * 1024;
-
-type Get = (path: string) => Promise<{ status: number; body: unknown }>;
-type Post = (path: string, body: unknown) => Promise<{ status: number; body: unknown }>;
+import { FUNCTION, OPENFAAS_GATEWAY, SOURCE, WEBHOOK } from "../deploy/manifests.js";
+import { accessQuestions, installQuestions, type CheckOptions, type ClusterFacts, type Read } from "./checks.js";
+import type { Answer, Api, Limits } from "./connect.js";
 
 /** With --optune: sends one HELLO, as the function does at start (it is visible in Optune). */
 export type SayHello = (url: string) => Promise<true | string>;
 
-export async function gatherFacts(source: KubeconfigSource, options: CheckOptions, hello?: SayHello): Promise<ClusterFacts> {
-  const { get, post } = await connect(source);
-  const version = await get("/version").catch((error: Error) => ({ status: 0, body: error.message }));
-  if (version.status !== 200) {
-    return { server: { error: version.status === 0 ? `cannot reach it: ${String(version.body)}` : `it answered ${version.status} to GET /version` }, apis: [], access: [], service: { absent: true }, pingSource: { absent: true }, sources: {}, pods: {} };
-  }
+/** Reaches Optune's origin (and says HELLO when asked): what `optune` in the facts says. */
+export type ProbeOptune = (url: string) => Promise<NonNullable<ClusterFacts["optune"]>>;
+
+/** A call that failed, as an answer: status 0, and why as the body. */
+const failure = (error: Error): Answer => ({ status: 0, body: error.message });
+
+/** The API server's answer to a (Self)SubjectAccessReview: allowed or not, or why there is no answer. */
+async function askReview(post: Api["post"], review: { readonly kind: string }): Promise<boolean | string> {
+  const answer = await post(`/apis/authorization.k8s.io/v1/${review.kind.toLowerCase()}s`, review).catch(failure);
+  if (answer.status === 201 && isRecord(answer.body) && isRecord(answer.body.status)) return answer.body.status.allowed === true;
+  return answer.status === 0 ? String(answer.body) : `${review.kind} answered ${answer.status}`;
+}
+
+/** A fact for an API server that could not be asked at all. */
+export function unreachable(why: string): ClusterFacts {
+  return { server: { error: why }, apis: [], access: [], service: { absent: true }, pingSource: { absent: true }, sources: {}, pods: {} };
+}
+
+export async function gatherFacts(api: Api, options: CheckOptions, probeOptune: ProbeOptune, configuredOptuneUrl?: string): Promise<ClusterFacts> {
+  const { get, post } = api;
+  const { namespace, watch, target, webhook: withWebhook } = options.install;
+  const version = await get("/version").catch(failure);
+  if (version.status !== 200) return unreachable(version.status === 0 ? `cannot reach it: ${String(version.body)}` : `it answered ${version.status} to GET /version`);
   const read = async (path: string): Promise<Read> => {
     try {
       const answer = await get(path);
@@ -38,39 +48,55 @@ export async function gatherFacts(source: KubeconfigSource, options: CheckOption
     }
   };
 
-  const apis = await get("/apis").then((answer) => {
-    const groups = isRecord(answer.body) && Array.isArray(answer.body.groups) ? answer.body.groups : [];
-    return groups.flatMap((group) => (isRecord(group) && Array.isArray(group.versions) ? group.versions.map((version) => text(isRecord(version) ? version.groupVersion : undefined) ?? "") : []));
-  });
+  const apiList = await read("/apis");
+  const apis = "found" in apiList ? servedApis(apiList.found) : { error: "error" in apiList ? apiList.error : "GET /apis answered 404" };
+  const server = { version: (isRecord(version.body) ? text(version.body.gitVersion) : undefined) ?? "unknown version" };
+  if (options.pre === true) return { server, apis, access: [], service: { absent: true }, pingSource: { absent: true }, sources: {}, pods: {}, prerequisites: await prerequisiteFacts(read, post, options) };
   const access = await Promise.all(
-    accessQuestions(options).map(async (question) => {
+    accessQuestions(options.install).map(async (question) => {
       const [, , saNamespace] = question.subject.split(":");
       const review = { apiVersion: "authorization.k8s.io/v1", kind: "SubjectAccessReview", spec: { user: question.subject, groups: ["system:serviceaccounts", `system:serviceaccounts:${saNamespace}`, "system:authenticated"], resourceAttributes: { namespace: question.namespace, verb: question.verb, resource: question.resource, group: question.group } } };
-      const answer = await post("/apis/authorization.k8s.io/v1/subjectaccessreviews", review).catch((error: Error) => ({ status: 0, body: error.message }));
-      const allowed = answer.status === 201 && isRecord(answer.body) && isRecord(answer.body.status) ? answer.body.status.allowed === true : `SubjectAccessReview answered ${answer.status}`;
-      return { ...question, allowed };
+      return { ...question, allowed: await askReview(post, review) };
     }),
   );
-  const { namespace } = options;
-  const service = options.target === "knative" ? await read(`/apis/serving.knative.dev/v1/namespaces/${namespace}/services/${FUNCTION}`) : ({ absent: true } as const);
-  const pingSource = options.target === "knative" ? await read(`/apis/sources.knative.dev/v1/namespaces/${namespace}/pingsources/servo-sweep`) : ({ absent: true } as const);
+  const service = target === "knative" ? await read(`/apis/serving.knative.dev/v1/namespaces/${namespace}/services/${FUNCTION}`) : ({ absent: true } as const);
+  const pingSource = target === "knative" ? await read(`/apis/sources.knative.dev/v1/namespaces/${namespace}/pingsources/servo-sweep`) : ({ absent: true } as const);
   const sources: Record<string, Read> = {};
   const pods: Record<string, readonly Record<string, unknown>[] | { error: string }> = {};
-  for (const watched of options.watch) {
+  for (const watched of watch) {
     sources[watched] = await read(`/apis/sources.knative.dev/v1/namespaces/${watched}/apiserversources/${SOURCE}`);
     const list = await read(`/api/v1/namespaces/${watched}/pods?limit=500`);
     pods[watched] = "found" in list ? (Array.isArray(list.found.items) ? list.found.items.filter(isRecord) : []) : { error: "error" in list ? list.error : "no such namespace" };
   }
   const tokenSecret = "found" in service ? await secretFacts(read, namespace, service.found) : undefined;
   const appIdSpec = "found" in service ? envOf(service.found, "OPTUNE_APP_ID") : undefined;
-  const optune = await optuneFacts(("found" in service ? envOf(service.found, "OPTUNE_URL") : undefined) ?? DEFAULT_OPTUNE_URL, hello);
-  const webhook = options.webhook ? await webhookFacts(read, namespace) : undefined;
-  const server = isRecord(version.body) ? { version: text(version.body.gitVersion) ?? "unknown version" } : { version: "unknown version" };
+  const functionUrl = "found" in service ? envOf(service.found, "OPTUNE_URL") : undefined;
+  const optune = { ...(await probeOptune(configuredOptuneUrl ?? functionUrl ?? DEFAULT_OPTUNE_URL)), ...(configuredOptuneUrl !== undefined && functionUrl !== undefined && functionUrl !== configuredOptuneUrl ? { functionUrl } : {}) };
+  const webhook = withWebhook ? await webhookFacts(read, namespace) : undefined;
   return { server, apis, access, service, pingSource, sources, pods, optune, ...(appIdSpec === undefined ? {} : { appIdSpec }), ...(tokenSecret === undefined ? {} : { tokenSecret }), ...(webhook === undefined ? {} : { webhook }) };
 }
 
+/** "group/version" of every API a GET /apis lists. */
+function servedApis(list: Record<string, unknown>): string[] {
+  const groups = Array.isArray(list.groups) ? list.groups : [];
+  return groups.flatMap((group) => (isRecord(group) && Array.isArray(group.versions) ? group.versions.map((version) => text(isRecord(version) ? version.groupVersion : undefined) ?? "") : []));
+}
+
+/** With --pre: may this user create what `manifests` writes (SelfSubjectAccessReview), and is OpenFaaS's gateway there. */
+async function prerequisiteFacts(read: (path: string) => Promise<Read>, post: Api["post"], options: CheckOptions): Promise<NonNullable<ClusterFacts["prerequisites"]>> {
+  const access = await Promise.all(
+    installQuestions(options.install).map(async (question) => {
+      const review = { apiVersion: "authorization.k8s.io/v1", kind: "SelfSubjectAccessReview", spec: { resourceAttributes: { ...(question.namespace === "" ? {} : { namespace: question.namespace }), verb: question.verb, resource: question.resource, group: question.group } } };
+      return { ...question, allowed: await askReview(post, review) };
+    }),
+  );
+  if (options.install.target !== "openfaas") return { access };
+  const gateway = new URL(OPENFAAS_GATEWAY).hostname.split(".");
+  return { access, openfaasGateway: await read(`/api/v1/namespaces/${gateway[1]}/services/${gateway[0]}`) };
+}
+
 /** Whether Optune's host resolves and answers (any HTTP status: a GET of the origin, no message), and, when asked, a HELLO. */
-async function optuneFacts(url: string, hello: SayHello | undefined): Promise<NonNullable<ClusterFacts["optune"]>> {
+export async function probeOptune(url: string, limits: Limits, hello: SayHello | undefined): Promise<NonNullable<ClusterFacts["optune"]>> {
   let origin: URL;
   try {
     origin = new URL(new URL(url.replaceAll("{acct}", "a").replaceAll("{app_id}", "a")).origin);
@@ -82,12 +108,14 @@ async function optuneFacts(url: string, hello: SayHello | undefined): Promise<No
   } catch (error) {
     return { url, resolves: `cannot resolve ${origin.hostname}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}` };
   }
+  const left = Math.max(0, Math.min(limits.callTimeoutMs, limits.deadline - Date.now()));
   const answers = await new Promise<number | string>((resolve) => {
-    const call = (origin.protocol === "http:" ? http : https).request(origin, { method: "GET", timeout: TIMEOUT_MS }, (response) => {
+    const call = (origin.protocol === "http:" ? http : https).request(origin, { method: "GET" }, (response) => {
       response.resume();
       resolve(response.statusCode ?? 0);
     });
-    call.on("timeout", () => call.destroy(new Error(`no answer within ${TIMEOUT_MS} ms`)));
+    const timer = setTimeout(() => call.destroy(new Error(`no answer within ${left} ms`)), left);
+    call.on("close", () => clearTimeout(timer));
     call.on("error", (error) => resolve(`cannot reach it: ${error.message}`));
     call.end();
   });
@@ -141,42 +169,3 @@ async function webhookFacts(read: (path: string) => Promise<Read>, namespace: st
 function caCertificates(pem: string): X509Certificate[] {
   return (pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((block) => new X509Certificate(block));
 }
-
-async function connect(source: KubeconfigSource): Promise<{ get: Get; post: Post }> {
-  const client = await loadKubernetesClient();
-  const config = new client.KubeConfig();
-  if (source.kind === "in-cluster") config.loadFromCluster();
-  else if (source.paths.length === 1) config.loadFromFile(source.paths[0]!);
-  else config.loadFromDefault();
-  const server = config.getCurrentCluster()?.server;
-  if (server === undefined) throw new Error("the kubeconfig has no current cluster");
-  const request = async (method: string, path: string, body?: unknown) => {
-    const options: https.RequestOptions = { method, headers: { accept: "application/json", ...(body === undefined ? {} : { "content-type": "application/json" }) }, timeout: TIMEOUT_MS };
-    await config.applyToHTTPSOptions(options);
-    return new Promise<{ status: number; body: unknown }>((resolve, reject) => {
-      const call = https.request(new URL(path, server), options, (response) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        response.on("data", (chunk: Buffer) => {
-          size += chunk.length;
-          if (size > MAX_ANSWER_BYTES) call.destroy(new Error(`the answer to ${method} ${path} is larger than ${MAX_ANSWER_BYTES} bytes`));
-          else chunks.push(chunk);
-        });
-        response.on("end", () => {
-          let parsed: unknown;
-          try {
-            parsed = JSON.parse(Buffer.concat(chunks).toString("utf8"));
-          } catch {
-            parsed = undefined;
-          }
-          resolve({ status: response.statusCode ?? 0, body: parsed });
-        });
-      });
-      call.on("timeout", () => call.destroy(new Error(`no answer within ${TIMEOUT_MS} ms`)));
-      call.on("error", reject);
-      call.end(body === undefined ? undefined : JSON.stringify(body));
-    });
-  };
-  return { get: (path) => request("GET", path), post: (path, body) => request("POST", path, body) };
-}
-

@@ -43,3 +43,15 @@ export function unprintableFlag(values: Readonly<Record<string, unknown>>): stri
   }
   return undefined;
 }
+
+/**
+ * Remote text made safe for a terminal line: every character `unprintable` names (ESC and the other
+ * C0/C1 controls, line breaks, bidi overrides, U+2028/U+2029) written as a visible \u escape, and the
+ * whole clipped to `max` characters with an ellipsis.
+ */
+export function printableLine(value: string, max: number): string {
+  const escaped = value.replace(new RegExp(UNPRINTABLE.source, "gu"), (found) => `\\u${found.codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")}`);
+  if (escaped.length <= max) return escaped;
+  const cut = /[\ud800-\udbff]/.test(escaped[max - 2] ?? "") ? max - 2 : max - 1;
+  return `${escaped.slice(0, cut)}…`;
+}

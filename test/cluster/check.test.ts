@@ -4,11 +4,13 @@
 // cert-manager Secret and the injected caBundle) written by the test. A correct installation
 // passes; each thing broken afterwards is a named ✖ or ‼ with what to do.
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { generate } from "selfsigned";
 import { DEFAULT_OPTIONS, manifests, type ManifestOptions } from "../../handler/deploy/manifests.js";
 import { startReceiver, type Receiver } from "../../handler/demo/optune-stand-in.js";
-import { runCli } from "../support/cli.js";
+import { REPOSITORY, runCli } from "../support/cli.js";
 import { createAll, startRealApiServer, type Document, type RealApiServer } from "./apiserver.js";
 import { skipUnlessInstalled } from "./components.js";
 import { applyCrds } from "./crds.js";
@@ -19,6 +21,9 @@ const WATCHED = ["batch", "etl"];
 const OPTIONS: ManifestOptions = { ...DEFAULT_OPTIONS, watch: WATCHED, account: "acme", webhook: true };
 const FLAGS = ["--watch", WATCHED.join(","), "--webhook"];
 const MERGE = { contentType: "application/merge-patch+json" };
+const VERSION = (JSON.parse(readFileSync(join(REPOSITORY, "package.json"), "utf8")) as { version: string }).version;
+/** The Knative Service's version label, as `manifests` writes it (or `null` to remove it). */
+const versionLabel = (version: string | null) => ({ metadata: { labels: { "app.kubernetes.io/version": version } } });
 
 const withOptuneUrl = (service: object, url: string) => {
   const copy = structuredClone(service) as { spec: { template: { spec: { containers: Array<{ env: object[] }> } } } };
@@ -48,6 +53,7 @@ describe("servo-k8s-multijob check, against a real kube-apiserver", { skip }, ()
     for (const document of documents) {
       const knative = document.apiVersion.includes("knative.dev") ? KNATIVE_PATHS[document.kind] : undefined;
       if (knative === undefined) continue;
+      if (document.kind === "Service") assert.equal((await server.request("PATCH", `/apis/${knative.replace("{ns}", document.metadata.namespace!)}/${document.metadata.name}`, versionLabel(VERSION), MERGE)).status, 200);
       const status = document.kind === "ApiServerSource" ? conditions("Ready", "SufficientPermissions", "SinkProvided") : conditions("Ready");
       const answer = await server.request("PATCH", `/apis/${knative.replace("{ns}", document.metadata.namespace!)}/${document.metadata.name}/status`, status, MERGE);
       assert.equal(answer.status, 200, `${document.kind} status: ${JSON.stringify(answer.body).slice(0, 300)}`);
@@ -82,14 +88,48 @@ describe("servo-k8s-multijob check, against a real kube-apiserver", { skip }, ()
       "✔ its Deployment has 2 of 2 replicas available",
       "✔ 127.0.0.1:",
       "✔ Optune accepted a HELLO with your account and token",
+      "✔ its version is within the tested range (v1.28 to v1.37)",
+      "✔ cert-manager's API (cert-manager.io/v1) is installed",
+      `✔ the installed version is this command's (${VERSION})`,
     ]) assert.ok(run.stdout.includes(line), `missing: ${line}\n${run.stdout}`);
     assert.match(run.stdout, /Status check results are ✔\n$/);
     const posts = () => receiver.requests.filter((request) => request.method === "POST");
     assert.deepEqual(posts().map((request) => [request.path, (request.body as { event: string }).event, request.headers.authorization]), [["/metrics/acme/_global_/servo", "HELLO", "Bearer t0k"]]);
     const json = JSON.parse((await check("-o", "json")).stdout) as { success: boolean; categories: Array<{ name: string }> };
     assert.equal(json.success, true);
-    assert.deepEqual(json.categories.map((category) => category.name), ["kubernetes-api", "permissions", "event delivery", "admission webhook", "recent work", "optune"]);
+    assert.deepEqual(json.categories.map((category) => category.name), ["kubernetes-api", "permissions", "event delivery", "admission webhook", "version", "recent work", "optune"]);
     assert.equal(posts().length, 1, "without --optune nothing is sent to Optune (its origin is only reached with a GET)");
+  });
+
+  test("the installed version: no label is a warning that says so; another version is named, with the upgrade command", async () => {
+    const service = "/apis/serving.knative.dev/v1/namespaces/optune-servo/services/servo-k8s-multijob";
+    try {
+      assert.equal((await server.request("PATCH", service, versionLabel(null), MERGE)).status, 200);
+      const unlabelled = await check();
+      assert.equal(unlabelled.code, 0, unlabelled.stdout);
+      assert.ok(unlabelled.stdout.includes(`‼ the installed version is this command's (${VERSION})\n    the Knative Service optune-servo/servo-k8s-multijob has no label app.kubernetes.io/version`), unlabelled.stdout);
+      await server.request("PATCH", service, versionLabel("0.0.1"), MERGE);
+      const older = await check();
+      assert.ok(older.stdout.includes(`    the Knative Service optune-servo/servo-k8s-multijob says 0.0.1: to upgrade, apply the output of \`servo-k8s-multijob manifests --watch batch,etl --webhook\``), older.stdout);
+    } finally {
+      await server.request("PATCH", service, versionLabel(VERSION), MERGE);
+    }
+  });
+
+  test("--pre on this cluster, as its admin: every prerequisite passes, exit 0, and nothing installed is judged", async () => {
+    const run = await check("--pre");
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    for (const line of [
+      "✔ its version is within the tested range (v1.28 to v1.37)",
+      "✔ Knative Serving's API (serving.knative.dev/v1) is installed",
+      "✔ cert-manager's API (cert-manager.io/v1) is installed",
+      "pre-install\n-----------\n",
+      "✔ you may create namespaces in the cluster",
+      "✔ you may create roles.rbac.authorization.k8s.io in etl",
+      "✔ you may create mutatingwebhookconfigurations.admissionregistration.k8s.io in the cluster",
+      "✔ you may create apiserversources.sources.knative.dev in batch",
+    ]) assert.ok(run.stdout.includes(line), `missing: ${line}\n${run.stdout}`);
+    assert.ok(!run.stdout.includes("permissions\n"), run.stdout);
   });
 
   test("a broken installation: each fault a named ✖ with what to do, exit 1", async () => {
@@ -107,7 +147,7 @@ describe("servo-k8s-multijob check, against a real kube-apiserver", { skip }, ()
     const run = await check();
     assert.equal(run.code, 1, run.stdout);
     for (const line of [
-      "✖ servo-k8s-multijob may get, list, patch pods in etl\n    missing rule in etl for system:serviceaccount:optune-servo:servo-k8s-multijob: apiGroups [\"\"], resources [pods], verbs [patch]",
+      "✖ servo-k8s-multijob may get, list, patch pods in etl\n    missing rule in etl for system:serviceaccount:optune-servo:servo-k8s-multijob: apiGroups [\"\"], resources [pods], verbs [patch]; `servo-k8s-multijob manifests --watch batch,etl --webhook` writes it",
       "✖ the ApiServerSource batch/job-pods is Ready (SufficientPermissions, SinkProvided)\n    Ready is False (NotFound: sink not found)",
       "✖ its caBundle verifies the serving certificate\n    the caBundle was never injected or is stale",
       "✖ its Deployment has replicas available",
@@ -123,6 +163,38 @@ describe("servo-k8s-multijob check, against a real kube-apiserver", { skip }, ()
     const run = await runCli(["check"], { KUBECONFIG: dead });
     assert.equal(run.code, 1);
     assert.match(run.stdout, /✖ can reach the Kubernetes API\n    cannot reach it: .*ECONNREFUSED/);
+  });
+});
+
+describe("servo-k8s-multijob check --pre, on a cluster without Knative or cert-manager", { skip }, () => {
+  let server: RealApiServer;
+  before(async () => {
+    server = await startRealApiServer();
+  });
+  after(async () => {
+    await server?.stop();
+  });
+
+  test("the APIs these flags need are each a ✖ that says what to install, exit 1", async () => {
+    const run = await runCli(["check", "--pre", ...FLAGS], { KUBECONFIG: server.kubeconfig() });
+    assert.equal(run.code, 1, run.stdout + run.stderr);
+    for (const line of [
+      `✔ can reach the Kubernetes API (${server.version})\n✔ its version is within the tested range (v1.28 to v1.37)`,
+      "✖ Knative Serving's API (serving.knative.dev/v1) is installed\n    install Knative Serving",
+      "✖ Knative Eventing's sources API (sources.knative.dev/v1) is installed\n    install Knative Eventing",
+      "✖ cert-manager's API (cert-manager.io/v1) is installed\n    install cert-manager",
+      "✔ you may create namespaces in the cluster",
+    ]) assert.ok(run.stdout.includes(line), `missing: ${line}\n${run.stdout}`);
+  });
+
+  test("a user who may not create what manifests writes: each denied create a ✖ with the full install command for an administrator", async () => {
+    await server.createNamespace("team");
+    await server.request("POST", "/api/v1/namespaces/team/serviceaccounts", { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: "developer" } });
+    const token = await server.serviceAccountToken("team", "developer");
+    const run = await runCli(["check", "--pre", ...FLAGS], { KUBECONFIG: server.kubeconfig(token, "developer") });
+    assert.equal(run.code, 1, run.stdout + run.stderr);
+    assert.ok(run.stdout.includes("✖ you may create namespaces in the cluster\n    ask your cluster's administrator to apply the output of `servo-k8s-multijob manifests --watch batch,etl --webhook`"), run.stdout);
+    assert.ok(run.stdout.includes("✖ you may create rolebindings.rbac.authorization.k8s.io in batch"), run.stdout);
   });
 });
 
