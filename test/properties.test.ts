@@ -12,6 +12,7 @@ import { parseAllDocuments } from "yaml";
 import { MANIFEST_FLAGS } from "../handler/deploy/flags.js";
 import { manifests } from "../handler/deploy/manifests.js";
 import { optionsFrom, renderManifests } from "../handler/deploy/print.js";
+import { RELEASE } from "./support/manifest-variants.js";
 import { annotationLedger } from "../handler/measure/ledger.js";
 import type { PodApi } from "../handler/edges/kubernetes.js";
 import { isNamespaceName, isPodName, type Pod } from "../handler/jobs/pod.js";
@@ -243,7 +244,7 @@ describe(`properties of manifests (${RUNS} cases)`, () => {
   test("any value for any flag: refused, or exactly the intended documents", async () => {
     await fc.assert(
       fc.asyncProperty(fc.constantFrom(...STRING_FLAGS), hostileText, fc.boolean(), async (flag, value, webhook) => {
-        const options = optionsFrom({ watch: "batch", [flag]: flag === "watch" ? value : value, ...(webhook ? { webhook: true } : {}) });
+        const options = optionsFrom({ watch: "batch", image: RELEASE.image, [flag]: value, ...(webhook ? { webhook: true } : {}) }, RELEASE.version);
         if (typeof options === "string") return;
         const text = await renderManifests(options);
         assert.equal(unprintable(text.replaceAll("\n", "")), undefined, `${flag}=${JSON.stringify(value)} put an unprintable character in the output`);
