@@ -370,7 +370,9 @@ describe("manifests: every image tagged, and the header says how to undo it", ()
       "# Apply with:   servo-k8s-multijob manifests --watch batch --target openfaas | tee servo.yaml | kubectl apply -f -",
       "#   then, on an upgrade, what the new flags no longer make: servo-k8s-multijob uninstall --keep servo.yaml | kubectl delete -f -",
     ]);
-    assert.match(header[3]!, /^# Remove with:  servo-k8s-multijob uninstall \| kubectl delete -f -   \(finds every object by its label app\.kubernetes\.io\/part-of=servo-k8s-multijob; keeps the namespace optune-servo and the token Secret\)$/);
+    assert.match(header[3]!, /^# Remove with:  servo-k8s-multijob uninstall \| kubectl delete -f -   \(finds every object by its label app\.kubernetes\.io\/part-of=servo-k8s-multijob; the function itself: faas-cli remove -f functions\.yml\)$/);
+    const knative = await runCli(["manifests", "--image", RELEASE.image]);
+    assert.match(knative.stdout.split("\n")[3]!, /; keeps the namespace optune-servo and the token Secret\)$/);
   });
 
   test("the version the documentation names is the package's", () => {
