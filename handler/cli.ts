@@ -149,7 +149,7 @@ Exit codes: 0 every held pod let go, 1 some kept changing (run it again), 2 no k
     summary: "print everything a deployment needs, for kubectl apply -f -",
     details: `  --namespace NS          where the function runs, never a watched one (default optune-servo)
   --watch NS,...          the namespaces whose job pods are measured: POD_NAMESPACES (default default)
-  --image IMAGE           the image (default docker.io/your-user/servo-k8s-multijob:<version>)
+  --image IMAGE           the image you built and pushed (required but for --target openfaas alone)
   --account ACCOUNT       OPTUNE_ACCOUNT; without it the function runs dry (logs, sends nothing)
   --token-secret NAME     the Secret with the Optune token, key "token" (default optune-auth-token)
   --app-id PATH           OPTUNE_APP_ID (default spec/containers/0/env/[JOBID])
@@ -163,12 +163,34 @@ Exit codes: 0 every held pod let go, 1 some kept changing (run it again), 2 no k
   --ingress-namespace NS  where the Knative ingress gateway runs, for the NetworkPolicy (default kourier-system)
   --prometheus-namespace NS   where Prometheus runs, for the NetworkPolicy (default monitoring)
   --prometheus-url URL    PROMETHEUS_URL: each MEASUREMENT gets the run's cpu_time and max_memory from it
-Example: servo-k8s-multijob manifests --watch batch,etl --account acme.example.com | kubectl apply -f -`,
+  --monitoring-label KEY=VALUE   a label on the PodMonitors and the PrometheusRule, for your Prometheus'
+                          selectors (repeatable), e.g. release=kube-prometheus-stack
+Every object carries the app.kubernetes.io/* labels (part-of=servo-k8s-multijob): uninstall finds them.
+Example: servo-k8s-multijob manifests --image registry.example.com/servo-k8s-multijob:0.3.0 --watch batch,etl --account acme.example.com | kubectl apply -f -`,
     options: MANIFEST_FLAGS,
     positionals: "none",
     async run(values) {
       const { printManifests } = await import("./deploy/print.js");
-      return printManifests(values, out, (message) => usageError("manifests", message));
+      return printManifests(values, version(), out, (message) => usageError("manifests", message));
+    },
+  },
+  uninstall: {
+    synopsis: "uninstall [--keep FILE]",
+    summary: "print every object manifests made that is in the cluster, for kubectl delete -f -",
+    details: `Reads the cluster of your kubeconfig and changes nothing: lists the objects labelled
+app.kubernetes.io/part-of=servo-k8s-multijob in every namespace, whatever flags installed them, and
+prints each (kind, namespace, name) as YAML. Keeps the servo's namespaces and the token Secret in them
+(manifests never writes either); delete those yourself when you are done with them.
+  --keep FILE   leave out the objects FILE holds (the output of manifests you just applied): what
+                remains is what the new flags no longer make, e.g. the Roles of a namespace no
+                longer watched
+Exit codes: 0 printed (perhaps nothing), 1 the cluster could not be read, 2 bad flags or no kubeconfig.
+Example: servo-k8s-multijob uninstall | kubectl delete -f -`,
+    options: { keep: { type: "string" } },
+    positionals: "none",
+    async run(values) {
+      const { runUninstall } = await import("./deploy/uninstall-command.js");
+      return runUninstall(values, { out, err, usageError: (message) => usageError("uninstall", message) });
     },
   },
   check: {

@@ -10,14 +10,14 @@ import { after, before, describe, test } from "node:test";
 import { accessQuestions, failed, installQuestions, runChecks, TESTED_KUBERNETES, type CheckOptions, type ClusterFacts } from "../handler/check/checks.js";
 import { apiUrl, httpApi } from "../handler/check/connect.js";
 import { MAX_TEXT, renderJson, renderText } from "../handler/check/report.js";
-import { DEFAULT_OPTIONS } from "../handler/deploy/manifests.js";
 import { unprintable } from "../handler/edges/printable.js";
 import { startReceiver } from "../handler/demo/optune-stand-in.js";
 import { REPOSITORY, runCli } from "./support/cli.js";
 import { scratchDir } from "./support/scratch.js";
+import { TEST_OPTIONS } from "./support/manifest-variants.js";
 
 const NOW = Date.parse("2026-12-01T12:00:00Z");
-const OPTIONS: CheckOptions = { install: { ...DEFAULT_OPTIONS, namespace: "optune-servo", watch: ["batch"], target: "knative", webhook: false }, now: NOW };
+const OPTIONS: CheckOptions = { install: { ...TEST_OPTIONS, namespace: "optune-servo", watch: ["batch"], target: "knative", webhook: false }, now: NOW };
 const ready = (...types: string[]) => ({ found: { spec: {}, status: { conditions: types.map((type) => ({ type, status: "True" })) } } });
 const source = (spec: object) => ({ found: { spec, status: { conditions: ["Ready", "SufficientPermissions", "SinkProvided"].map((type) => ({ type, status: "True" })) } } });
 const SINK = { ref: { apiVersion: "serving.knative.dev/v1", kind: "Service", name: "servo-k8s-multijob", namespace: "optune-servo" } };

@@ -23,10 +23,12 @@ import { Issuer } from "@kubernetes-models/cert-manager/cert-manager.io/v1/Issue
 import { PodMonitor } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PodMonitor";
 import { PrometheusRule } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule";
 import { KNOWN_VARIABLES, loadConfig } from "../handler/edges/config.js";
-import { DEFAULT_OPTIONS, manifests, optionsProblem, parseSelector, SOURCE_ACCOUNT, type Manifest, type ManifestOptions } from "../handler/deploy/manifests.js";
+import { DEFAULT_OPTIONS, imageProblem, manifests, optionsProblem, parseSelector, SOURCE_ACCOUNT, TOKEN_DIRECTORY, type Manifest, type ManifestOptions } from "../handler/deploy/manifests.js";
+import { alertRules } from "../handler/deploy/monitoring.js";
+import { INSTALLED_KINDS, objectsOf, renderUninstall, toDelete, type ObjectRef } from "../handler/deploy/uninstall.js";
 import { EXAMPLES, exampleOptions, renderExample } from "./support/examples.js";
 import { REPOSITORY, runCli } from "./support/cli.js";
-import { VARIANTS } from "./support/manifest-variants.js";
+import { PACKAGE_VERSION, RELEASE, TEST_OPTIONS, VARIANTS } from "./support/manifest-variants.js";
 
 type Model = new (data: never) => { validate(): void };
 const MODELS: Record<string, Model> = {
@@ -53,7 +55,7 @@ const MODELS: Record<string, Model> = {
 };
 
 
-const build = (variant: Partial<ManifestOptions>) => manifests({ ...DEFAULT_OPTIONS, ...variant }).map((documented) => documented.manifest);
+const build = (variant: Partial<ManifestOptions>) => manifests({ ...TEST_OPTIONS, ...variant }).map((documented) => documented.manifest);
 const find = (docs: readonly Manifest[], apiVersion: string, kind: string, name: string, namespace?: string) =>
   docs.find((doc) => doc.apiVersion === apiVersion && doc.kind === kind && doc.metadata.name === name && doc.metadata.namespace === namespace);
 const spec = (doc: Manifest) => doc.spec as any;
@@ -145,12 +147,12 @@ describe("manifests: the documents fit together", () => {
         const env: Record<string, string> = {};
         for (const variable of container.env) {
           assert.ok(KNOWN_VARIABLES.includes(variable.name), `the function does not read ${variable.name}`);
-          env[variable.name] = variable.value ?? "token-from-a-secret";
-          if (variable.valueFrom !== undefined) assert.deepEqual(variable.valueFrom, { secretKeyRef: { name: options.tokenSecret, key: "token" } });
+          assert.equal(typeof variable.value, "string", `${variable.name} is a plain value (the token is a file)`);
+          env[variable.name] = variable.value;
         }
         // In a pod, the in-cluster configuration is there (the Knative Service mounts its token).
         const inCluster = { ...env, KUBERNETES_SERVICE_HOST: "10.96.0.1" };
-        const config = loadConfig(inCluster, { kubernetes: container.name === "function", exists: () => true });
+        const config = loadConfig(inCluster, { kubernetes: container.name === "function", exists: () => true, readFile: () => "token-from-the-secret" });
         assert.deepEqual([...config.namespaces], [...options.watch]);
         assert.ok(!config.namespaces.has(options.namespace));
         assert.equal(config.dryRun, options.account === undefined);
@@ -200,7 +202,7 @@ describe("manifests: the documents fit together", () => {
         const watched: string[] = hook.namespaceSelector.matchExpressions[0].values;
         assert.deepEqual(watched, [...options.watch]);
         assert.ok(!watched.includes(namespace) && !watched.includes("kube-system"));
-        const budget = loadConfig(Object.fromEntries(container.env.map((e: { name: string; value?: string }) => [e.name, e.value ?? "t"])), { kubernetes: false }).adjustBudgetMs;
+        const budget = loadConfig(Object.fromEntries(container.env.map((e: { name: string; value?: string }) => [e.name, e.value ?? "t"])), { kubernetes: false, readFile: () => "t" }).adjustBudgetMs;
         assert.ok(budget < hook.timeoutSeconds * 1000);
         // has(), not optional types: a new expression compiles with the previous release's CEL environment, which has them only from 1.29.
         if (options.appId === DEFAULT_OPTIONS.appId) assert.equal(hook.matchConditions[0].expression, 'has(object.spec.containers[0].env) && object.spec.containers[0].env.exists(e, e.name == "JOBID")');
@@ -223,7 +225,7 @@ describe("manifests: only pods with the app id reach the webhook, whatever the a
   test("an env var of the first container by another key field: no filter, and the comment says every pod calls it", async () => {
     const hook = hookOf("spec/containers/0/env/[JOBID,k,v]");
     assert.deepEqual([hook.matchConditions, hook.objectSelector], [undefined, undefined]);
-    const run = await runCli(["manifests", "--webhook", "--app-id", "spec/containers/1/env/[JOBID]"]);
+    const run = await runCli(["manifests", "--image", RELEASE.image, "--webhook", "--app-id", "spec/containers/1/env/[JOBID]"]);
     assert.match(run.stdout.replaceAll("\n# ", " "), /Every pod created in the watched namespaces calls it: no filter can be written for --app-id spec\/containers\/1\/env\/\[JOBID\]/);
   });
 });
@@ -318,7 +320,8 @@ describe("manifests: options that cannot work are refused", () => {
     [{ image: "my image" }, /^--image must be an image reference \(letters, digits and \. _ \/ : @ \+ -\)/],
   ] as const) {
     test(JSON.stringify(variant), () => {
-      assert.match(optionsProblem({ ...DEFAULT_OPTIONS, ...variant }) ?? "", message);
+      const options = { ...TEST_OPTIONS, ...variant };
+      assert.match(optionsProblem(options) ?? imageProblem(options, options.image) ?? "", message);
     });
   }
 
@@ -326,7 +329,7 @@ describe("manifests: options that cannot work are refused", () => {
     const run = await runCli(["manifests", "--namespace", "default"]);
     assert.equal(run.code, 2);
     assert.match(run.stderr, /^servo-k8s-multijob manifests: --namespace default is shared with the platform/);
-    const bad = await runCli(["manifests", "--account", "two words"]);
+    const bad = await runCli(["manifests", "--image", RELEASE.image, "--account", "two words"]);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /^servo-k8s-multijob manifests: --account must be a non-empty account name without spaces/);
   });
@@ -354,13 +357,238 @@ describe("manifests: every image tagged, and the header says how to undo it", ()
       }
     }
     const sink = build({ broker: true }).find((doc) => doc.kind === "Deployment" && doc.metadata.name === "servo-dead-letters") as any;
-    assert.equal(sink.spec.template.spec.containers[0].image, DEFAULT_OPTIONS.image);
+    assert.equal(sink.spec.template.spec.containers[0].image, RELEASE.image);
     assert.deepEqual(sink.spec.template.spec.containers[0].args, ["dead-letters"]);
   });
 
-  test("the header's Remove line is the same command with the same flags, piped to kubectl delete", async () => {
-    const run = await runCli(["manifests", "--watch", "batch", "--broker"]);
+  test("the header: apply keeping a copy, prune on upgrade, remove by label without the install flags", async () => {
+    const run = await runCli(["manifests", "--target", "openfaas", "--watch", "batch"]);
     assert.equal(run.code, 0, run.stderr);
-    assert.match(run.stdout, /^# Generated by: servo-k8s-multijob manifests --watch batch --broker\n# Apply with:   servo-k8s-multijob manifests --watch batch --broker \| kubectl apply -f -\n# Remove with:  servo-k8s-multijob manifests --watch batch --broker \| kubectl delete -f -   \(the same flags as when applying/);
+    const header = run.stdout.split("\n").slice(0, 4);
+    assert.deepEqual(header.slice(0, 3), [
+      "# Generated by: servo-k8s-multijob manifests --watch batch --target openfaas",
+      "# Apply with:   servo-k8s-multijob manifests --watch batch --target openfaas | tee servo.yaml | kubectl apply -f -",
+      "#   then, on an upgrade, what the new flags no longer make: servo-k8s-multijob uninstall --keep servo.yaml | kubectl delete -f -",
+    ]);
+    assert.match(header[3]!, /^# Remove with:  servo-k8s-multijob uninstall \| kubectl delete -f -   \(finds every object by its label app\.kubernetes\.io\/part-of=servo-k8s-multijob; the function itself: faas-cli remove -f functions\.yml\)$/);
+    const knative = await runCli(["manifests", "--image", RELEASE.image]);
+    assert.match(knative.stdout.split("\n")[3]!, /; keeps the namespace optune-servo and the token Secret\)$/);
+  });
+
+  test("the version the documentation names is the package's", () => {
+    for (const file of ["README.md", "functions.yml"]) {
+      const named = [...readFileSync(join(REPOSITORY, file), "utf8").matchAll(/servo-k8s-multijob:(\d+\.\d+\.\d+)/g)].map((match) => match[1]);
+      assert.ok(named.length > 0, file);
+      assert.deepEqual([...new Set(named)].filter((version) => version !== PACKAGE_VERSION), [], file);
+    }
+  });
+});
+
+describe("manifests: every object says what it is part of (the recommended app.kubernetes.io labels)", () => {
+  const COMPONENTS = ["function", "event-source", "event-delivery", "webhook", "monitoring", "namespace"];
+  for (const variant of VARIANTS) {
+    test(`${JSON.stringify(variant)}: name, instance, version, component, part-of, managed-by on each`, () => {
+      const options = { ...TEST_OPTIONS, ...variant };
+      for (const doc of build(variant)) {
+        const labels = (doc.metadata.labels ?? {}) as Record<string, string>;
+        const what = `${doc.kind} ${doc.metadata.namespace ?? ""}/${doc.metadata.name}`;
+        assert.ok(["servo-k8s-multijob", "servo-k8s-multijob-webhook", "servo-dead-letters"].includes(labels["app.kubernetes.io/name"]!), what);
+        assert.equal(labels["app.kubernetes.io/instance"], options.namespace, what);
+        assert.equal(labels["app.kubernetes.io/version"], PACKAGE_VERSION, what);
+        assert.ok(COMPONENTS.includes(labels["app.kubernetes.io/component"]!), `${what}: component ${labels["app.kubernetes.io/component"]}`);
+        assert.equal(labels["app.kubernetes.io/part-of"], "servo-k8s-multijob", what);
+        assert.equal(labels["app.kubernetes.io/managed-by"], "servo-k8s-multijob", what);
+      }
+    });
+  }
+
+  test("the components: sources, delivery, webhook and monitoring apart from the function", () => {
+    const docs = build({ webhook: true, broker: true, podMonitor: true, prometheusRules: true, watch: ["batch"] });
+    const component = (kind: string, name: string) => (docs.find((doc) => doc.kind === kind && doc.metadata.name === name)!.metadata.labels as Record<string, string>)["app.kubernetes.io/component"];
+    assert.deepEqual(
+      [component("ApiServerSource", "job-pods"), component("Trigger", "servo-k8s-multijob"), component("Deployment", "servo-dead-letters"), component("MutatingWebhookConfiguration", "servo-k8s-multijob"), component("PrometheusRule", "servo-k8s-multijob"), component("Service", "servo-k8s-multijob")],
+      ["event-source", "event-delivery", "event-delivery", "webhook", "monitoring", "function"],
+    );
+  });
+
+  test("a Deployment's selector and pod labels stay as they were (a selector cannot change on upgrade)", () => {
+    const webhook = build({ webhook: true }).find((doc) => doc.kind === "Deployment") as any;
+    assert.deepEqual(webhook.spec.selector.matchLabels, { "app.kubernetes.io/name": "servo-k8s-multijob-webhook" });
+    assert.deepEqual(webhook.spec.template.metadata.labels, { "app.kubernetes.io/name": "servo-k8s-multijob-webhook" });
+    assert.equal(webhook.metadata.labels["app.kubernetes.io/name"], "servo-k8s-multijob-webhook", "an object that names itself keeps its name");
+  });
+});
+
+describe("manifests --image: no placeholder", () => {
+  test("without --image: exit 2, and the message names --image and how to build one", async () => {
+    const run = await runCli(["manifests", "--watch", "batch"]);
+    assert.equal(run.code, 2);
+    assert.equal(run.stdout, "");
+    assert.match(run.stderr, /^servo-k8s-multijob manifests: --image is required: the image you built and pushed \(docker build -t /);
+  });
+
+  test("with --image: that image everywhere, and the header's command names it", async () => {
+    const run = await runCli(["manifests", "--image", RELEASE.image, "--watch", "batch", "--broker"]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, new RegExp(`^# Generated by: servo-k8s-multijob manifests --watch batch --image ${RELEASE.image.replaceAll(".", "\\.")} --broker\\n`));
+    const images = [...run.stdout.matchAll(/image: (\S+)/g)].map((match) => match[1]);
+    assert.deepEqual([...new Set(images)], [RELEASE.image]);
+  });
+});
+
+describe("uninstall and upgrade: found by label, whatever the flags", () => {
+  const refsOf = (docs: readonly Manifest[]): ObjectRef[] =>
+    docs.filter((doc) => doc.kind !== "Namespace").map((doc) => ({ apiVersion: doc.apiVersion, kind: doc.kind, name: doc.metadata.name, ...(doc.metadata.namespace === undefined ? {} : { namespace: doc.metadata.namespace }) }));
+  /** What the API server would list for the kinds uninstall asks for, from what was applied. */
+  const listed = (docs: readonly Manifest[]) => INSTALLED_KINDS.flatMap((kind) => objectsOf(kind, { items: docs.filter((doc) => doc.apiVersion === kind.apiVersion && doc.kind === kind.kind) }).found);
+
+  test("uninstall asks for every kind manifests writes, but Namespace (it keeps the token Secret)", () => {
+    const written = new Set(VARIANTS.flatMap((variant) => build(variant)).map((doc) => `${doc.apiVersion}/${doc.kind}`));
+    const asked = new Set(INSTALLED_KINDS.map((kind) => `${kind.apiVersion}/${kind.kind}`));
+    assert.deepEqual([...written].filter((kind) => !asked.has(kind)), ["v1/Namespace"]);
+    assert.deepEqual([...asked].filter((kind) => !written.has(kind)), []);
+  });
+
+  test("everything an install wrote is found, without its flags", () => {
+    const docs = build({ webhook: true, broker: true, podMonitor: true, prometheusRules: true, eventAuth: true, account: "acme.example.com", watch: ["batch", "etl"] });
+    assert.deepEqual(listed(docs).map((ref) => `${ref.kind} ${ref.namespace}/${ref.name}`).sort(), refsOf(docs).map((ref) => `${ref.kind} ${ref.namespace}/${ref.name}`).sort());
+  });
+
+  test("--watch batch,etl then --watch batch: what is left to delete is etl's objects, all of them, and nothing else", () => {
+    for (const variant of [{}, { webhook: true, account: "acme.example.com" }, { target: "openfaas" as const }]) {
+      const before = build({ ...variant, watch: ["batch", "etl"] });
+      const after = build({ ...variant, watch: ["batch"] });
+      const stale = toDelete(listed(before), refsOf(after));
+      assert.deepEqual(stale.map((ref) => `${ref.kind} ${ref.name}`).sort(), refsOf(before.filter((doc) => doc.metadata.namespace === "etl")).map((ref) => `${ref.kind} ${ref.name}`).sort(), JSON.stringify(variant));
+      assert.ok(stale.every((ref) => ref.namespace === "etl"));
+      for (const kind of ["Role", "RoleBinding", "ServiceAccount", "ApiServerSource"]) assert.ok(stale.some((ref) => ref.kind === kind), `${JSON.stringify(variant)}: etl's ${kind}`);
+    }
+  });
+
+  test("an object not labelled ours, or with a name that is no Kubernetes name, is never printed", () => {
+    const kind = INSTALLED_KINDS.find((candidate) => candidate.kind === "Role")!;
+    const ours = { "app.kubernetes.io/part-of": "servo-k8s-multijob" };
+    const { found, unnamed } = objectsOf(kind, { items: [{ metadata: { name: "theirs", namespace: "batch" } }, { metadata: { name: "x\n- evil", namespace: "batch", labels: ours } }, { metadata: { name: "mine", namespace: "batch", labels: ours } }] });
+    assert.deepEqual([found, unnamed], [[{ apiVersion: "rbac.authorization.k8s.io/v1", kind: "Role", name: "mine", namespace: "batch" }], 1]);
+  });
+
+  test("the output deletes the webhook's configuration first, parses as the objects, and says what it keeps", () => {
+    const docs = build({ webhook: true, watch: ["batch"] });
+    const text = renderUninstall(toDelete(listed(docs)), false);
+    const parsed = parseAllDocuments(text).map((document) => document.toJS());
+    assert.equal(parsed[0].kind, "MutatingWebhookConfiguration");
+    assert.equal(parsed.length, refsOf(docs).length);
+    assert.match(text, /^# Kept: the servo's namespace and the Optune token Secret in it/m);
+  });
+
+  test("uninstall without a kubeconfig: exit 2, and it says so", async () => {
+    const run = await runCli(["uninstall"], { KUBECONFIG: join(REPOSITORY, "no-such-kubeconfig"), HOME: join(REPOSITORY, "no-such-home") });
+    assert.equal(run.code, 2, run.stderr);
+    assert.match(run.stderr, /no Kubernetes configuration/);
+  });
+});
+
+describe("manifests: the Optune token is a file from the Secret, followed on rotation", () => {
+  for (const variant of [{ account: "acme.example.com" }, { account: "acme.example.com", webhook: true }, { account: "acme.example.com", webhook: true, target: "openfaas" as const }]) {
+    test(`${JSON.stringify(variant)}: each container that sends to Optune mounts the Secret read-only and reads OPTUNE_AUTH_TOKEN_FILE from it`, () => {
+      const docs = build(variant);
+      const pods = docs.filter((doc) => doc.kind === "Deployment" || doc.apiVersion === "serving.knative.dev/v1").filter((doc) => doc.metadata.name !== "servo-dead-letters");
+      assert.ok(pods.length > 0);
+      for (const doc of pods) {
+        const pod = spec(doc).template.spec;
+        const container = pod.containers[0];
+        const env = Object.fromEntries(container.env.map((entry: { name: string; value: string }) => [entry.name, entry.value]));
+        assert.equal(env.OPTUNE_AUTH_TOKEN, undefined, `${doc.metadata.name}: no token in the environment`);
+        assert.equal(env.OPTUNE_AUTH_TOKEN_FILE, `${TOKEN_DIRECTORY}/token`);
+        const mount = container.volumeMounts.find((candidate: { mountPath: string }) => candidate.mountPath === TOKEN_DIRECTORY);
+        assert.equal(mount.readOnly, true);
+        const volume = pod.volumes.find((candidate: { name: string }) => candidate.name === mount.name);
+        assert.deepEqual(volume.secret, { secretName: DEFAULT_OPTIONS.tokenSecret, items: [{ key: "token", path: "token" }] });
+      }
+    });
+  }
+
+  test("dry (no --account): no token, no volume", () => {
+    const service = build({}).find((doc) => doc.apiVersion === "serving.knative.dev/v1") as any;
+    assert.equal(service.spec.template.spec.volumes, undefined);
+    assert.equal(service.spec.template.spec.containers[0].volumeMounts, undefined);
+  });
+});
+
+describe("manifests: a NetworkPolicy for every server", () => {
+  const selects = (policy: Manifest, doc: Manifest) =>
+    policy.metadata.namespace === doc.metadata.namespace && Object.entries(spec(policy).podSelector.matchLabels as Record<string, string>).every(([key, value]) => spec(doc).template.metadata.labels?.[key] === value);
+
+  test("each Deployment's pods are selected by a policy in their namespace", () => {
+    const docs = build({ webhook: true, broker: true, account: "acme.example.com" });
+    const policies = docs.filter((doc) => doc.kind === "NetworkPolicy");
+    for (const deployment of docs.filter((doc) => doc.kind === "Deployment")) assert.ok(policies.some((policy) => selects(policy, deployment)), deployment.metadata.name);
+  });
+
+  test("the webhook: HTTPS on 8443 only, from anywhere (the API server's addresses are no pod's)", () => {
+    const policy = build({ webhook: true }).find((doc) => doc.kind === "NetworkPolicy" && doc.metadata.name === "servo-k8s-multijob-webhook")!;
+    assert.deepEqual(spec(policy).ingress, [{ ports: [{ protocol: "TCP", port: 8443 }] }]);
+  });
+
+  test("the dead-letter sink: only from knative-eventing, on 8080", () => {
+    const policy = build({ broker: true }).find((doc) => doc.kind === "NetworkPolicy" && doc.metadata.name === "servo-dead-letters")!;
+    assert.deepEqual(spec(policy).ingress, [{ from: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "knative-eventing" } } }], ports: [{ protocol: "TCP", port: 8080 }] }]);
+  });
+});
+
+describe("manifests --webhook: available through a node's loss and a certificate's renewal", () => {
+  const docs = build({ webhook: true });
+  const find2 = (kind: string, name: string) => docs.find((doc) => doc.kind === kind && doc.metadata.name === name)!;
+
+  test("its replicas spread over nodes (required) and zones (preferred)", () => {
+    const deployment = find2("Deployment", "servo-k8s-multijob-webhook");
+    const constraints = spec(deployment).template.spec.topologySpreadConstraints;
+    assert.deepEqual(constraints.map((c: any) => [c.topologyKey, c.whenUnsatisfiable, c.maxSkew]), [["kubernetes.io/hostname", "DoNotSchedule", 1], ["topology.kubernetes.io/zone", "ScheduleAnyway", 1]]);
+    for (const constraint of constraints) assert.deepEqual(constraint.labelSelector.matchLabels, spec(deployment).template.metadata.labels);
+  });
+
+  test("a CA chain: self-signed root → CA Certificate → CA Issuer → the serving certificate the caBundle is injected from", () => {
+    const configuration = find2("MutatingWebhookConfiguration", "servo-k8s-multijob");
+    const leafName = (configuration.metadata.annotations as Record<string, string>)["cert-manager.io/inject-ca-from"]!.split("/")[1]!;
+    const leaf = find2("Certificate", leafName);
+    const caIssuer = find2("Issuer", spec(leaf).issuerRef.name);
+    assert.ok(spec(caIssuer).ca, "the serving certificate's issuer is a CA Issuer");
+    const ca = docs.find((doc) => doc.kind === "Certificate" && spec(doc).secretName === spec(caIssuer).ca.secretName)!;
+    assert.equal(spec(ca).isCA, true);
+    assert.deepEqual(spec(find2("Issuer", spec(ca).issuerRef.name)), { selfSigned: {} });
+    assert.notEqual(spec(ca).secretName, spec(leaf).secretName);
+  });
+});
+
+describe("monitoring: labels for Prometheus' selectors, and runbooks that exist", () => {
+  test("--monitoring-label (repeatable) lands on the PodMonitors and the PrometheusRule, and nowhere else", async () => {
+    const run = await runCli(["manifests", "--image", RELEASE.image, "--pod-monitor", "--prometheus-rules", "--monitoring-label", "release=kube-prometheus-stack", "--monitoring-label", "team=ops"]);
+    assert.equal(run.code, 0, run.stderr);
+    const docs = parseAllDocuments(run.stdout).map((document) => document.toJS() as Manifest);
+    for (const doc of docs) {
+      const labels = (doc.metadata.labels ?? {}) as Record<string, string>;
+      const monitoring = doc.kind === "PodMonitor" || doc.kind === "PrometheusRule";
+      assert.deepEqual([labels.release, labels.team], monitoring ? ["kube-prometheus-stack", "ops"] : [undefined, undefined], `${doc.kind} ${doc.metadata.name}`);
+    }
+    assert.match(run.stdout, /--monitoring-label release=kube-prometheus-stack --monitoring-label team=ops/);
+  });
+
+  test("a --monitoring-label that is not KEY=VALUE, or not a label: exit 2", async () => {
+    for (const bad of ["release", "release=two words", "-x=y"]) {
+      const run = await runCli(["manifests", "--image", RELEASE.image, "--monitoring-label", bad]);
+      assert.equal(run.code, 2, bad);
+      assert.match(run.stderr, /--monitoring-label/);
+    }
+  });
+
+  test("every alert's runbook_url points at a heading of the README", () => {
+    const readme = readFileSync(join(REPOSITORY, "README.md"), "utf8");
+    // GitHub's anchors: the heading's text in lower case, punctuation but - and _ dropped, spaces as -.
+    const anchors = new Set([...readme.matchAll(/^#{1,6} (.+)$/gm)].map((match) => match[1]!.trim().toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, "").replace(/\s/g, "-")));
+    for (const rule of alertRules(DEFAULT_OPTIONS)) {
+      const [file, anchor] = rule.annotations!.runbook_url!.split("#");
+      assert.equal(file, "README.md");
+      assert.ok(anchors.has(anchor!), `${rule.alert}: no heading for #${anchor}`);
+    }
   });
 });

@@ -18,6 +18,7 @@ import { runChecks, type CheckOptions } from "../handler/check/checks.js";
 import { gatherFacts } from "../handler/check/gather.js";
 import { MAX_TEXT, renderJson, renderText } from "../handler/check/report.js";
 import { optionsFrom, renderManifests } from "../handler/deploy/print.js";
+import { RELEASE } from "./support/manifest-variants.js";
 import { annotationLedger } from "../handler/measure/ledger.js";
 import { apiEndpoint, type PodApi } from "../handler/edges/kubernetes.js";
 import { parseExecCredential, takeOverCredentials } from "../handler/edges/kube-credentials.js";
@@ -256,7 +257,7 @@ describe(`properties of manifests (${RUNS} cases)`, () => {
   test("any value for any flag: refused, or exactly the intended documents", async () => {
     await fc.assert(
       fc.asyncProperty(fc.constantFrom(...STRING_FLAGS), hostileText, fc.boolean(), async (flag, value, webhook) => {
-        const options = optionsFrom({ watch: "batch", [flag]: flag === "watch" ? value : value, ...(webhook ? { webhook: true } : {}) });
+        const options = optionsFrom({ watch: "batch", image: RELEASE.image, [flag]: value, ...(webhook ? { webhook: true } : {}) }, RELEASE.version);
         if (typeof options === "string") return;
         const text = await renderManifests(options);
         assert.equal(unprintable(text.replaceAll("\n", "")), undefined, `${flag}=${JSON.stringify(value)} put an unprintable character in the output`);
@@ -538,7 +539,7 @@ describe(`properties of check's remote text (${RUNS} cases)`, () => {
           }
         };
         const api = { get: answer, post: async () => ({ ...(await answer()), status: 201 }) };
-        const options: CheckOptions = { install: { ...DEFAULT_OPTIONS, watch: ["batch"], target, webhook }, now: NOW, cliVersion: "0.2.0", ...(pre ? { pre: true } : {}) };
+        const options: CheckOptions = { install: { ...DEFAULT_OPTIONS, ...RELEASE, watch: ["batch"], target, webhook }, now: NOW, cliVersion: "0.2.0", ...(pre ? { pre: true } : {}) };
         const probe = async (url: string) => ({ url, resolves: texts[0] === "" ? (true as const) : texts[0]!, answers: texts[1]!, hello: texts[2]!, functionUrl: texts[3]! });
         const categories = runChecks(await gatherFacts(api, options, probe, texts[8]), options);
         const text = renderText(categories);

@@ -8,7 +8,7 @@ import { isRecord, text, type Pod } from "../jobs/pod.js";
 import { CLAIM_ANNOTATION } from "../measure/claim.js";
 import { commandLine, shellQuoted } from "../deploy/print.js";
 import { printableLine } from "../edges/printable.js";
-import { FUNCTION, manifests, OPENFAAS_FUNCTIONS, SOURCE, SOURCE_ACCOUNT, WEBHOOK, type ManifestOptions } from "../deploy/manifests.js";
+import { FUNCTION, manifests, OPENFAAS_FUNCTIONS, SOURCE, SOURCE_ACCOUNT, WEBHOOK, type ManifestOptions, type Release } from "../deploy/manifests.js";
 
 export type Status = "ok" | "warning" | "failed";
 
@@ -26,7 +26,7 @@ export interface Category {
 
 export interface CheckOptions {
   /** The flags given, as `manifests` reads them: what the installation is (or will be) and how to make it. */
-  readonly install: ManifestOptions;
+  readonly install: ManifestOptions & Release;
   /** --pre: only what must hold before installing. */
   readonly pre?: boolean;
   /** This command's version, compared with the installed one's. */
@@ -149,7 +149,8 @@ function apiChecks(facts: ClusterFacts, options: CheckOptions): CheckResult[] {
   const checks = [ok(`can reach the Kubernetes API (${facts.server.version})`), kubernetesVersionCheck(facts.server.version)];
   if (!Array.isArray(facts.apis)) return [...checks, fail("can list the API server's APIs", `${(facts.apis as { error: string }).error}; without the list, which of Knative's and cert-manager's APIs are installed cannot be known`)];
   const served = facts.apis as readonly string[];
-  const needed = [...new Set(manifests(options.install).map(({ manifest }) => manifest.apiVersion))].filter((api) => PROVIDERS[api.split("/")[0]!] !== undefined);
+  // Which APIs the documents need does not depend on the image, which --pre may not be given yet.
+  const needed = [...new Set(manifests({ ...options.install, image: options.install.image ?? "image-not-given" }).map(({ manifest }) => manifest.apiVersion))].filter((api) => PROVIDERS[api.split("/")[0]!] !== undefined);
   for (const api of needed) {
     const [what, hint] = PROVIDERS[api.split("/")[0]!]!;
     checks.push(served.includes(api) ? ok(`${what} (${api}) is installed`) : fail(`${what} (${api}) is installed`, hint));
@@ -397,9 +398,9 @@ export function accessQuestions(options: ManifestOptions): AccessQuestion[] {
 }
 
 /** The questions `check --pre` asks SelfSubjectAccessReview: create, for each kind of object `manifests` writes with these flags, where it writes it. */
-export function installQuestions(options: ManifestOptions): InstallQuestion[] {
+export function installQuestions(options: ManifestOptions & Release): InstallQuestion[] {
   const questions = new Map<string, InstallQuestion>();
-  for (const { manifest } of manifests(options)) {
+  for (const { manifest } of manifests({ ...options, image: options.image ?? "image-not-given" })) {
     const group = manifest.apiVersion.includes("/") ? manifest.apiVersion.split("/")[0]! : "";
     const kind = manifest.kind.toLowerCase();
     const resource = kind.endsWith("y") ? `${kind.slice(0, -1)}ies` : `${kind}s`;

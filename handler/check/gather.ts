@@ -137,11 +137,23 @@ function envOf(service: Record<string, unknown>, name: string): string | undefin
 /** Which Secret and key the function's environment reads the token from, and which keys that Secret has (never its values). */
 async function secretFacts(read: (path: string) => Promise<Read>, namespace: string, service: Record<string, unknown>): Promise<ClusterFacts["tokenSecret"]> {
   const entry = envEntry(service, "OPTUNE_AUTH_TOKEN") as { valueFrom?: { secretKeyRef?: { name?: string; key?: string } } } | undefined;
-  const ref = entry?.valueFrom?.secretKeyRef;
+  const ref = entry?.valueFrom?.secretKeyRef ?? mountedSecret(service, envOf(service, "OPTUNE_AUTH_TOKEN_FILE"));
   if (ref?.name === undefined || ref.key === undefined) return undefined;
   const secret = await read(`/api/v1/namespaces/${namespace}/secrets/${ref.name}`);
   if ("error" in secret) return { name: ref.name, key: ref.key, keys: [], error: secret.error };
   return { name: ref.name, key: ref.key, keys: "found" in secret && isRecord(secret.found.data) ? Object.keys(secret.found.data) : undefined };
+}
+
+/** The Secret and key a token file comes from, when it is a file of a Secret volume mounted in the function's container. */
+function mountedSecret(service: Record<string, unknown>, file: string | undefined): { name?: string; key?: string } | undefined {
+  if (file === undefined) return undefined;
+  const pod = (service as { spec?: { template?: { spec?: { containers?: unknown[]; volumes?: unknown[] } } } }).spec?.template?.spec;
+  const container = pod?.containers?.[0] as { volumeMounts?: Array<{ name?: unknown; mountPath?: unknown }> } | undefined;
+  const mount = container?.volumeMounts?.find((candidate) => typeof candidate.mountPath === "string" && file.startsWith(`${candidate.mountPath.replace(/\/$/, "")}/`));
+  const volume = pod?.volumes?.find((candidate) => isRecord(candidate) && candidate.name === mount?.name) as { secret?: { secretName?: string; items?: Array<{ key?: string; path?: string }> } } | undefined;
+  if (mount === undefined || volume?.secret?.secretName === undefined) return undefined;
+  const path = file.slice(String(mount.mountPath).replace(/\/$/, "").length + 1);
+  return { name: volume.secret.secretName, key: volume.secret.items?.find((item) => item.path === path)?.key ?? path };
 }
 
 async function webhookFacts(read: (path: string) => Promise<Read>, namespace: string): Promise<NonNullable<ClusterFacts["webhook"]>> {

@@ -16,4 +16,5 @@ export const MANIFEST_FLAGS = {
   "prometheus-namespace": { type: "string" },
   "prometheus-url": { type: "string" },
   "prometheus-rules": { type: "boolean" },
+  "monitoring-label": { type: "string", multiple: true },
 } as const;

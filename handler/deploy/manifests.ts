@@ -13,7 +13,6 @@ export interface ManifestOptions {
   readonly namespace: string;
   /** POD_NAMESPACES. */
   readonly watch: readonly string[];
-  readonly image: string;
   /** OPTUNE_ACCOUNT; without it the function runs dry (prints what it would send). */
   readonly account?: string;
   /** The Secret (key `token`) in the function's namespace that holds OPTUNE_AUTH_TOKEN. */
@@ -38,12 +37,21 @@ export interface ManifestOptions {
   readonly prometheusUrl?: string;
   /** The alert and recording rules as a PrometheusRule (prometheus-operator). */
   readonly prometheusRules?: boolean;
+  /** Labels on the PodMonitors and the PrometheusRule, for a Prometheus that selects by label (kube-prometheus-stack: release). */
+  readonly monitoringLabels?: Readonly<Record<string, string>>;
+}
+
+/** What is deployed: the image (no default: only its builder knows where it was pushed) and the package version it was built from. */
+export interface Release {
+  /** Needed when a document runs it (imageNeeded): not for the event sources of a function on OpenFaaS alone. */
+  readonly image?: string;
+  /** app.kubernetes.io/version on every object. */
+  readonly version: string;
 }
 
 export const DEFAULT_OPTIONS: ManifestOptions = {
   namespace: "optune-servo",
   watch: ["default"],
-  image: "docker.io/your-user/servo-k8s-multijob:0.2.0",
   tokenSecret: "optune-auth-token",
   appId: DEFAULT_APP_ID,
   target: "knative",
@@ -133,9 +141,23 @@ export function optionsProblem(options: ManifestOptions): string | undefined {
   for (const [flag, namespace] of [["--ingress-namespace", options.ingressNamespace], ["--prometheus-namespace", options.prometheusNamespace]] as const) {
     if (namespace !== undefined && !DNS_LABEL.test(namespace)) return `${flag} ${JSON.stringify(namespace)} is not a namespace name`;
   }
-  if (!IMAGE.test(options.image)) return "--image must be an image reference (letters, digits and . _ / : @ + -), e.g. ghcr.io/acme/servo-k8s-multijob:0.2.0";
+  for (const [key, value] of Object.entries(options.monitoringLabels ?? {})) {
+    if (!LABEL_KEY.test(key) || !LABEL_VALUE.test(value) || value.length > 63) return `--monitoring-label ${JSON.stringify(`${key}=${value}`)} is not a label (KEY=VALUE, e.g. release=kube-prometheus-stack)`;
+  }
   if (!DNS_LABEL.test(options.tokenSecret)) return `--token-secret ${JSON.stringify(options.tokenSecret)} is not a Secret name`;
   if (options.selector !== undefined && parseSelector(options.selector) === undefined) return `--selector ${JSON.stringify(options.selector)} is not a label selector (e.g. "batch.kubernetes.io/job-name" or "team=ml,tier!=test")`;
+  return undefined;
+}
+
+/** Whether the output runs our image: the Knative Service, the dead-letter sink (--broker), the webhook. */
+export function imageNeeded(options: Pick<ManifestOptions, "target" | "broker" | "webhook">): boolean {
+  return options.target === "knative" || options.broker || options.webhook;
+}
+
+/** Why this cannot be the image to run, or undefined. */
+export function imageProblem(options: Pick<ManifestOptions, "target" | "broker" | "webhook">, image: string | undefined): string | undefined {
+  if (image === undefined) return !imageNeeded(options) ? undefined : "--image is required: the image you built and pushed (docker build -t REGISTRY/servo-k8s-multijob:VERSION . && docker push ...), then --image REGISTRY/servo-k8s-multijob:VERSION";
+  if (!IMAGE.test(image)) return "--image must be an image reference (letters, digits and . _ / : @ + -), e.g. registry.example.com/servo-k8s-multijob:1.0.0";
   return undefined;
 }
 
@@ -154,21 +176,39 @@ export function functionEnv(options: ManifestOptions): object[] {
       ? []
       : [
           { name: "OPTUNE_ACCOUNT", value: options.account },
-          { name: "OPTUNE_AUTH_TOKEN", valueFrom: { secretKeyRef: { name: options.tokenSecret, key: "token" } } },
+          // A mounted Secret is updated in place, and the servers read the file again: a rotated token needs no new revision.
+          { name: "OPTUNE_AUTH_TOKEN_FILE", value: `${TOKEN_DIRECTORY}/token` },
         ]),
   ];
+}
+
+/** Where the Optune token Secret is mounted (a read-only volume; Knative refuses mounts at /, /dev, /tmp, /var). */
+export const TOKEN_DIRECTORY = "/etc/optune";
+
+/** The token Secret as a volume and its mount, for a container that sends to Optune (none when the function runs dry). */
+export function tokenVolume(options: Pick<ManifestOptions, "account" | "tokenSecret">): { readonly volumes: object[]; readonly volumeMounts: object[] } {
+  if (options.account === undefined) return { volumes: [], volumeMounts: [] };
+  return {
+    volumes: [{ name: "optune-token", secret: { secretName: options.tokenSecret, items: [{ key: "token", path: "token" }] } }],
+    volumeMounts: [{ name: "optune-token", mountPath: TOKEN_DIRECTORY, readOnly: true }],
+  };
 }
 
 const securityContext = { runAsNonRoot: true, runAsUser: RUN_AS_USER, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] }, seccompProfile: { type: "RuntimeDefault" } };
 const resources = { requests: { cpu: "50m", memory: "64Mi" }, limits: { memory: "256Mi" } };
 
-export function manifests(options: ManifestOptions): Documented[] {
-  const problem = optionsProblem(options);
+export function manifests(options: ManifestOptions & Release): Documented[] {
+  const problem = optionsProblem(options) ?? imageProblem(options, options.image);
   if (problem !== undefined) throw new Error(problem);
+  return deployment(options).map((documented) => ({ ...documented, manifest: withStandardLabels(documented.manifest, options) }));
+}
+
+function deployment(options: ManifestOptions & Release): Documented[] {
   const { namespace } = options;
   const documents: Documented[] = [];
   const add = (comment: string, manifest: Manifest) => documents.push({ comment, manifest });
   const knative = options.target === "knative";
+  const token = tokenVolume(options);
   // A Knative Service announces no OIDC audience of its own, so each sink names it (Destination.audience).
   const audience = options.eventAuth === true ? { audience: eventAudience(options) } : {};
   const sink = knative
@@ -187,7 +227,7 @@ export function manifests(options: ManifestOptions): Documented[] {
     add(
       options.account === undefined
         ? "The function. No --account was given, so it runs dry: it logs what it would send and sends nothing."
-        : `The function. It reads the Optune token from the Secret ${options.tokenSecret} (key token) in ${namespace}.`,
+        : `The function. It reads the Optune token from the Secret ${options.tokenSecret} (key token) in ${namespace}, mounted as a file that follows its rotation.`,
       {
         apiVersion: "serving.knative.dev/v1",
         kind: "Service",
@@ -198,10 +238,11 @@ export function manifests(options: ManifestOptions): Documented[] {
             metadata: { annotations: scrapeAnnotations(8080) },
             spec: {
               serviceAccountName: FUNCTION,
+              ...(token.volumes.length === 0 ? {} : { volumes: token.volumes }),
               containers: [
                 {
                   name: "function",
-                  image: options.image,
+                  image: options.image!,
                   // Knative allows the names http1 and h2c; a PodMonitor needs a name.
                   ports: [{ name: "http1", containerPort: 8080 }],
                   env: [
@@ -215,6 +256,7 @@ export function manifests(options: ManifestOptions): Documented[] {
                   ],
                   readinessProbe: { httpGet: { path: "/readyz", port: 8080 } },
                   livenessProbe: { httpGet: { path: "/healthz", port: 8080 } },
+                  ...(token.volumeMounts.length === 0 ? {} : { volumeMounts: token.volumeMounts }),
                   resources,
                   securityContext,
                 },
@@ -282,12 +324,13 @@ export function manifests(options: ManifestOptions): Documented[] {
           spec: {
             automountServiceAccountToken: false,
             // Our own image, so the sink has a tag: it logs each event's id, type and pod, never the pod (its env values).
-            containers: [{ name: "dead-letters", image: options.image, args: ["dead-letters"], ports: [{ containerPort: 8080 }], readinessProbe: { httpGet: { path: "/readyz", port: 8080 } }, resources, securityContext }],
+            containers: [{ name: "dead-letters", image: options.image!, args: ["dead-letters"], ports: [{ containerPort: 8080 }], readinessProbe: { httpGet: { path: "/readyz", port: 8080 } }, resources, securityContext }],
           },
         },
       },
     });
     add("", { apiVersion: "v1", kind: "Service", metadata: { name: DEAD_LETTERS, namespace }, spec: { selector: { "app.kubernetes.io/name": DEAD_LETTERS }, ports: [{ port: 80, targetPort: 8080 }] } });
+    documents.push(deadLettersPolicy(options));
   }
 
   for (const watched of options.watch) {
@@ -318,7 +361,7 @@ export function manifests(options: ManifestOptions): Documented[] {
   if (options.prometheusRules === true) {
     documents.push({
       comment: "prometheus-operator: the alerts (each with what to do; the README's Runbook) and the recording rules the dashboard reads. NoEventsWhileJobsFinish needs kube-state-metrics.",
-      manifest: { apiVersion: "monitoring.coreos.com/v1", kind: "PrometheusRule", metadata: { name: FUNCTION, namespace: options.namespace, labels: { "app.kubernetes.io/name": FUNCTION } }, spec: rulesFile(options) },
+      manifest: { apiVersion: "monitoring.coreos.com/v1", kind: "PrometheusRule", metadata: { name: FUNCTION, namespace: options.namespace, ...monitoringLabels(options) }, spec: rulesFile(options) },
     });
   }
   return documents;
@@ -360,6 +403,58 @@ function networkPolicy(options: ManifestOptions): Documented {
   };
 }
 
+/** A NetworkPolicy that admits only `ingress` to the pods with `podLabels`. */
+function ingressPolicy(comment: string, name: string, namespace: string, podLabels: Readonly<Record<string, string>>, ingress: readonly object[]): Documented {
+  return { comment, manifest: { apiVersion: "networking.k8s.io/v1", kind: "NetworkPolicy", metadata: { name, namespace }, spec: { podSelector: { matchLabels: { ...podLabels } }, policyTypes: ["Ingress"], ingress } } };
+}
+
+/** The dead-letter sink hears only Knative Eventing: the Broker's dispatchers deliver what the Trigger gave up on (their pods run in knative-eventing). */
+function deadLettersPolicy(options: ManifestOptions): Documented {
+  const eventing = { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "knative-eventing" } } };
+  return ingressPolicy("Only Knative Eventing's dispatchers (in knative-eventing) reach the dead-letter sink.", DEAD_LETTERS, options.namespace, { "app.kubernetes.io/name": DEAD_LETTERS }, [{ from: [eventing], ports: [{ protocol: "TCP", port: 8080 }] }]);
+}
+
+/**
+ * The webhook's pods answer on 8443 only. The API server's calls come from the control plane's
+ * addresses, which no pod or namespace selector names (and differ per provider), so the port is
+ * open to every source, as for any admission webhook; Prometheus scrapes the same port.
+ */
+function webhookPolicy(options: ManifestOptions, labels: Readonly<Record<string, string>>): Documented {
+  return ingressPolicy("The webhook's pods accept only HTTPS on 8443 (the API server's calls and Prometheus' scrapes); nothing else reaches them.", WEBHOOK, options.namespace, labels, [{ ports: [{ protocol: "TCP", port: 8443 }] }]);
+}
+
+/**
+ * cert-manager's chain for the webhook: a self-signed root makes a CA, the CA Issuer signs the
+ * serving certificate. cainjector puts the CA (the leaf Secret's ca.crt) into the caBundle, so a
+ * renewed leaf is trusted at once; with a self-signed leaf the bundle changed at each renewal and
+ * pods created before cainjector caught up were admitted untuned.
+ */
+function webhookCertificates(namespace: string): Documented[] {
+  const ca = `${WEBHOOK}-ca`;
+  return [
+    { comment: "cert-manager: a self-signed root, only to make the webhook's CA.", manifest: { apiVersion: "cert-manager.io/v1", kind: "Issuer", metadata: { name: `${WEBHOOK}-root`, namespace }, spec: { selfSigned: {} } } },
+    {
+      comment: "The webhook's CA, valid 10 years: what the caBundle holds, unchanged by the serving certificate's renewals.",
+      manifest: {
+        apiVersion: "cert-manager.io/v1",
+        kind: "Certificate",
+        metadata: { name: ca, namespace },
+        spec: { isCA: true, commonName: ca, secretName: ca, duration: "87600h", privateKey: { algorithm: "ECDSA", size: 256 }, issuerRef: { name: `${WEBHOOK}-root`, kind: "Issuer" } },
+      },
+    },
+    { comment: "Signs the serving certificate with that CA.", manifest: { apiVersion: "cert-manager.io/v1", kind: "Issuer", metadata: { name: WEBHOOK, namespace }, spec: { ca: { secretName: ca } } } },
+    {
+      comment: "The serving certificate, renewed in place by cert-manager (a new key each time).",
+      manifest: {
+        apiVersion: "cert-manager.io/v1",
+        kind: "Certificate",
+        metadata: { name: WEBHOOK, namespace },
+        spec: { secretName: `${WEBHOOK}-tls`, dnsNames: [`${WEBHOOK}.${namespace}.svc`], issuerRef: { name: WEBHOOK, kind: "Issuer" }, privateKey: { rotationPolicy: "Always" } },
+      },
+    },
+  ];
+}
+
 function role(name: string, namespace: string, verbs: string[]): Manifest {
   return { apiVersion: "rbac.authorization.k8s.io/v1", kind: "Role", metadata: { name, namespace }, rules: [{ apiGroups: [""], resources: ["pods"], verbs }] };
 }
@@ -383,10 +478,11 @@ function holdEnv(options: ManifestOptions): object[] {
 }
 
 /** The admission webhook: a Deployment behind a Service, its cert-manager certificate, and the MutatingWebhookConfiguration. */
-function webhookManifests(options: ManifestOptions): Documented[] {
+function webhookManifests(options: ManifestOptions & Release): Documented[] {
   const { namespace } = options;
   const labels = { "app.kubernetes.io/name": WEBHOOK };
   const filter = appIdFilter(options.appId);
+  const token = tokenVolume(options);
   const documents: Documented[] = [
     { comment: "The admission webhook's identity: it reads the watched namespaces' LimitRanges and ResourceQuotas, so that Optune's settings never make the API server refuse a pod.", manifest: { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: WEBHOOK, namespace } } },
     ...options.watch.flatMap((watched): Documented[] => [
@@ -396,16 +492,7 @@ function webhookManifests(options: ManifestOptions): Documented[] {
       },
       { comment: "", manifest: roleBinding(WEBHOOK, watched, WEBHOOK, namespace) },
     ]),
-    { comment: "cert-manager makes the webhook's certificate and renews it in place.", manifest: { apiVersion: "cert-manager.io/v1", kind: "Issuer", metadata: { name: WEBHOOK, namespace }, spec: { selfSigned: {} } } },
-    {
-      comment: "",
-      manifest: {
-        apiVersion: "cert-manager.io/v1",
-        kind: "Certificate",
-        metadata: { name: WEBHOOK, namespace },
-        spec: { secretName: `${WEBHOOK}-tls`, dnsNames: [`${WEBHOOK}.${namespace}.svc`], issuerRef: { name: WEBHOOK, kind: "Issuer" }, privateKey: { rotationPolicy: "Always" } },
-      },
-    },
+    ...webhookCertificates(namespace),
     {
       comment: "The webhook: a Deployment, since the API server calls webhooks only over HTTPS and a Service scaled to zero could not answer within timeoutSeconds.",
       manifest: {
@@ -422,21 +509,26 @@ function webhookManifests(options: ManifestOptions): Documented[] {
               // SIGTERM: /readyz fails at once, admissions are served 5 s more (WEBHOOK_SHUTDOWN_DELAY), then drained within SHUTDOWN_TIMEOUT (25 s).
               terminationGracePeriodSeconds: 30,
               securityContext: { runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } },
+              // One replica per node, spread over zones where it can be: a node or a zone down leaves one answering.
+              topologySpreadConstraints: [
+                { maxSkew: 1, topologyKey: "kubernetes.io/hostname", whenUnsatisfiable: "DoNotSchedule", labelSelector: { matchLabels: labels } },
+                { maxSkew: 1, topologyKey: "topology.kubernetes.io/zone", whenUnsatisfiable: "ScheduleAnyway", labelSelector: { matchLabels: labels } },
+              ],
               containers: [
                 {
                   name: "webhook",
-                  image: options.image,
+                  image: options.image!,
                   args: ["webhook"],
                   ports: [{ name: "https", containerPort: 8443 }],
                   env: [...functionEnv(options), { name: "OPTUNE_ADJUST_BUDGET", value: "5" }, ...holdEnv(options)],
                   readinessProbe: { httpGet: { scheme: "HTTPS", path: "/readyz", port: "https" } },
                   livenessProbe: { httpGet: { scheme: "HTTPS", path: "/healthz", port: "https" } },
-                  volumeMounts: [{ name: "tls", mountPath: "/etc/webhook/tls", readOnly: true }],
+                  volumeMounts: [{ name: "tls", mountPath: "/etc/webhook/tls", readOnly: true }, ...token.volumeMounts],
                   resources,
                   securityContext,
                 },
               ],
-              volumes: [{ name: "tls", secret: { secretName: `${WEBHOOK}-tls` } }],
+              volumes: [{ name: "tls", secret: { secretName: `${WEBHOOK}-tls` } }, ...token.volumes],
             },
           },
         },
@@ -444,6 +536,7 @@ function webhookManifests(options: ManifestOptions): Documented[] {
     },
     { comment: "", manifest: { apiVersion: "policy/v1", kind: "PodDisruptionBudget", metadata: { name: WEBHOOK, namespace }, spec: { minAvailable: 1, selector: { matchLabels: labels } } } },
     { comment: "", manifest: { apiVersion: "v1", kind: "Service", metadata: { name: WEBHOOK, namespace }, spec: { selector: labels, ports: [{ name: "https", port: 443, targetPort: "https" }] } } },
+    webhookPolicy(options, labels),
     {
       comment:
         "Never blocks a pod (failurePolicy Ignore); only CREATE of pods in the watched namespaces, never its own." + filter.note,
@@ -512,7 +605,7 @@ export function celString(value: string): string {
 /** For prometheus-operator: scrape GET /metrics of the function (and of the webhook, over HTTPS). */
 function podMonitors(options: ManifestOptions): Documented[] {
   const { namespace } = options;
-  const monitor = (name: string, spec: object): Manifest => ({ apiVersion: "monitoring.coreos.com/v1", kind: "PodMonitor", metadata: { name, namespace }, spec });
+  const monitor = (name: string, spec: object): Manifest => ({ apiVersion: "monitoring.coreos.com/v1", kind: "PodMonitor", metadata: { name, namespace, ...monitoringLabels(options) }, spec });
   const documents: Documented[] = [
     options.target === "knative"
       ? {
@@ -534,6 +627,47 @@ function podMonitors(options: ManifestOptions): Documented[] {
     });
   }
   return documents;
+}
+
+/** --monitoring-label: what a Prometheus' podMonitorSelector and ruleSelector look for. */
+function monitoringLabels(options: ManifestOptions): { labels?: Record<string, string> } {
+  return options.monitoringLabels === undefined || Object.keys(options.monitoringLabels).length === 0 ? {} : { labels: { ...options.monitoringLabels } };
+}
+
+export type Component = "function" | "event-source" | "event-delivery" | "webhook" | "monitoring" | "namespace";
+
+/** Which part of the servo a document belongs to (app.kubernetes.io/component), by kind and name. */
+export function componentOf(manifest: Manifest): Component {
+  const { kind, metadata } = manifest;
+  if (kind === "Namespace") return "namespace";
+  if (kind === "PodMonitor" || kind === "PrometheusRule") return "monitoring";
+  if (kind === "MutatingWebhookConfiguration" || metadata.name.startsWith(WEBHOOK)) return "webhook";
+  if (kind === "Broker" || kind === "Trigger" || kind === "EventPolicy" || metadata.name === DEAD_LETTERS) return "event-delivery";
+  if (kind === "ApiServerSource" || kind === "PingSource" || metadata.name === SOURCE_ACCOUNT) return "event-source";
+  return "function";
+}
+
+/** The label every object of every install carries: what `uninstall` and `kubectl get -l` find. */
+export const PART_OF = { "app.kubernetes.io/part-of": FUNCTION } as const;
+
+/**
+ * The recommended labels (kubernetes.io/docs/concepts/overview/working-with-objects/common-labels),
+ * on the object's own metadata only: selectors and pod templates keep theirs, since a Deployment's
+ * selector cannot change on upgrade. An object that names itself (the webhook, the dead-letter
+ * sink) keeps its app.kubernetes.io/name; the instance is the servo's namespace, its own.
+ */
+export function withStandardLabels(manifest: Manifest, options: Pick<ManifestOptions, "namespace"> & Pick<Release, "version">): Manifest {
+  const own = (manifest.metadata.labels ?? {}) as Record<string, string>;
+  const labels = {
+    "app.kubernetes.io/name": FUNCTION,
+    ...own,
+    "app.kubernetes.io/instance": options.namespace,
+    "app.kubernetes.io/version": options.version,
+    "app.kubernetes.io/component": componentOf(manifest),
+    ...PART_OF,
+    "app.kubernetes.io/managed-by": FUNCTION,
+  };
+  return { ...manifest, metadata: { ...manifest.metadata, labels } };
 }
 
 type Selector = { matchLabels?: Record<string, string>; matchExpressions?: Array<{ key: string; operator: string; values?: string[] }> };

@@ -1,7 +1,7 @@
 // Monitoring as code: the alert and recording rules (a Prometheus rules file, or a PrometheusRule
 // for prometheus-operator: `manifests --prometheus-rules`) and the Grafana dashboard, all from the
 // metrics the servers export. Each alert has a summary, a description that says what to do, and a
-// runbook section in the README. example/monitoring/ holds the generated files; promtool lints and
+// runbook_url to its section in the README's Runbook. example/monitoring/ holds the generated files; promtool lints and
 // unit-tests them in CI.
 
 /** What the rules depend on: the namespaces the function watches. */
@@ -31,6 +31,15 @@ export const RECORDING_RULES: readonly Rule[] = [
   { record: "servo_k8s_multijob:last_successful_sweep:age_seconds", expr: `time() - max by (namespace, job) (max_over_time(${P}last_successful_sweep_timestamp_seconds[1h]))` },
 ];
 
+/**
+ * Where an alert's runbook is: its section under "Runbook" in the README (GitHub's anchor for a
+ * heading is its text in lower case). Relative to the repository, which has no published home yet:
+ * prefix it with where you keep a copy (test/manifests.test.ts checks every anchor exists).
+ */
+export function runbookUrl(alert: string): string {
+  return `README.md#${alert.toLowerCase()}`;
+}
+
 /** The alerts. `watched` scopes the kube-state-metrics one to the namespaces the function watches. */
 export function alertRules(options: RuleOptions): Rule[] {
   const alert = (name: string, expr: string, duration: string, severity: "warning" | "critical", summary: string, description: string): Rule => ({
@@ -38,7 +47,7 @@ export function alertRules(options: RuleOptions): Rule[] {
     expr,
     for: duration,
     labels: { severity },
-    annotations: { summary, description, runbook: `the README of servo-k8s-multijob, section "Runbook", ${name}` },
+    annotations: { summary, description, runbook_url: runbookUrl(name) },
   });
   const watched = options.watch.join("|"); // namespace names hold no regex characters
   return [

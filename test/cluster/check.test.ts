@@ -8,7 +8,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { generate } from "selfsigned";
-import { DEFAULT_OPTIONS, manifests, type ManifestOptions } from "../../handler/deploy/manifests.js";
+import { manifests, type ManifestOptions, type Release } from "../../handler/deploy/manifests.js";
+import { TEST_OPTIONS } from "../support/manifest-variants.js";
 import { startReceiver, type Receiver } from "../../handler/demo/optune-stand-in.js";
 import { REPOSITORY, runCli } from "../support/cli.js";
 import { createAll, startRealApiServer, type Document, type RealApiServer } from "./apiserver.js";
@@ -18,7 +19,7 @@ import { applyCrds } from "./crds.js";
 const skip = skipUnlessInstalled();
 
 const WATCHED = ["batch", "etl"];
-const OPTIONS: ManifestOptions = { ...DEFAULT_OPTIONS, watch: WATCHED, account: "acme", webhook: true };
+const OPTIONS: ManifestOptions & Release = { ...TEST_OPTIONS, watch: WATCHED, account: "acme", webhook: true };
 const FLAGS = ["--watch", WATCHED.join(","), "--webhook"];
 const MERGE = { contentType: "application/merge-patch+json" };
 const VERSION = (JSON.parse(readFileSync(join(REPOSITORY, "package.json"), "utf8")) as { version: string }).version;

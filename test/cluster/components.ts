@@ -50,6 +50,8 @@ export function kubernetes(release: KubernetesRelease = "newest"): ControlPlaneB
   };
 }
 
+/** kubectl of the newest release: the README's lines that pipe to kubectl run with it. */
+export const KUBECTL = process.env.KUBECTL ?? join(COMPONENTS_DIR, `kubectl-${version("KUBERNETES_NEWEST")}`, "kubectl");
 export const ETCD = process.env.ETCD ?? join(COMPONENTS_DIR, `etcd-${version("ETCD")}`, "etcd");
 export const KWOK = process.env.KWOK ?? join(COMPONENTS_DIR, `kwok-${version("KWOK")}`, "kwok");
 export const RECEIVE_ADAPTER = process.env.APISERVER_RECEIVE_ADAPTER ?? join(COMPONENTS_DIR, `knative-eventing-${version("KNATIVE_EVENTING")}`, "apiserver_receive_adapter");

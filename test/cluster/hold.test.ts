@@ -3,14 +3,15 @@
 // the webhook adding the finalizer as registered and Knative's real adapter delivering events.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { DEFAULT_OPTIONS, type ManifestOptions } from "../../handler/deploy/manifests.js";
+import type { ManifestOptions, Release } from "../../handler/deploy/manifests.js";
+import { TEST_OPTIONS } from "../support/manifest-variants.js";
 import { HOLD_FINALIZER } from "../../handler/measure/hold.js";
 import { pingEvent } from "../support/cluster.js";
 import { runCli } from "../support/cli.js";
 import { kubernetes, RECEIVE_ADAPTER, skipUnlessInstalled } from "./components.js";
 import { startTier, waitFor, type Tier } from "./tier.js";
 
-const OPTIONS: ManifestOptions = { ...DEFAULT_OPTIONS, watch: ["batch"], account: "acme", webhook: true };
+const OPTIONS: ManifestOptions & Release = { ...TEST_OPTIONS, watch: ["batch"], account: "acme", webhook: true };
 const RUN = "servo-k8s-multijob.test/";
 
 /** A Job deleted with its pods the moment it finishes (ttlSecondsAfterFinished: 0). */

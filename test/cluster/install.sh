@@ -6,7 +6,8 @@
 #     the oldest minor the README claims: `go install k8s.io/kubernetes/cmd/...` is refused (its go.mod
 #     replaces every staging module with ./staging/...), so a wrapper module takes the tag's own `go`
 #     and `godebug` lines and turns each staging replace into the matching v0.MINOR.PATCH release;
-#     the version is stamped with -X (or /version says v0.0.0-master);
+#     the version is stamped with -X (or /version says v0.0.0-master); kubectl of the newest release
+#     the same way (the README's upgrade and removal lines run with it);
 #   - etcd 3.6 (a wrapper main calling etcdmain.Main: its own main module carries replaces);
 #   - kwok (plays every kubelet), Knative's ApiServerSource receive adapter and the CloudEvents
 #     conformance tool, as `go install` would build them;
@@ -39,9 +40,10 @@ timed() { # timed NAME COMMAND...: runs it, logging how long a build took
 module_dir() { go mod download -json "$1" | sed -nE 's/^[[:space:]]*"Dir": "(.*)",?$/\1/p'; }
 module_gomod() { go mod download -json "$1" | sed -nE 's/^[[:space:]]*"GoMod": "(.*)",?$/\1/p'; }
 
-# build_kubernetes VERSION DIR
+# build_kubernetes VERSION DIR [COMMAND...]: the control plane's commands, or those named
 build_kubernetes() {
   local ver=$1 out=$2 minor patch gomod work
+  shift 2
   minor=$(echo "$ver" | cut -d. -f2) patch=$(echo "$ver" | cut -d. -f3)
   gomod=$(module_gomod "k8s.io/kubernetes@$ver")
   work=$(mktemp -d)
@@ -51,7 +53,7 @@ build_kubernetes() {
     echo "require k8s.io/kubernetes $ver"
     sed -nE "s#^[[:space:]]*(k8s\.io/[^ ]+) => \./staging/.*#replace \1 => \1 v0.$minor.$patch#p" "$gomod"
   } > "$work/go.mod"
-  local cmds="k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler"
+  local cmds="${*:-k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler}"
   local v=k8s.io/component-base/version
   # Each command at the tag (a bare `go get PACKAGE` would move k8s.io/kubernetes to the newest release).
   (cd "$work" && go get $(printf "%s@$ver " $cmds) >/dev/null 2>"$work/get.log" || { cat "$work/get.log" >&2; exit 1; }
@@ -81,6 +83,7 @@ go_build() {
 
 kube_new="$root/kubernetes-$KUBERNETES_NEWEST"
 kube_old="$root/kubernetes-$KUBERNETES_OLDEST"
+kubectl_dir="$root/kubectl-$KUBERNETES_NEWEST"
 etcd_dir="$root/etcd-$ETCD"
 kwok_dir="$root/kwok-$KWOK"
 adapter_dir="$root/knative-eventing-$KNATIVE_EVENTING"
@@ -92,6 +95,7 @@ conformance_dir="$root/cloudevents-conformance-$CLOUDEVENTS_CONFORMANCE"
 [ -x "$conformance_dir/cloudevents" ] || timed cloudevents-conformance go_build "$conformance_dir" github.com/cloudevents/conformance/cmd/cloudevents "$CLOUDEVENTS_CONFORMANCE"
 [ -x "$kube_new/kube-apiserver" ] || timed "kubernetes $KUBERNETES_NEWEST" build_kubernetes "$KUBERNETES_NEWEST" "$kube_new"
 [ -x "$kube_old/kube-apiserver" ] || timed "kubernetes $KUBERNETES_OLDEST" build_kubernetes "$KUBERNETES_OLDEST" "$kube_old"
+[ -x "$kubectl_dir/kubectl" ] || timed "kubectl $KUBERNETES_NEWEST" build_kubernetes "$KUBERNETES_NEWEST" "$kubectl_dir" k8s.io/kubernetes/cmd/kubectl
 
 crds_knative_serving="$(module_dir "knative.dev/serving@$KNATIVE_SERVING")/config/core/300-resources"
 crds_knative_eventing="$(module_dir "knative.dev/eventing@$KNATIVE_EVENTING")/config/core/resources"
@@ -116,6 +120,7 @@ echo "kube-scheduler=$kube_new/kube-scheduler $(version_of "$kube_new/kube-sched
 echo "kube-apiserver-oldest=$kube_old/kube-apiserver $(version_of "$kube_old/kube-apiserver" --version)"
 echo "kube-controller-manager-oldest=$kube_old/kube-controller-manager $(version_of "$kube_old/kube-controller-manager" --version)"
 echo "kube-scheduler-oldest=$kube_old/kube-scheduler $(version_of "$kube_old/kube-scheduler" --version)"
+echo "kubectl=$kubectl_dir/kubectl $(version_of "$kubectl_dir/kubectl" version --client)"
 echo "etcd=$etcd_dir/etcd $(version_of "$etcd_dir/etcd" --version)"
 echo "kwok=$kwok_dir/kwok $(version_of "$kwok_dir/kwok" --version)"
 echo "apiserver_receive_adapter=$adapter_dir/apiserver_receive_adapter knative.dev/eventing $KNATIVE_EVENTING"

@@ -8,13 +8,14 @@
 // after jobs finished (the sweep finds them), Optune answering 503 within the adapter's retries.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { DEFAULT_OPTIONS, type ManifestOptions } from "../../handler/deploy/manifests.js";
+import { type ManifestOptions, type Release } from "../../handler/deploy/manifests.js";
+import { TEST_OPTIONS } from "../support/manifest-variants.js";
 import { runCli } from "../support/cli.js";
 import { kubernetes, RECEIVE_ADAPTER, skipUnlessInstalled, type KubernetesRelease } from "./components.js";
 import { SMALL, startTier, waitFor, type Tier } from "./tier.js";
 
 const WATCHED = ["batch", "etl"];
-const OPTIONS: ManifestOptions = { ...DEFAULT_OPTIONS, watch: WATCHED, account: "acme", webhook: true };
+const OPTIONS: ManifestOptions & Release = { ...TEST_OPTIONS, watch: WATCHED, account: "acme", webhook: true };
 const RUN = "servo-k8s-multijob.test/";
 
 interface JobShape {

@@ -13,7 +13,8 @@ import { stringify } from "yaml";
 import { startWebhook, type RunningWebhook } from "../../handler/adjust/webhook.js";
 import { findPrometheus, startPrometheus, type RunningPrometheus } from "../../handler/demo/cadvisor-stand-in.js";
 import { loadConfig } from "../../handler/edges/config.js";
-import { DEFAULT_OPTIONS, manifests, type Manifest } from "../../handler/deploy/manifests.js";
+import { manifests, type Manifest } from "../../handler/deploy/manifests.js";
+import { TEST_OPTIONS } from "../support/manifest-variants.js";
 import { DASHBOARD_PANELS, RECORDING_RULES } from "../../handler/deploy/monitoring.js";
 import { admissionReview, atCreate, makeCertificate } from "../support/admission.js";
 import { REPOSITORY } from "../support/cli.js";
@@ -39,7 +40,7 @@ describe("the rules, with promtool", { skip }, () => {
   test("promtool check rules: the rules file and the PrometheusRule of manifests --prometheus-rules", async () => {
     const dir = scratchDir("servo-rules-");
     try {
-      const rule = manifests({ ...DEFAULT_OPTIONS, watch: ["batch", "etl"], prometheusRules: true }).map((documented) => documented.manifest).find((manifest) => manifest.kind === "PrometheusRule")!;
+      const rule = manifests({ ...TEST_OPTIONS, watch: ["batch", "etl"], prometheusRules: true }).map((documented) => documented.manifest).find((manifest) => manifest.kind === "PrometheusRule")!;
       writeFileSync(join(dir, "operator.yml"), stringify(rule.spec));
       const { stdout } = await run(PROMTOOL!, ["check", "rules", join(MONITORING, "rules.yml"), join(dir, "operator.yml")]);
       assert.match(stdout, /SUCCESS: 13 rules found[\s\S]*SUCCESS: 13 rules found/);
@@ -77,7 +78,7 @@ describe("the PodMonitor against the pod Knative makes of our Service", () => {
   };
 
   test("its selector matches the pod, its port is the user container's, never queue-proxy's, and the prometheus.io annotations name the same port", () => {
-    const documents = manifests({ ...DEFAULT_OPTIONS, podMonitor: true }).map((documented) => documented.manifest);
+    const documents = manifests({ ...TEST_OPTIONS, podMonitor: true }).map((documented) => documented.manifest);
     const pod = renderKnativePod(documents.find((manifest) => manifest.kind === "Service" && manifest.apiVersion === "serving.knative.dev/v1")!);
     const monitor = documents.find((manifest) => manifest.kind === "PodMonitor" && manifest.metadata.name === "servo-k8s-multijob")!;
     const spec = monitor.spec as { selector: { matchLabels: Record<string, string> }; podMetricsEndpoints: Array<{ port: string; path: string }> };

@@ -13,7 +13,8 @@ import { after, before, describe, test } from "node:test";
 import { HTTP, CloudEvent as SdkEvent } from "cloudevents";
 import { startWebhook, type RunningWebhook } from "../../handler/adjust/webhook.js";
 import { loadConfig } from "../../handler/edges/config.js";
-import { manifests, DEFAULT_OPTIONS, type ManifestOptions } from "../../handler/deploy/manifests.js";
+import { manifests, type ManifestOptions, type Release } from "../../handler/deploy/manifests.js";
+import { TEST_OPTIONS } from "../support/manifest-variants.js";
 import { connectKubernetes } from "../../handler/edges/kubernetes.js";
 import { sweep } from "../../handler/measure/sweep.js";
 import { startReceiver, type Receiver } from "../../handler/demo/optune-stand-in.js";
@@ -30,7 +31,7 @@ import { scratchDir } from "../support/scratch.js";
 const skip = skipUnlessInstalled();
 
 const WATCHED = ["batch", "etl"];
-const OPTIONS: ManifestOptions = { ...DEFAULT_OPTIONS, watch: WATCHED, account: "acme", eventAuth: true, webhook: true };
+const OPTIONS: ManifestOptions & Release = { ...TEST_OPTIONS, watch: WATCHED, account: "acme", eventAuth: true, webhook: true };
 const AUDIENCE = "serving.knative.dev/service/optune-servo/servo-k8s-multijob";
 const FUNCTION_SA = { namespace: "optune-servo", name: "servo-k8s-multijob" };
 

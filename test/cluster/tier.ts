@@ -9,7 +9,7 @@ import https from "node:https";
 import { join } from "node:path";
 import { startWebhook, type RunningWebhook } from "../../handler/adjust/webhook.js";
 import { loadConfig } from "../../handler/edges/config.js";
-import { manifests, type ManifestOptions } from "../../handler/deploy/manifests.js";
+import { manifests, type ManifestOptions, type Release } from "../../handler/deploy/manifests.js";
 import { startReceiver, type Receiver } from "../../handler/demo/optune-stand-in.js";
 import { makeCertificate } from "../support/admission.js";
 import { scratchDir } from "../support/scratch.js";
@@ -25,7 +25,7 @@ export interface Tier {
   readonly plane: ControlPlane;
   readonly server: RealApiServer;
   readonly receiver: Receiver;
-  readonly options: ManifestOptions;
+  readonly options: ManifestOptions & Release;
   readonly documents: readonly Document[];
   readonly functionKubeconfig: string;
   readonly functionEnv: Readonly<Record<string, string>>;
@@ -53,7 +53,7 @@ export interface Tier {
 
 export interface TierOptions {
   readonly release?: KubernetesRelease;
-  readonly options: ManifestOptions;
+  readonly options: ManifestOptions & Release;
   readonly replicas?: number;
   /** Extra environment for the function's replicas. */
   readonly env?: Readonly<Record<string, string>>;

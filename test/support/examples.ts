@@ -8,20 +8,24 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { MANIFEST_FLAGS } from "../../handler/deploy/flags.js";
 import { optionsFrom, renderManifests } from "../../handler/deploy/print.js";
-import type { ManifestOptions } from "../../handler/deploy/manifests.js";
+import type { ManifestOptions, Release } from "../../handler/deploy/manifests.js";
+import { PACKAGE_VERSION, RELEASE } from "./manifest-variants.js";
 import { REPOSITORY } from "./cli.js";
 
+/** The image the examples name: the one you would build from this version and push. */
+const IMAGE = ["--image", RELEASE.image];
+
 export const EXAMPLES: ReadonlyArray<{ readonly file: string; readonly args: readonly string[] }> = [
-  { file: "example/knative/manifests.yaml", args: [] },
-  { file: "example/knative/batch-etl.yaml", args: ["--watch", "batch,etl", "--account", "acme.example.com", "--selector", "batch.kubernetes.io/job-name", "--pod-monitor"] },
-  { file: "example/knative/broker.yaml", args: ["--account", "acme.example.com", "--broker"] },
-  { file: "example/knative/event-auth.yaml", args: ["--account", "acme.example.com", "--event-auth"] },
+  { file: "example/knative/manifests.yaml", args: [...IMAGE] },
+  { file: "example/knative/batch-etl.yaml", args: [...IMAGE, "--watch", "batch,etl", "--account", "acme.example.com", "--selector", "batch.kubernetes.io/job-name", "--pod-monitor"] },
+  { file: "example/knative/broker.yaml", args: [...IMAGE, "--account", "acme.example.com", "--broker"] },
+  { file: "example/knative/event-auth.yaml", args: [...IMAGE, "--account", "acme.example.com", "--event-auth"] },
   { file: "example/openfaas/manifests.yaml", args: ["--target", "openfaas"] },
-  { file: "example/webhook/manifests.yaml", args: ["--account", "acme.example.com", "--webhook", "--pod-monitor"] },
+  { file: "example/webhook/manifests.yaml", args: [...IMAGE, "--account", "acme.example.com", "--webhook", "--pod-monitor"] },
 ];
 
-export function exampleOptions(args: readonly string[]): ManifestOptions {
-  const options = optionsFrom(parseArgs({ args: [...args], options: MANIFEST_FLAGS, strict: true }).values);
+export function exampleOptions(args: readonly string[]): ManifestOptions & Release {
+  const options = optionsFrom(parseArgs({ args: [...args], options: MANIFEST_FLAGS, strict: true }).values, PACKAGE_VERSION);
   if (typeof options === "string") throw new Error(options);
   return options;
 }
