@@ -14,10 +14,11 @@ import { unprintable } from "../handler/edges/printable.js";
 import { startReceiver } from "../handler/demo/optune-stand-in.js";
 import { REPOSITORY, runCli } from "./support/cli.js";
 import { scratchDir } from "./support/scratch.js";
-import { TEST_OPTIONS } from "./support/manifest-variants.js";
+import { PACKAGE_VERSION } from "./support/manifest-variants.js";
+import { DEFAULT_OPTIONS } from "../handler/deploy/manifests.js";
 
 const NOW = Date.parse("2026-12-01T12:00:00Z");
-const OPTIONS: CheckOptions = { install: { ...TEST_OPTIONS, namespace: "optune-servo", watch: ["batch"], target: "knative", webhook: false }, now: NOW };
+const OPTIONS: CheckOptions = { install: { ...DEFAULT_OPTIONS, version: PACKAGE_VERSION, namespace: "optune-servo", watch: ["batch"], target: "knative", webhook: false }, now: NOW };
 const ready = (...types: string[]) => ({ found: { spec: {}, status: { conditions: types.map((type) => ({ type, status: "True" })) } } });
 const source = (spec: object) => ({ found: { spec, status: { conditions: ["Ready", "SufficientPermissions", "SinkProvided"].map((type) => ({ type, status: "True" })) } } });
 const SINK = { ref: { apiVersion: "serving.knative.dev/v1", kind: "Service", name: "servo-k8s-multijob", namespace: "optune-servo" } };

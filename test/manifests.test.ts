@@ -12,7 +12,7 @@ import { Deployment } from "kubernetes-models/apps/v1";
 import { PodDisruptionBudget } from "kubernetes-models/policy/v1";
 import { ClusterRole, ClusterRoleBinding, Role, RoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v1";
 import { NetworkPolicy } from "kubernetes-models/networking.k8s.io/v1";
-import { MutatingWebhookConfiguration } from "kubernetes-models/admissionregistration.k8s.io/v1";
+import { MutatingWebhookConfiguration, ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding } from "kubernetes-models/admissionregistration.k8s.io/v1";
 import { Service as KnativeService } from "@kubernetes-models/knative/serving.knative.dev/v1/Service";
 import { ApiServerSource } from "@kubernetes-models/knative/sources.knative.dev/v1/ApiServerSource";
 import { PingSource } from "@kubernetes-models/knative/sources.knative.dev/v1/PingSource";
@@ -43,6 +43,8 @@ const MODELS: Record<string, Model> = {
   "rbac.authorization.k8s.io/v1/ClusterRoleBinding": ClusterRoleBinding,
   "networking.k8s.io/v1/NetworkPolicy": NetworkPolicy,
   "admissionregistration.k8s.io/v1/MutatingWebhookConfiguration": MutatingWebhookConfiguration,
+  "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy": ValidatingAdmissionPolicy,
+  "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicyBinding": ValidatingAdmissionPolicyBinding,
   "serving.knative.dev/v1/Service": KnativeService,
   "sources.knative.dev/v1/ApiServerSource": ApiServerSource,
   "sources.knative.dev/v1/PingSource": PingSource,

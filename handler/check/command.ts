@@ -34,7 +34,7 @@ async function sayHello(url: string): Promise<true | string> {
 export async function runCheck(values: Values, io: { readonly out: (text: string) => void; readonly usageError: (message: string) => number; readonly version?: string }): Promise<number> {
   const { output, pre, optune, ...installFlags } = values;
   if (output !== undefined && output !== "text" && output !== "json") return io.usageError(`-o must be json, got ${JSON.stringify(output)}`);
-  const install = optionsFrom(installFlags, io.version ?? "unknown");
+  const install = optionsFrom(installFlags, io.version ?? "unknown", false);
   if (typeof install === "string") return io.usageError(install);
   const options: CheckOptions = { install, now: Date.now(), ...(pre === true ? { pre: true } : {}), ...(io.version === undefined ? {} : { cliVersion: io.version }) };
   const source = findKubeconfig(process.env);

@@ -17,4 +17,5 @@ export const MANIFEST_FLAGS = {
   "prometheus-url": { type: "string" },
   "prometheus-rules": { type: "boolean" },
   "monitoring-label": { type: "string", multiple: true },
+  "no-patch-policy": { type: "boolean" },
 } as const;

@@ -5,6 +5,8 @@
 // to the right subjects. The function never runs in a namespace it watches.
 import { DEFAULT_APP_ID } from "../edges/config.js";
 import { rulesFile } from "./monitoring.js";
+import { CLAIM_ANNOTATION } from "../measure/claim.js";
+import { HOLD_FINALIZER } from "../measure/hold.js";
 
 export type Target = "knative" | "openfaas";
 
@@ -39,6 +41,11 @@ export interface ManifestOptions {
   readonly prometheusRules?: boolean;
   /** Labels on the PodMonitors and the PrometheusRule, for a Prometheus that selects by label (kube-prometheus-stack: release). */
   readonly monitoringLabels?: Readonly<Record<string, string>>;
+  /**
+   * A ValidatingAdmissionPolicy that lets the function's ServiceAccount change only its claim
+   * annotation and its finalizer on pods (default on; GA since Kubernetes 1.30: off for older ones).
+   */
+  readonly patchPolicy?: boolean;
 }
 
 /** What is deployed: the image (no default: only its builder knows where it was pushed) and the package version it was built from. */
@@ -333,6 +340,8 @@ function deployment(options: ManifestOptions & Release): Documented[] {
     documents.push(deadLettersPolicy(options));
   }
 
+  if (knative && options.patchPolicy !== false) documents.push(...podPatchPolicy(options));
+
   for (const watched of options.watch) {
     if (knative) {
       add(`In ${watched}: what the function may do with pods. Get (re-reading after a conflict), list (the sweep), patch (its claim annotation).`, role(FUNCTION, watched, ["get", "list", "patch"]));
@@ -450,6 +459,60 @@ function webhookCertificates(namespace: string): Documented[] {
         kind: "Certificate",
         metadata: { name: WEBHOOK, namespace },
         spec: { secretName: `${WEBHOOK}-tls`, dnsNames: [`${WEBHOOK}.${namespace}.svc`], issuerRef: { name: WEBHOOK, kind: "Issuer" }, privateKey: { rotationPolicy: "Always" } },
+      },
+    },
+  ];
+}
+
+/**
+ * RBAC cannot narrow `patch pods` to one annotation: with the function's token, a PATCH could
+ * change a running pod's image. This policy (admissionregistration.k8s.io/v1, GA since 1.30) lets
+ * that ServiceAccount change, on the pods of the watched namespaces, only the claim annotation and
+ * the finalizer that holds a pod until it is reported.
+ */
+function podPatchPolicy(options: ManifestOptions): Documented[] {
+  const name = `${FUNCTION}-pod-patches`;
+  const ours = (field: string) => `'${field}'`;
+  const map = (object: string, field: string) => `(has(${object}.metadata.${field}) ? ${object}.metadata.${field} : {})`;
+  const list = (object: string, field: string) => `(has(${object}.metadata.${field}) ? ${object}.metadata.${field} : [])`;
+  const unchanged = (field: string) => `${map("object", field)} == ${map("oldObject", field)}`;
+  const annotation = ours(CLAIM_ANNOTATION);
+  const finalizer = ours(HOLD_FINALIZER);
+  return [
+    {
+      comment: "The function may change only its claim annotation and its finalizer on pods: RBAC's patch alone would let it change any field of a running pod.",
+      manifest: {
+        apiVersion: "admissionregistration.k8s.io/v1",
+        kind: "ValidatingAdmissionPolicy",
+        metadata: { name },
+        spec: {
+          failurePolicy: "Fail",
+          matchConstraints: { resourceRules: [{ apiGroups: [""], apiVersions: ["v1"], operations: ["UPDATE"], resources: ["pods"] }] },
+          matchConditions: [{ name: "the-function", expression: `request.userInfo.username == 'system:serviceaccount:${options.namespace}:${FUNCTION}'` }],
+          validations: [
+            { expression: "object.spec == oldObject.spec", message: "the function may not change a pod's spec" },
+            { expression: unchanged("labels"), message: "the function may not change a pod's labels" },
+            { expression: `${list("object", "ownerReferences")} == ${list("oldObject", "ownerReferences")}`, message: "the function may not change a pod's owners" },
+            {
+              expression: `${map("object", "annotations")}.all(k, k == ${annotation} || (k in ${map("oldObject", "annotations")} && ${map("oldObject", "annotations")}[k] == ${map("object", "annotations")}[k])) && ${map("oldObject", "annotations")}.all(k, k == ${annotation} || k in ${map("object", "annotations")})`,
+              message: `the function may change only the ${CLAIM_ANNOTATION} annotation`,
+            },
+            { expression: `${list("object", "finalizers")}.filter(f, f != ${finalizer}) == ${list("oldObject", "finalizers")}.filter(f, f != ${finalizer})`, message: `the function may change only the ${HOLD_FINALIZER} finalizer` },
+          ],
+        },
+      },
+    },
+    {
+      comment: "",
+      manifest: {
+        apiVersion: "admissionregistration.k8s.io/v1",
+        kind: "ValidatingAdmissionPolicyBinding",
+        metadata: { name },
+        spec: {
+          policyName: name,
+          validationActions: ["Deny"],
+          matchResources: { namespaceSelector: { matchExpressions: [{ key: "kubernetes.io/metadata.name", operator: "In", values: [...options.watch] }] } },
+        },
       },
     },
   ];

@@ -8,7 +8,8 @@ import { DEFAULT_OPTIONS, eventAudience, functionEnv, imageProblem, manifests, o
 type Values = Record<string, string | boolean | string[] | undefined>;
 
 /** The options the flags say, for the package `version`, or a usage problem. */
-export function optionsFrom(values: Values, version: string): (ManifestOptions & Release) | string {
+/** `imageRequired`: false for `check`, which reads an installation and writes no document. */
+export function optionsFrom(values: Values, version: string, imageRequired = true): (ManifestOptions & Release) | string {
   // Every value lands in YAML (and kubectl's YAML 1.1 ends a line at NEL, U+2028 and U+2029 too).
   const unprintable = unprintableFlag(values);
   if (unprintable !== undefined) return unprintable;
@@ -35,6 +36,7 @@ export function optionsFrom(values: Values, version: string): (ManifestOptions &
     ...(text("selector") === undefined ? {} : { selector: text("selector")! }),
     webhook: values.webhook === true,
     ...(values["pod-monitor"] === true ? { podMonitor: true } : {}),
+    ...(values["no-patch-policy"] === true ? { patchPolicy: false } : {}),
     ...(values["event-auth"] === true ? { eventAuth: true } : {}),
     ...(values["prometheus-rules"] === true ? { prometheusRules: true } : {}),
     ingressNamespace: text("ingress-namespace") ?? DEFAULT_OPTIONS.ingressNamespace!,
@@ -42,7 +44,7 @@ export function optionsFrom(values: Values, version: string): (ManifestOptions &
     ...(text("prometheus-url") === undefined ? {} : { prometheusUrl: text("prometheus-url")! }),
     ...(Object.keys(monitoringLabels).length === 0 ? {} : { monitoringLabels }),
   };
-  const problem = optionsProblem(options) ?? imageProblem(options, options.image);
+  const problem = optionsProblem(options) ?? (imageRequired ? imageProblem(options, options.image) : undefined);
   if (problem !== undefined) return problem;
   // What the function will read must pass its own configuration check.
   const env: Record<string, string> = {};

@@ -17,6 +17,8 @@ export interface InstalledKind {
  */
 export const INSTALLED_KINDS: readonly InstalledKind[] = [
   { apiVersion: "admissionregistration.k8s.io/v1", kind: "MutatingWebhookConfiguration", plural: "mutatingwebhookconfigurations" },
+  { apiVersion: "admissionregistration.k8s.io/v1", kind: "ValidatingAdmissionPolicyBinding", plural: "validatingadmissionpolicybindings" },
+  { apiVersion: "admissionregistration.k8s.io/v1", kind: "ValidatingAdmissionPolicy", plural: "validatingadmissionpolicies" },
   { apiVersion: "sources.knative.dev/v1", kind: "ApiServerSource", plural: "apiserversources" },
   { apiVersion: "sources.knative.dev/v1", kind: "PingSource", plural: "pingsources" },
   { apiVersion: "eventing.knative.dev/v1", kind: "Trigger", plural: "triggers" },

@@ -6,6 +6,8 @@ import { after, before, describe, test } from "node:test";
 import type { ManifestOptions, Release } from "../../handler/deploy/manifests.js";
 import { TEST_OPTIONS } from "../support/manifest-variants.js";
 import { HOLD_FINALIZER } from "../../handler/measure/hold.js";
+import { CLAIM_ANNOTATION } from "../../handler/measure/claim.js";
+import { connectKubernetes, type KubernetesError } from "../../handler/edges/kubernetes.js";
 import { pingEvent } from "../support/cluster.js";
 import { runCli } from "../support/cli.js";
 import { kubernetes, RECEIVE_ADAPTER, skipUnlessInstalled } from "./components.js";
@@ -165,5 +167,32 @@ describe(`nothing lost on Kubernetes ${kubernetes("newest").version}: job pods h
     } finally {
       await tier.startReplicas();
     }
+  });
+});
+
+describe(`the function's pod patches on Kubernetes ${kubernetes("newest").version}: a ValidatingAdmissionPolicy narrows RBAC's patch`, { skip: skipUnlessInstalled("newest") }, () => {
+  let tier: Tier;
+  before(async () => {
+    tier = await startTier({ options: OPTIONS, replicas: 1 });
+  });
+  after(async () => {
+    await tier?.stop();
+  });
+
+  test("with the function's token: its claim annotation and its finalizer may change; the image, the labels and other annotations may not", async () => {
+    const pod = { apiVersion: "v1", kind: "Pod", metadata: { name: "patched", labels: { app: "x" }, annotations: { team: "a" } }, spec: { nodeName: "no-such-node", containers: [{ name: "worker", image: "registry.example.com/jobs/worker:1", resources: { limits: { cpu: "10m", memory: "16Mi" }, requests: { cpu: "10m", memory: "16Mi" } } }] } };
+    assert.equal((await tier.server.request("POST", "/api/v1/namespaces/batch/pods", pod)).status, 201);
+    const api = connectKubernetes({ kind: "files", paths: [tier.functionKubeconfig] }, { timeoutMs: 10_000 });
+    const status = (patch: object) => api.patch("batch", "patched", patch).then(() => 200, (error: KubernetesError) => error.status);
+    assert.equal(await status({ metadata: { annotations: { [CLAIM_ANNOTATION]: '{"state":"sent"}' } } }), 200, "the claim");
+    assert.equal(await status({ metadata: { finalizers: [HOLD_FINALIZER] } }), 200, "the finalizer added");
+    assert.equal(await status({ metadata: { finalizers: null } }), 200, "the finalizer removed");
+    assert.notEqual(await status({ spec: { containers: [{ name: "worker", image: "registry.example.com/evil:1" }] } }), 200, "the image");
+    assert.notEqual(await status({ metadata: { labels: { app: "y" } } }), 200, "a label");
+    assert.notEqual(await status({ metadata: { annotations: { team: "b" } } }), 200, "another annotation");
+    assert.notEqual(await status({ metadata: { finalizers: ["example.com/other"] } }), 200, "another finalizer");
+    const stored = (await tier.server.request("GET", "/api/v1/namespaces/batch/pods/patched")).body;
+    assert.equal(stored.spec.containers[0].image, "registry.example.com/jobs/worker:1");
+    assert.deepEqual([stored.metadata.labels, stored.metadata.annotations.team], [{ app: "x" }, "a"]);
   });
 });

@@ -31,7 +31,8 @@ for (const release of ["newest", "oldest"] as const satisfies readonly Kubernete
 
     for (const variant of VARIANTS) {
       test(`manifests ${JSON.stringify(variant)}: every document accepted`, async () => {
-        const documents = manifests({ ...TEST_OPTIONS, ...variant }).map(({ manifest }) => manifest as unknown as Document);
+        // ValidatingAdmissionPolicy is GA since 1.30: on the oldest release claimed, `--no-patch-policy`.
+        const documents = manifests({ ...TEST_OPTIONS, ...variant, ...(release === "oldest" ? { patchPolicy: false } : {}) }).map(({ manifest }) => manifest as unknown as Document);
         // Namespaces for real (the others are created in them), then everything as a dry run.
         const namespaces = [...new Set([...documents.map((document) => document.metadata.namespace).filter((name): name is string => name !== undefined)])];
         for (const namespace of namespaces) await server.createNamespace(namespace);
@@ -57,7 +58,7 @@ for (const release of ["newest", "oldest"] as const satisfies readonly Kubernete
 
     // Last: it creates objects for real, which the dry runs above would then find in their way.
     test("upgrade from --watch batch,etl to --watch batch, then remove: uninstall finds exactly what is to go, by label, without the install flags", async () => {
-      const installed: ManifestOptions & typeof TEST_OPTIONS = { ...TEST_OPTIONS, account: "acme.example.com", webhook: true, broker: true, podMonitor: true, prometheusRules: true, eventAuth: true, watch: ["batch", "etl"] };
+      const installed: ManifestOptions & typeof TEST_OPTIONS = { ...TEST_OPTIONS, account: "acme.example.com", webhook: true, broker: true, podMonitor: true, prometheusRules: true, eventAuth: true, watch: ["batch", "etl"], ...(release === "oldest" ? { patchPolicy: false } : {}) };
       const upgraded = { ...installed, watch: ["batch"] };
       const name = (document: { kind: string; metadata: { name: string; namespace?: string } }) => `${document.kind} ${document.metadata.namespace ?? ""}/${document.metadata.name}`;
       const objects = (options: typeof installed) => manifests(options).map(({ manifest }) => manifest as unknown as Document).filter((document) => document.kind !== "Namespace");

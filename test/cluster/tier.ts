@@ -76,7 +76,8 @@ export async function startTier(tierOptions: TierOptions): Promise<Tier> {
   try {
     await applyCrds(server);
     for (const namespace of options.watch) await server.createNamespace(namespace);
-    const documents = manifests(options).map((documented) => documented.manifest as unknown as Document);
+    // ValidatingAdmissionPolicy is GA since 1.30: on the oldest release claimed, `--no-patch-policy`.
+    const documents = manifests({ ...options, ...(tierOptions.release === "oldest" ? { patchPolicy: false } : {}) }).map((documented) => documented.manifest as unknown as Document);
     const refused = await createAll(server, documents);
     if (refused.length > 0) throw new Error(`the API server refused what manifests wrote:\n${refused.join("\n")}`);
     const functionKubeconfig = server.kubeconfig(await server.serviceAccountToken(options.namespace, FUNCTION_SA), "function");
