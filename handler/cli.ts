@@ -64,8 +64,8 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   --to URL     send the events to a running function instead, over HTTP in binary mode as an
                ApiServerSource does, and print its answers (like func invoke)
   --dry-run    the default; kept for scripts
-Exit codes: 0 handled, 1 a delivery failed (or a function answered other than 2xx), 2 bad input
-(nothing is sent then).`,
+Exit codes: 0 handled, 1 a delivery failed (or a function answered other than 2xx), 2 bad input, or
+--send with nowhere to send to (nothing is sent then).`,
     options: { send: { type: "boolean" }, cluster: { type: "boolean" }, to: { type: "string" }, "dry-run": { type: "boolean" } },
     positionals: "files",
     async run(values, files) {
@@ -78,6 +78,10 @@ Exit codes: 0 handled, 1 a delivery failed (or a function answered other than 2x
       }
       if (values.send === true && values["dry-run"] === true) return usageError("invoke", "--send and --dry-run contradict each other");
       const config = loadConfig(process.env, { dryRun: values.send !== true, kubernetes: values.cluster === true });
+      if (values.send === true && config.dryRun) {
+        err("servo-k8s-multijob invoke: --send, but neither OPTUNE_ACCOUNT nor OPTUNE_URL is set: there is nowhere to send to; set OPTUNE_ACCOUNT (and OPTUNE_AUTH_TOKEN), or leave out --send for a dry run\n");
+        return 2;
+      }
       if (values.cluster === true && config.dryRun) err("servo-k8s-multijob invoke: a dry run (no --send): --cluster makes no cluster request, claims are neither read nor written, nothing is sent\n");
       return invoke.invoke(files, config, io);
     },

@@ -263,6 +263,13 @@ describe("invoke on what kubectl prints, and what it says it did", () => {
     assert.doesNotMatch(watched.stderr, /left out/);
   });
 
+  test("--send without OPTUNE_ACCOUNT or OPTUNE_URL: one line saying why nothing can be sent, exit 2, nothing printed as sent", async () => {
+    const run = await runCli(["invoke", "--send", SUCCEEDED]);
+    assert.equal(run.code, 2, run.stderr);
+    assert.equal(run.stdout, "");
+    assert.equal(run.stderr, "servo-k8s-multijob invoke: --send, but neither OPTUNE_ACCOUNT nor OPTUNE_URL is set: there is nowhere to send to; set OPTUNE_ACCOUNT (and OPTUNE_AUTH_TOKEN), or leave out --send for a dry run\n");
+  });
+
   test("--cluster without --send says it is a dry run that makes no cluster request", async () => {
     const run = await runCli(["invoke", "--cluster", SUCCEEDED]);
     assert.equal(run.code, 0, run.stderr);
