@@ -6,6 +6,8 @@ import { readFileSync } from "node:fs";
 import { constants } from "node:os";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { ConfigError, loadConfig, type Config } from "./edges/config.js";
+import { startWarnings } from "./edges/config-warnings.js";
+import { createLogger } from "./edges/log.js";
 import { MANIFEST_FLAGS } from "./deploy/flags.js";
 
 const out = (line: string) => process.stdout.write(line);
@@ -78,6 +80,7 @@ Exit codes: 0 handled, 1 a delivery failed (or a function answered other than 2x
       }
       if (values.send === true && values["dry-run"] === true) return usageError("invoke", "--send and --dry-run contradict each other");
       const config = loadConfig(process.env, { dryRun: values.send !== true, kubernetes: values.cluster === true });
+      for (const warning of startWarnings(process.env, config)) err(`servo-k8s-multijob invoke: warning: ${warning}\n`);
       if (values.send === true && config.dryRun) {
         err("servo-k8s-multijob invoke: --send, but neither OPTUNE_ACCOUNT nor OPTUNE_URL is set: there is nowhere to send to; set OPTUNE_ACCOUNT (and OPTUNE_AUTH_TOKEN), or leave out --send for a dry run\n");
         return 2;
@@ -232,6 +235,8 @@ async function main(argv: readonly string[]): Promise<number> {
 async function runUntilSignalled(portVariable: string, start: (config: Config) => Promise<{ stop(reason: string): Promise<void> }>): Promise<number> {
   const config = loadConfig(process.env);
   const signalled = untilSignalled(config.shutdownTimeoutMs);
+  const log = createLogger(config.logLevel);
+  for (const warning of startWarnings(process.env, config)) log.warn(warning);
   let running;
   try {
     running = await start(config);

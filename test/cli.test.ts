@@ -253,6 +253,25 @@ describe("servo-k8s-multijob serve", () => {
   }
 });
 
+describe("warnings at start", () => {
+  test("serve logs a misspelt OPTUNE_ variable and an account without a token, one warning line each", async () => {
+    const child = startCli(["serve"], { PORT: "0", OPTUNE_ACCOUNT: "acme", OPTUNE_ACOUNT: "acme" });
+    const done = collect(child);
+    await listening(child);
+    child.kill("SIGTERM");
+    const warnings = (await done).stderr.split("\n").filter((line) => line.includes('"level":"warn"') && line.includes("is set, but"));
+    assert.equal(warnings.length, 2, warnings.join("\n"));
+    assert.match(warnings[0]!, /"msg":"OPTUNE_ACOUNT is set, but servo-k8s-multijob reads no such variable: did you mean OPTUNE_ACCOUNT\?"/);
+    assert.match(warnings[1]!, /"msg":"OPTUNE_ACCOUNT is set, but no token is/);
+  });
+
+  test("invoke says it on stderr, before what it did", async () => {
+    const run = await runCli(["invoke", SUCCEEDED], { OPTUNE_ACOUNT: "acme" });
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, /^servo-k8s-multijob invoke: warning: OPTUNE_ACOUNT is set, but servo-k8s-multijob reads no such variable: did you mean OPTUNE_ACCOUNT\?\n/);
+  });
+});
+
 describe("invoke on what kubectl prints, and what it says it did", () => {
   test("pods left out by POD_NAMESPACES: which namespaces they were in and how to watch them", async () => {
     const list = { apiVersion: "v1", kind: "List", items: [jobPod({ namespace: "batch" }), jobPod({ namespace: "batch", name: "b2" }), jobPod({ namespace: "etl", name: "e1" })] };
