@@ -12,7 +12,7 @@ import type { DeliveryResult } from "../handler/edges/optune.js";
 import type { Pod } from "../handler/jobs/pod.js";
 import { settingsOf, type ContainerSettings } from "../handler/jobs/settings-annotation.js";
 import { admissionReview, applyBase64Patch, atCreate } from "./support/admission.js";
-import { jobPod } from "./support/pods.js";
+import { jobPod, meshedJobPod } from "./support/pods.js";
 import { applyPatch } from "../handler/adjust/apply-patch.js";
 import { parseSampleSettings, sampleOptune } from "../handler/adjust/sample-answers.js";
 
@@ -56,6 +56,17 @@ describe("DESCRIPTION", () => {
     const settings = (description(pod(null), "worker", RANGES) as { application: { components: { worker: { settings: Record<string, { value: number }> } } } }).application.components.worker.settings;
     assert.deepEqual([settings.cpu?.value, settings.mem?.value], [0.1, 67108864]);
   });
+});
+
+describe("a job pod with a service mesh's proxy injected first", () => {
+  for (const mesh of ["linkerd", "istio"] as const) {
+    test(`${mesh}: DESCRIPTION and the patch are about the job's own container, not the proxy`, () => {
+      const meshed = atCreate(meshedJobPod(mesh, "container")) as Pod;
+      assert.deepEqual(description(meshed, "worker", RANGES), description(pod(), "worker", RANGES));
+      const result = applyPatch(meshed, adjustmentPatch(meshed, [{ container: "worker", cpu: 1.5 }])) as { spec: { containers: Array<{ name: string; resources: { limits: Record<string, string> } }> } };
+      assert.deepEqual(result.spec.containers.map((container) => [container.name, container.resources.limits.cpu]), [[`${mesh}-proxy`, "100m"], ["worker", "1500m"]]);
+    });
+  }
 });
 
 describe("checking an ADJUST", () => {
