@@ -203,7 +203,8 @@ describe("manifests: the documents fit together", () => {
         const budget = loadConfig(Object.fromEntries(container.env.map((e: { name: string; value?: string }) => [e.name, e.value ?? "t"])), { kubernetes: false }).adjustBudgetMs;
         assert.ok(budget < hook.timeoutSeconds * 1000);
         // has(), not optional types: a new expression compiles with the previous release's CEL environment, which has them only from 1.29.
-        if (options.appId === DEFAULT_OPTIONS.appId) assert.equal(hook.matchConditions[0].expression, 'has(object.spec.containers[0].env) && object.spec.containers[0].env.exists(e, e.name == "JOBID")');
+        // Any container, not only [0]: a mesh's injector (called before us) puts its proxy first.
+        if (options.appId === DEFAULT_OPTIONS.appId) assert.equal(hook.matchConditions[0].expression, 'object.spec.containers.exists(c, has(c.env) && c.env.exists(e, e.name == "JOBID"))');
         else if (options.appId === "metadata/labels/app-id") assert.deepEqual([hook.matchConditions, hook.objectSelector], [undefined, { matchExpressions: [{ key: "app-id", operator: "Exists" }] }], "a label app id: an objectSelector");
       });
     }

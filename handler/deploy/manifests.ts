@@ -466,7 +466,7 @@ function webhookManifests(options: ManifestOptions): Documented[] {
 
 /**
  * What keeps pods without the app id away from the webhook, for an OPTUNE_APP_ID path: the env var
- * of the first container and an annotation by matchConditions (CEL, Kubernetes 1.30+; beta and on
+ * of a container and an annotation by matchConditions (CEL, Kubernetes 1.30+; beta and on
  * in 1.28-1.29), a label by an objectSelector (every release); any other path cannot be filtered
  * before the call, and the note says so.
  */
@@ -487,13 +487,14 @@ function appIdFilter(appId: string): { readonly fields: Record<string, unknown>;
 }
 
 /**
- * The CEL condition "the first container has the app-id env var". has() rather than optional
+ * The CEL condition "a container has the app-id env var": any container, since a mesh's injector,
+ * called before this webhook, puts its proxy first (the webhook then skips it). has() rather than optional
  * types (`.?env.orValue([])`): Kubernetes adds optional types to its CEL base environment in 1.28
  * (apiserver/pkg/cel/environment/base.go), but a new expression is compiled with the previous
  * release's environment, so they pass validation only from 1.29; the README promises 1.28.
  */
 export function appIdCondition(envVar: string): string {
-  return `has(object.spec.containers[0].env) && object.spec.containers[0].env.exists(e, e.name == ${celString(envVar)})`;
+  return `object.spec.containers.exists(c, has(c.env) && c.env.exists(e, e.name == ${celString(envVar)}))`;
 }
 
 /** A CEL string literal: double-quoted, with backslash and quote escaped (the value is printable: checked before). */

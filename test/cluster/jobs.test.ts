@@ -231,6 +231,10 @@ for (const release of ["newest", "oldest"] as const satisfies readonly Kubernete
       const jobPod = { apiVersion: "v1", kind: "Pod", metadata: { name: "with-app-id" }, spec: { nodeName: "no-such-node", restartPolicy: "Never", containers: [{ name: "worker", image: "registry.example.com/jobs/worker:1", env: [{ name: "JOBID", value: "resize-images" }], resources: SMALL }] } };
       assert.equal((await tier.server.request("POST", "/api/v1/namespaces/batch/pods", jobPod)).status, 201);
       assert.equal(await sum(), before + 1, "a job pod reaches the webhook");
+      // Linkerd's injector (called before us) puts its proxy first: the job pod still reaches it.
+      const meshed = { ...jobPod, metadata: { name: "with-app-id-meshed" }, spec: { ...jobPod.spec, containers: [{ name: "linkerd-proxy", image: "cr.l5d.io/linkerd/proxy:edge-25.1.1", resources: SMALL }, ...jobPod.spec.containers] } };
+      assert.equal((await tier.server.request("POST", "/api/v1/namespaces/batch/pods", meshed)).status, 201);
+      assert.equal(await sum(), before + 2, "a job pod with a mesh's proxy first reaches the webhook");
     });
 
     if (newest) test("a container restart rule (1.35+): the first run exits 42 and restarts in place; only the run that ends the job is reported", async () => {
