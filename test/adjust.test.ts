@@ -52,9 +52,14 @@ describe("DESCRIPTION", () => {
     });
   });
 
-  test("no resources: the minima", () => {
-    const settings = (description(pod(null), "worker", RANGES) as { application: { components: { worker: { settings: Record<string, { value: number }> } } } }).application.components.worker.settings;
-    assert.deepEqual([settings.cpu?.value, settings.mem?.value], [0.1, 67108864]);
+  test("no resources: each value is null (unset), not the range's minimum the container does not sit at", () => {
+    const settings = (description(pod(null), "worker", RANGES) as { application: { components: { worker: { settings: Record<string, { value: number | null }> } } } }).application.components.worker.settings;
+    assert.deepEqual([settings.cpu?.value, settings.mem?.value], [null, null]);
+  });
+
+  test("a request for one resource only: that one has a value, the other is null", () => {
+    const settings = (description(pod({ requests: { memory: "256Mi" } }), "worker", RANGES) as { application: { components: { worker: { settings: Record<string, { value: number | null }> } } } }).application.components.worker.settings;
+    assert.deepEqual([settings.cpu?.value, settings.mem?.value], [null, 268435456]);
   });
 });
 
