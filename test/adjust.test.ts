@@ -31,7 +31,10 @@ describe("quantities", () => {
 
   test("memory: bytes, binary and decimal suffixes, exponents", () => {
     assert.deepEqual(["536870912", "512Mi", "1Gi", "1G", "128k", "1e3", "1.5Ki", "12Xi", "-1", ""].map(parseMemory), [536870912, 536870912, 1073741824, 1e9, 128000, 1000, 1536, undefined, undefined, undefined]);
-    assert.equal(formatMemory(536870912), "536870912");
+  });
+
+  test("memory is written as a binary quantity when whole (512Mi, 1Gi, 4Ki), else in bytes", () => {
+    assert.deepEqual([536870912, 1073741824, 4096, 67108864 + 4096, 402653184, 1000, 0].map(formatMemory), ["512Mi", "1Gi", "4Ki", "65540Ki", "384Mi", "1000", "0"]);
   });
 });
 
@@ -119,7 +122,7 @@ describe("the patch", () => {
       const original = pod(resources);
       const result = patched(original);
       const { limits, requests } = result.spec.containers[0]!.resources;
-      assert.deepEqual([limits.cpu, limits.memory, requests.cpu, requests.memory], ["1500m", "536870912", "1500m", "536870912"]);
+      assert.deepEqual([limits.cpu, limits.memory, requests.cpu, requests.memory], ["1500m", "512Mi", "1500m", "512Mi"]);
       for (const name of Object.keys(requests)) {
         const parse = name === "cpu" ? parseCpu : parseMemory;
         if (limits[name] !== undefined && name !== "nvidia.com/gpu") assert.ok(parse(requests[name])! <= parse(limits[name])!, `${name} request <= limit`);

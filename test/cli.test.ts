@@ -353,7 +353,7 @@ describe("servo-k8s-multijob admit", () => {
     assert.deepEqual(admission.resources, {
       container: "worker",
       before: { limits: { cpu: "1", memory: "512Mi" }, requests: { cpu: "1", memory: "512Mi" } },
-      after: { limits: { cpu: "1500m", memory: "536870912" }, requests: { cpu: "1500m", memory: "536870912" } },
+      after: { limits: { cpu: "1500m", memory: "512Mi" }, requests: { cpu: "1500m", memory: "512Mi" } },
     });
     assert.match(run.stderr, /new-job-pod.json: adjusted default\/resize-images-\*: Optune's settings applied\n  worker resources before: .*\n  worker resources after: /);
     assert.equal(receiver.requests.length, 0, "a sample answer is a dry run: nothing is sent");
@@ -484,7 +484,7 @@ describe("npm run demo", () => {
     const run = await runCli(["demo"]);
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stdout, /1\. A new pod of Job resize-images admitted through the webhook/);
-    assert.match(run.stdout, /worker\s+1 → 1500m \(1\.5 cores\)\s+512Mi → 536870912 \(536870912 bytes\)\s+\{"container":"worker","cpu":1\.5,"mem":536870912\}/);
+    assert.match(run.stdout, /worker\s+1 → 1500m \(1\.5 cores\)\s+512Mi → 512Mi \(536870912 bytes\)\s+\{"container":"worker","cpu":1\.5,"mem":536870912\}/);
     assert.match(run.stdout, /2\. Replayed 6 events in binary mode/);
     // A delete is the one event the API server cannot confirm: unauthenticated, it is not believed.
     assert.match(run.stdout, /example\/events\/04-never-ran-job\.json\s+200\s+ignored\s+a delete of a pod this function never saw finish/);
