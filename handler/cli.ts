@@ -97,9 +97,15 @@ job container's resources before and after it) and says the same in words on std
   --dry-run    print the Optune messages instead of sending them (WHATS_NEXT is then taken as MEASURE)
   --adjust cpu=1.5,mem=512Mi
                a dry run in which Optune answers DESCRIBE, then ADJUST to these settings, then MEASURE:
-               shows the patch the webhook would write (cpu in cores or 1500m, mem as 512Mi, 1G, bytes)
+               shows the patch the webhook would write. cpu in cores or millicores, mem in bytes or with
+               a binary suffix (Ki, Mi, Gi); each on the step of its range (OPTUNE_CPU_RANGE,
+               OPTUNE_MEM_RANGE: 4096 bytes by default, so a decimal 1G = 10^9 bytes is refused, as
+               Optune's ADJUST would be)
 Exit codes: 0 admitted, 1 Optune failed for a pod (the webhook would admit it unchanged), 2 bad input
-(nothing is asked then).`,
+(nothing is asked then).
+Example: servo-k8s-multijob admit --adjust cpu=1.5,mem=512Mi example/admission/new-job-pod.json
+Example: servo-k8s-multijob admit --adjust cpu=1500m,mem=1Gi example/admission/new-job-pod.json
+Example: servo-k8s-multijob admit --adjust cpu=2,mem=536870912 example/admission/new-job-pod.json`,
     options: { "dry-run": { type: "boolean" }, adjust: { type: "string" } },
     positionals: "files",
     async run(values, files) {

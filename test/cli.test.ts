@@ -191,6 +191,24 @@ describe("--help and --version", () => {
     });
   }
 
+  test("every Example: line of every --help runs as shown (its own part of a pipe), exit 0", async () => {
+    const examples: string[] = [];
+    for (const command of ["serve", "webhook", "dead-letters", "invoke", "admit", "sweep", "manifests", "check", "demo"]) {
+      examples.push(...[...(await runCli([command, "--help"])).stdout.matchAll(/^Example: servo-k8s-multijob (.*?)(?: \| .*)?$/gm)].map((match) => match[1]!));
+    }
+    assert.ok(examples.length >= 3, examples.join("\n"));
+    for (const example of examples) {
+      const run = await runCli(example.split(" "));
+      assert.equal(run.code, 0, `${example}\n${run.stderr}`);
+      if (example.startsWith("admit --adjust")) assert.match(run.stderr, /adjusted/, `${example}: Optune's sample ADJUST is applied, not refused\n${run.stderr}`);
+    }
+  });
+
+  test("admit --help shows each form of quantity it names in an example that works", async () => {
+    const help = (await runCli(["admit", "--help"])).stdout;
+    for (const form of ["cpu=1.5", "cpu=1500m", "mem=512Mi", "mem=1Gi", "mem=536870912"]) assert.match(help, new RegExp(`^Example: servo-k8s-multijob admit --adjust \\S*${form}\\b`, "m"), form);
+  });
+
   test("--help lists every command; --version prints the package's", async () => {
     const help = await runCli(["--help"]);
     assert.equal(help.code, 0);
