@@ -144,6 +144,9 @@ Exit codes: 0 done, 1 a delivery failed, 2 no sweep possible with this configura
   --token-secret NAME     the Secret with the Optune token, key "token" (default optune-auth-token)
   --app-id PATH           OPTUNE_APP_ID (default spec/containers/0/env/[JOBID])
   --target knative|openfaas   a Knative Service (default), or sources for a function on the OpenFaaS gateway
+  --openfaas-edition ce|standard   with --target openfaas: ce (default; no ServiceAccount: claims in memory,
+                          one replica, no sweep), or standard for Standard and Enterprise: the function's
+                          own ServiceAccount (functions-standard.yml), claims in the pods, the sweep, --event-auth
   --broker                a Broker and a Trigger (retries, a dead-letter sink) instead of a direct sink
   --selector SELECTOR     only pods with these labels reach the function, e.g. batch.kubernetes.io/job-name
   --webhook               also the admission webhook that applies Optune's settings (needs cert-manager)

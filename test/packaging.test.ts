@@ -8,7 +8,7 @@ import { promisify } from "node:util";
 import { before, describe, test } from "node:test";
 import { parse } from "yaml";
 import { KNOWN_VARIABLES, loadConfig } from "../handler/edges/config.js";
-import { DEFAULT_OPTIONS, RUN_AS_USER } from "../handler/deploy/manifests.js";
+import { DEFAULT_OPTIONS, FUNCTION, RUN_AS_USER } from "../handler/deploy/manifests.js";
 
 /** Node 24 is the active LTS; 20 (the development machines') reached end of life on 2026-04-30. */
 const IMAGE_NODE_MAJOR = 24;
@@ -142,8 +142,8 @@ describe("package.json: ready to publish under a name we control", () => {
   });
 });
 
-describe("functions.yml (OpenFaaS)", () => {
-  const text = readFileSync(join(REPOSITORY, "functions.yml"), "utf8");
+for (const [file, edition] of [["functions.yml", "CE"], ["functions-standard.yml", "Standard"]] as const) describe(`${file} (OpenFaaS ${edition})`, () => {
+  const text = readFileSync(join(REPOSITORY, file), "utf8");
   const stack = parse(text) as {
     version: unknown;
     provider: Record<string, unknown>;
@@ -184,9 +184,21 @@ describe("functions.yml (OpenFaaS)", () => {
     // faas-cli deploy --env OPTUNE_ACCOUNT=... (its flags win over the stack file's environment).
     assert.equal(loadConfig({ ...environment, OPTUNE_ACCOUNT: "acme.example.com" }, { readFile: () => "token-from-secret\n" }).dryRun, false);
     assert.match(text, /--env OPTUNE_ACCOUNT=/, "the file says how to make it send");
-    assert.equal(config.dedupe, "memory", "OpenFaaS CE gives functions no ServiceAccount to claim with");
     assert.deepEqual([...config.namespaces], [...DEFAULT_OPTIONS.watch], "the same namespaces as manifests --target openfaas");
   });
+
+  if (edition === "CE") {
+    test("keeps its claims in memory: OpenFaaS CE gives functions no ServiceAccount to claim with", () => {
+      assert.equal(loadConfig(fn.environment as Record<string, string>, { readFile: () => "t" }).dedupe, "memory");
+    });
+  } else {
+    test("runs as the ServiceAccount manifests --openfaas-edition standard creates, and so keeps its claims in the pods", () => {
+      assert.equal((fn.annotations as Record<string, string>)["com.openfaas.serviceaccount"], FUNCTION);
+      // Deployed with its account (dry, it keeps nothing in the pods): faas-cli deploy --env OPTUNE_ACCOUNT=...
+      const inCluster = { ...(fn.environment as Record<string, string>), OPTUNE_ACCOUNT: "acme.example.com", KUBERNETES_SERVICE_HOST: "10.0.0.1", KUBERNETES_SERVICE_PORT: "443" };
+      assert.equal(loadConfig(inCluster, { readFile: () => "t", exists: () => true }).dedupe, "annotation");
+    });
+  }
 });
 
 describe("LICENSE", () => {

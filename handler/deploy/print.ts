@@ -3,7 +3,7 @@
 import { ConfigError, loadConfig } from "../edges/config.js";
 import { unprintableFlag } from "../edges/printable.js";
 import { MANIFEST_FLAGS } from "./flags.js";
-import { DEFAULT_OPTIONS, eventAudience, functionEnv, manifests, optionsProblem, type ManifestOptions, type Target } from "./manifests.js";
+import { DEFAULT_OPTIONS, eventAudience, eventSenders, functionEnv, manifests, optionsProblem, type ManifestOptions, type OpenFaasEdition, type Target } from "./manifests.js";
 
 type Values = Record<string, string | boolean | string[] | undefined>;
 
@@ -15,6 +15,8 @@ export function optionsFrom(values: Values): ManifestOptions | string {
   const text = (name: string) => (typeof values[name] === "string" ? (values[name] as string) : undefined);
   const target = text("target") ?? DEFAULT_OPTIONS.target;
   if (target !== "knative" && target !== "openfaas") return `--target must be knative or openfaas, got ${JSON.stringify(target)}`;
+  const edition = text("openfaas-edition");
+  if (edition !== undefined && edition !== "ce" && edition !== "standard") return `--openfaas-edition must be ce or standard (Standard or Enterprise), got ${JSON.stringify(edition)}`;
   const watch = text("watch");
   const options: ManifestOptions = {
     namespace: text("namespace") ?? DEFAULT_OPTIONS.namespace,
@@ -29,6 +31,7 @@ export function optionsFrom(values: Values): ManifestOptions | string {
     webhook: values.webhook === true,
     ...(values["pod-monitor"] === true ? { podMonitor: true } : {}),
     ...(values["event-auth"] === true ? { eventAuth: true } : {}),
+    ...(edition === undefined ? {} : { openfaasEdition: edition as OpenFaasEdition }),
     ...(values["prometheus-rules"] === true ? { prometheusRules: true } : {}),
     ingressNamespace: text("ingress-namespace") ?? DEFAULT_OPTIONS.ingressNamespace!,
     prometheusNamespace: text("prometheus-namespace") ?? DEFAULT_OPTIONS.prometheusNamespace!,
@@ -70,7 +73,7 @@ export async function renderManifests(options: ManifestOptions, command: string 
     `# Remove with:  ${command} | kubectl delete -f -   (the same flags as when applying, so that all of it goes)`,
     `# Needs ${needs.join(", ")}.`,
     ...(secret.length > 0 ? ["# Before applying, the Optune token (from your Optune account) as a Secret:", ...secret] : []),
-    ...(options.target === "openfaas" ? [`# The function itself is deployed with faas-cli (functions.yml); keep its POD_NAMESPACES at ${options.watch.join(",")}.`] : []),
+    ...(options.target === "openfaas" ? openfaasHeader(options) : []),
   ];
   const documents = manifests(options).map(({ comment, manifest }) => {
     const lines = comment === "" ? [] : wrap(comment, 98).map((line) => `# ${line}`);
@@ -84,6 +87,15 @@ export async function printManifests(values: Values, out: (text: string) => void
   if (typeof options === "string") return usageError(options);
   out(await renderManifests(options));
   return 0;
+}
+
+/** How the function itself is deployed on OpenFaaS, and what its stack file must say to match these documents. */
+function openfaasHeader(options: ManifestOptions): string[] {
+  if (options.openfaasEdition !== "standard") return [`# The function itself is deployed with faas-cli (functions.yml); keep its POD_NAMESPACES at ${options.watch.join(",")}.`];
+  return [
+    `# The function itself is deployed with faas-cli (functions-standard.yml, OpenFaaS Standard or Enterprise); keep its POD_NAMESPACES at ${options.watch.join(",")}.`,
+    ...(options.eventAuth === true ? [`# Add to its environment: OPTUNE_EVENT_AUDIENCE: ${eventAudience(options)}`, `#   OPTUNE_EVENT_SENDERS: ${eventSenders(options).join(",")}`] : []),
+  ];
 }
 
 /**
@@ -102,6 +114,7 @@ export function commandLine(options: ManifestOptions): string {
   value("token-secret", options.tokenSecret, DEFAULT_OPTIONS.tokenSecret);
   value("app-id", options.appId, DEFAULT_OPTIONS.appId);
   value("target", options.target, DEFAULT_OPTIONS.target);
+  value("openfaas-edition", options.openfaasEdition, undefined);
   value("selector", options.selector, undefined);
   value("ingress-namespace", options.ingressNamespace, DEFAULT_OPTIONS.ingressNamespace);
   value("prometheus-namespace", options.prometheusNamespace, DEFAULT_OPTIONS.prometheusNamespace);
