@@ -18,6 +18,9 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 # The bundle (esbuild, at build time) of the command and all it imports but node_modules.
 COPY --from=build /app/dist/handler/servo.cjs ./dist/handler/servo.cjs
+# What `demo` replays and admits, so that `docker run IMAGE demo` runs the whole loop.
+COPY example/events ./example/events
+COPY example/admission/review.json ./example/admission/review.json
 # The image's node user, by number: runAsNonRoot can only check a numeric user.
 USER 1000:1000
 EXPOSE 8080 8443

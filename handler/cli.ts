@@ -6,6 +6,8 @@ import { readFileSync } from "node:fs";
 import { constants } from "node:os";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { ConfigError, loadConfig, type Config } from "./edges/config.js";
+import { startWarnings } from "./edges/config-warnings.js";
+import { createLogger } from "./edges/log.js";
 import { MANIFEST_FLAGS } from "./deploy/flags.js";
 
 const out = (line: string) => process.stdout.write(line);
@@ -64,8 +66,9 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   --to URL     send the events to a running function instead, over HTTP in binary mode as an
                ApiServerSource does, and print its answers (like func invoke)
   --dry-run    the default; kept for scripts
-Exit codes: 0 handled, 1 a delivery failed (or a function answered other than 2xx), 2 bad input
-(nothing is sent then; a file over 4 MiB is bad input). YAML is read as kubectl reads it (YAML 1.1).`,
+Exit codes: 0 handled, 1 a delivery failed (or a function answered other than 2xx), 2 bad input, or
+--send with nowhere to send to (nothing is sent then; a file over 4 MiB is bad input). YAML is read
+as kubectl reads it (YAML 1.1).`,
     options: { send: { type: "boolean" }, cluster: { type: "boolean" }, to: { type: "string" }, "dry-run": { type: "boolean" } },
     positionals: "files",
     async run(values, files) {
@@ -78,6 +81,11 @@ Exit codes: 0 handled, 1 a delivery failed (or a function answered other than 2x
       }
       if (values.send === true && values["dry-run"] === true) return usageError("invoke", "--send and --dry-run contradict each other");
       const config = loadConfig(process.env, { dryRun: values.send !== true, kubernetes: values.cluster === true });
+      for (const warning of startWarnings(process.env, config)) err(`servo-k8s-multijob invoke: warning: ${warning}\n`);
+      if (values.send === true && config.dryRun) {
+        err("servo-k8s-multijob invoke: --send, but neither OPTUNE_ACCOUNT nor OPTUNE_URL is set: there is nowhere to send to; set OPTUNE_ACCOUNT (and OPTUNE_AUTH_TOKEN), or leave out --send for a dry run\n");
+        return 2;
+      }
       if (values.cluster === true && config.dryRun) err("servo-k8s-multijob invoke: a dry run (no --send): --cluster makes no cluster request, claims are neither read nor written, nothing is sent\n");
       return invoke.invoke(files, config, io);
     },
@@ -90,9 +98,15 @@ job container's resources before and after it) and says the same in words on std
   --dry-run    print the Optune messages instead of sending them (WHATS_NEXT is then taken as MEASURE)
   --adjust cpu=1.5,mem=512Mi
                a dry run in which Optune answers DESCRIBE, then ADJUST to these settings, then MEASURE:
-               shows the patch the webhook would write (cpu in cores or 1500m, mem as 512Mi, 1G, bytes)
+               shows the patch the webhook would write. cpu in cores or millicores, mem in bytes or with
+               a binary suffix (Ki, Mi, Gi); each on the step of its range (OPTUNE_CPU_RANGE,
+               OPTUNE_MEM_RANGE: 4096 bytes by default, so a decimal 1G = 10^9 bytes is refused, as
+               Optune's ADJUST would be)
 Exit codes: 0 admitted, 1 Optune failed for a pod (the webhook would admit it unchanged), 2 bad input
-(nothing is asked then; a file over 4 MiB is bad input). YAML is read as kubectl reads it (YAML 1.1).`,
+(nothing is asked then; a file over 4 MiB is bad input). YAML is read as kubectl reads it (YAML 1.1).
+Example: servo-k8s-multijob admit --adjust cpu=1.5,mem=512Mi example/admission/new-job-pod.json
+Example: servo-k8s-multijob admit --adjust cpu=1500m,mem=1Gi example/admission/new-job-pod.json
+Example: servo-k8s-multijob admit --adjust cpu=2,mem=536870912 example/admission/new-job-pod.json`,
     options: { "dry-run": { type: "boolean" }, adjust: { type: "string" } },
     positionals: "files",
     async run(values, files) {
@@ -154,6 +168,9 @@ Exit codes: 0 every held pod let go, 1 some kept changing (run it again), 2 no k
   --token-secret NAME     the Secret with the Optune token, key "token" (default optune-auth-token)
   --app-id PATH           OPTUNE_APP_ID (default spec/containers/0/env/[JOBID])
   --target knative|openfaas   a Knative Service (default), or sources for a function on the OpenFaaS gateway
+  --openfaas-edition ce|standard   with --target openfaas: ce (default; no ServiceAccount: claims in memory,
+                          one replica, no sweep), or standard for Standard and Enterprise: the function's
+                          own ServiceAccount (functions-standard.yml), claims in the pods, the sweep, --event-auth
   --broker                a Broker and a Trigger (retries, a dead-letter sink) instead of a direct sink
   --selector SELECTOR     only pods with these labels reach the function, e.g. batch.kubernetes.io/job-name
   --webhook               also the admission webhook that applies Optune's settings (needs cert-manager)
@@ -278,6 +295,8 @@ async function main(argv: readonly string[]): Promise<number> {
 async function runUntilSignalled(portVariable: string, start: (config: Config) => Promise<{ stop(reason: string): Promise<void> }>): Promise<number> {
   const config = loadConfig(process.env);
   const signalled = untilSignalled(config.shutdownTimeoutMs);
+  const log = createLogger(config.logLevel);
+  for (const warning of startWarnings(process.env, config)) log.warn(warning);
   let running;
   try {
     running = await start(config);

@@ -12,7 +12,7 @@ import type { DeliveryResult } from "../handler/edges/optune.js";
 import type { Pod } from "../handler/jobs/pod.js";
 import { settingsOf, type ContainerSettings } from "../handler/jobs/settings-annotation.js";
 import { admissionReview, applyBase64Patch, atCreate } from "./support/admission.js";
-import { jobPod } from "./support/pods.js";
+import { jobPod, meshedJobPod } from "./support/pods.js";
 import { applyPatch } from "../handler/adjust/apply-patch.js";
 import { parseSampleSettings, sampleOptune } from "../handler/adjust/sample-answers.js";
 
@@ -31,7 +31,10 @@ describe("quantities", () => {
 
   test("memory: bytes, binary and decimal suffixes, exponents", () => {
     assert.deepEqual(["536870912", "512Mi", "1Gi", "1G", "128k", "1e3", "1.5Ki", "12Xi", "-1", ""].map(parseMemory), [536870912, 536870912, 1073741824, 1e9, 128000, 1000, 1536, undefined, undefined, undefined]);
-    assert.equal(formatMemory(536870912), "536870912");
+  });
+
+  test("memory is written as a binary quantity when whole (512Mi, 1Gi, 4Ki), else in bytes", () => {
+    assert.deepEqual([536870912, 1073741824, 4096, 67108864 + 4096, 402653184, 1000, 0].map(formatMemory), ["512Mi", "1Gi", "4Ki", "65540Ki", "384Mi", "1000", "0"]);
   });
 });
 
@@ -52,10 +55,26 @@ describe("DESCRIPTION", () => {
     });
   });
 
-  test("no resources: the minima", () => {
-    const settings = (description(pod(null), "worker", RANGES) as { application: { components: { worker: { settings: Record<string, { value: number }> } } } }).application.components.worker.settings;
-    assert.deepEqual([settings.cpu?.value, settings.mem?.value], [0.1, 67108864]);
+  test("no resources: each value is null (unset), not the range's minimum the container does not sit at", () => {
+    const settings = (description(pod(null), "worker", RANGES) as { application: { components: { worker: { settings: Record<string, { value: number | null }> } } } }).application.components.worker.settings;
+    assert.deepEqual([settings.cpu?.value, settings.mem?.value], [null, null]);
   });
+
+  test("a request for one resource only: that one has a value, the other is null", () => {
+    const settings = (description(pod({ requests: { memory: "256Mi" } }), "worker", RANGES) as { application: { components: { worker: { settings: Record<string, { value: number | null }> } } } }).application.components.worker.settings;
+    assert.deepEqual([settings.cpu?.value, settings.mem?.value], [null, 268435456]);
+  });
+});
+
+describe("a job pod with a service mesh's proxy injected first", () => {
+  for (const mesh of ["linkerd", "istio"] as const) {
+    test(`${mesh}: DESCRIPTION and the patch are about the job's own container, not the proxy`, () => {
+      const meshed = atCreate(meshedJobPod(mesh, "container")) as Pod;
+      assert.deepEqual(description(meshed, "worker", RANGES), description(pod(), "worker", RANGES));
+      const result = applyPatch(meshed, adjustmentPatch(meshed, [{ container: "worker", cpu: 1.5 }])) as { spec: { containers: Array<{ name: string; resources: { limits: Record<string, string> } }> } };
+      assert.deepEqual(result.spec.containers.map((container) => [container.name, container.resources.limits.cpu]), [[`${mesh}-proxy`, "100m"], ["worker", "1500m"]]);
+    });
+  }
 });
 
 describe("checking an ADJUST", () => {
@@ -103,7 +122,7 @@ describe("the patch", () => {
       const original = pod(resources);
       const result = patched(original);
       const { limits, requests } = result.spec.containers[0]!.resources;
-      assert.deepEqual([limits.cpu, limits.memory, requests.cpu, requests.memory], ["1500m", "536870912", "1500m", "536870912"]);
+      assert.deepEqual([limits.cpu, limits.memory, requests.cpu, requests.memory], ["1500m", "512Mi", "1500m", "512Mi"]);
       for (const name of Object.keys(requests)) {
         const parse = name === "cpu" ? parseCpu : parseMemory;
         if (limits[name] !== undefined && name !== "nvidia.com/gpu") assert.ok(parse(requests[name])! <= parse(limits[name])!, `${name} request <= limit`);

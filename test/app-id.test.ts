@@ -91,3 +91,34 @@ describe("OPTUNE_APP_ID path syntax", () => {
     });
   }
 });
+
+describe("a service mesh's proxy injected before the job's container", () => {
+  const meshed = (mesh: "linkerd-proxy" | "istio-proxy", where: "containers" | "initContainers") => {
+    const proxy = { name: mesh, env: [{ name: "JOBID", value: "proxy" }] };
+    const job = { name: "worker", env: [{ name: "JOBID", value: "resize-images" }] };
+    return where === "containers"
+      ? { spec: { containers: [proxy, job] } }
+      : { spec: { initContainers: [{ name: "setup", env: [{ name: "JOBID", value: "setup" }] }, { ...proxy, restartPolicy: "Always" }], containers: [job] } };
+  };
+
+  for (const mesh of ["linkerd-proxy", "istio-proxy"] as const) {
+    test(`${mesh} as containers[0]: spec/containers/0 is still the container the pod's author wrote first`, () => {
+      assert.equal(resolve(meshed(mesh, "containers"), "spec/containers/0/env/[JOBID]"), "resize-images");
+    });
+
+    test(`${mesh} as a native sidecar: the init containers are counted without it, the containers as written`, () => {
+      assert.equal(resolve(meshed(mesh, "initContainers"), "spec/containers/0/env/[JOBID]"), "resize-images");
+      assert.equal(resolve(meshed(mesh, "initContainers"), "spec/initContainers/0/env/[JOBID]"), "setup");
+      assert.equal(resolve(meshed(mesh, "initContainers"), "spec/initContainers/1/env/[JOBID]"), undefined);
+    });
+  }
+
+  test("a container of another name in the first place is counted", () => {
+    assert.equal(resolve({ spec: { containers: [{ name: "proxy", env: [{ name: "JOBID", value: "mine" }] }] } }, "spec/containers/0/env/[JOBID]"), "mine");
+  });
+
+  test("only the pod's own container lists are counted so: containers elsewhere are indexed as they are", () => {
+    const elsewhere = { metadata: { annotations: {} }, status: { containers: [{ name: "linkerd-proxy", id: "a" }, { name: "worker", id: "b" }] } };
+    assert.equal(resolve(elsewhere, "status/containers/0/id"), "a");
+  });
+});

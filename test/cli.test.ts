@@ -191,6 +191,24 @@ describe("--help and --version", () => {
     });
   }
 
+  test("every Example: line of every --help runs as shown (its own part of a pipe), exit 0", async () => {
+    const examples: string[] = [];
+    for (const command of ["serve", "webhook", "dead-letters", "invoke", "admit", "sweep", "manifests", "check", "demo"]) {
+      examples.push(...[...(await runCli([command, "--help"])).stdout.matchAll(/^Example: servo-k8s-multijob (.*?)(?: \| .*)?$/gm)].map((match) => match[1]!));
+    }
+    assert.ok(examples.length >= 3, examples.join("\n"));
+    for (const example of examples) {
+      const run = await runCli(example.split(" "));
+      assert.equal(run.code, 0, `${example}\n${run.stderr}`);
+      if (example.startsWith("admit --adjust")) assert.match(run.stderr, /adjusted/, `${example}: Optune's sample ADJUST is applied, not refused\n${run.stderr}`);
+    }
+  });
+
+  test("admit --help shows each form of quantity it names in an example that works", async () => {
+    const help = (await runCli(["admit", "--help"])).stdout;
+    for (const form of ["cpu=1.5", "cpu=1500m", "mem=512Mi", "mem=1Gi", "mem=536870912"]) assert.match(help, new RegExp(`^Example: servo-k8s-multijob admit --adjust \\S*${form}\\b`, "m"), form);
+  });
+
   test("--help lists every command; --version prints the package's", async () => {
     const help = await runCli(["--help"]);
     assert.equal(help.code, 0);
@@ -253,6 +271,25 @@ describe("servo-k8s-multijob serve", () => {
   }
 });
 
+describe("warnings at start", () => {
+  test("serve logs a misspelt OPTUNE_ variable and an account without a token, one warning line each", async () => {
+    const child = startCli(["serve"], { PORT: "0", OPTUNE_ACCOUNT: "acme", OPTUNE_ACOUNT: "acme" });
+    const done = collect(child);
+    await listening(child);
+    child.kill("SIGTERM");
+    const warnings = (await done).stderr.split("\n").filter((line) => line.includes('"level":"warn"') && line.includes("is set, but"));
+    assert.equal(warnings.length, 2, warnings.join("\n"));
+    assert.match(warnings[0]!, /"msg":"OPTUNE_ACOUNT is set, but servo-k8s-multijob reads no such variable: did you mean OPTUNE_ACCOUNT\?"/);
+    assert.match(warnings[1]!, /"msg":"OPTUNE_ACCOUNT is set, but no token is/);
+  });
+
+  test("invoke says it on stderr, before what it did", async () => {
+    const run = await runCli(["invoke", SUCCEEDED], { OPTUNE_ACOUNT: "acme" });
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, /^servo-k8s-multijob invoke: warning: OPTUNE_ACOUNT is set, but servo-k8s-multijob reads no such variable: did you mean OPTUNE_ACCOUNT\?\n/);
+  });
+});
+
 describe("invoke on what kubectl prints, and what it says it did", () => {
   test("pods left out by POD_NAMESPACES: which namespaces they were in and how to watch them", async () => {
     const list = { apiVersion: "v1", kind: "List", items: [jobPod({ namespace: "batch" }), jobPod({ namespace: "batch", name: "b2" }), jobPod({ namespace: "etl", name: "e1" })] };
@@ -261,6 +298,13 @@ describe("invoke on what kubectl prints, and what it says it did", () => {
     assert.match(run.stderr, /^3 pods were left out because their namespaces are not watched: batch \(2\), etl \(1\)\. POD_NAMESPACES is default; to measure them: POD_NAMESPACES=default,batch,etl servo-k8s-multijob invoke \.\.\.$/m);
     const watched = await runCli(["invoke", file("pods.json", list)], { POD_NAMESPACES: "batch,etl" });
     assert.doesNotMatch(watched.stderr, /left out/);
+  });
+
+  test("--send without OPTUNE_ACCOUNT or OPTUNE_URL: one line saying why nothing can be sent, exit 2, nothing printed as sent", async () => {
+    const run = await runCli(["invoke", "--send", SUCCEEDED]);
+    assert.equal(run.code, 2, run.stderr);
+    assert.equal(run.stdout, "");
+    assert.equal(run.stderr, "servo-k8s-multijob invoke: --send, but neither OPTUNE_ACCOUNT nor OPTUNE_URL is set: there is nowhere to send to; set OPTUNE_ACCOUNT (and OPTUNE_AUTH_TOKEN), or leave out --send for a dry run\n");
   });
 
   test("--cluster without --send says it is a dry run that makes no cluster request", async () => {
@@ -327,7 +371,7 @@ describe("servo-k8s-multijob admit", () => {
     assert.deepEqual(admission.resources, {
       container: "worker",
       before: { limits: { cpu: "1", memory: "512Mi" }, requests: { cpu: "1", memory: "512Mi" } },
-      after: { limits: { cpu: "1500m", memory: "536870912" }, requests: { cpu: "1500m", memory: "536870912" } },
+      after: { limits: { cpu: "1500m", memory: "512Mi" }, requests: { cpu: "1500m", memory: "512Mi" } },
     });
     assert.match(run.stderr, /new-job-pod.json: adjusted default\/resize-images-\*: Optune's settings applied\n  worker resources before: .*\n  worker resources after: /);
     assert.equal(receiver.requests.length, 0, "a sample answer is a dry run: nothing is sent");
@@ -458,7 +502,7 @@ describe("npm run demo", () => {
     const run = await runCli(["demo"]);
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stdout, /1\. A new pod of Job resize-images admitted through the webhook/);
-    assert.match(run.stdout, /worker\s+1 → 1500m \(1\.5 cores\)\s+512Mi → 536870912 \(536870912 bytes\)\s+\{"container":"worker","cpu":1\.5,"mem":536870912\}/);
+    assert.match(run.stdout, /worker\s+1 → 1500m \(1\.5 cores\)\s+512Mi → 512Mi \(536870912 bytes\)\s+\{"container":"worker","cpu":1\.5,"mem":536870912\}/);
     assert.match(run.stdout, /2\. Replayed 6 events in binary mode/);
     // A delete is the one event the API server cannot confirm: unauthenticated, it is not believed.
     assert.match(run.stdout, /example\/events\/04-never-ran-job\.json\s+200\s+ignored\s+a delete of a pod this function never saw finish/);

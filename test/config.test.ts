@@ -3,6 +3,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { ConfigError, DEFAULT_OPTUNE_URL, loadConfig } from "../handler/edges/config.js";
+import { startWarnings } from "../handler/edges/config-warnings.js";
 import { scratchDir } from "./support/scratch.js";
 
 const noFile = () => {
@@ -206,5 +207,35 @@ describe("invisible characters in the account and the app id", () => {
 
   test("visible non-ASCII letters stay allowed in the account", () => {
     assert.equal(loadConfig({ OPTUNE_ACCOUNT: "bücher.example" }).account, "bücher.example");
+  });
+});
+
+describe("warnings at start", () => {
+  const warningsFor = (env: Record<string, string>) => startWarnings(env, loadConfig(env, { kubernetes: false }));
+
+  test("a misspelt OPTUNE_ variable is named, with the one it resembles, never its value", () => {
+    assert.deepEqual(warningsFor({ OPTUNE_ACOUNT: "acme.example.com" }), [
+      "OPTUNE_ACOUNT is set, but servo-k8s-multijob reads no such variable: did you mean OPTUNE_ACCOUNT?",
+    ]);
+  });
+
+  test("an unknown KUBE_ variable resembling none is named alone", () => {
+    assert.deepEqual(warningsFor({ KUBE_NAMESPACE: "x" }), ["KUBE_NAMESPACE is set, but servo-k8s-multijob reads no such variable"]);
+  });
+
+  test("variables of other prefixes, and the ones it reads, bring no warning", () => {
+    assert.deepEqual(warningsFor({ HOME: "/root", KUBERNETES_SERVICE_HOST: "10.0.0.1", OPTUNE_ACCOUNT: "a", OPTUNE_AUTH_TOKEN: "t", KUBE_API_TIMEOUT: "5" }), []);
+  });
+
+  test("an account without a token: Optune will refuse what is sent", () => {
+    assert.deepEqual(warningsFor({ OPTUNE_ACCOUNT: "acme.example.com" }), [
+      "OPTUNE_ACCOUNT is set, but no token is (OPTUNE_AUTH_TOKEN or OPTUNE_AUTH_TOKEN_FILE): Optune will refuse the messages sent without one",
+    ]);
+  });
+
+  test("no account, a dry run, or a URL other than Optune's needs no token", () => {
+    assert.deepEqual(warningsFor({}), []);
+    assert.deepEqual(warningsFor({ OPTUNE_ACCOUNT: "a", OPTUNE_URL: "http://127.0.0.1:9/{acct}/{app_id}" }), []);
+    assert.deepEqual(startWarnings({ OPTUNE_ACCOUNT: "a" }, loadConfig({ OPTUNE_ACCOUNT: "a" }, { dryRun: true })), []);
   });
 });

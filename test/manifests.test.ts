@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { parseAllDocuments } from "yaml";
+import { parse, parseAllDocuments } from "yaml";
 import { Namespace, Service as CoreService, ServiceAccount } from "kubernetes-models/v1";
 import { Deployment } from "kubernetes-models/apps/v1";
 import { PodDisruptionBudget } from "kubernetes-models/policy/v1";
@@ -23,7 +23,7 @@ import { Issuer } from "@kubernetes-models/cert-manager/cert-manager.io/v1/Issue
 import { PodMonitor } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PodMonitor";
 import { PrometheusRule } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule";
 import { KNOWN_VARIABLES, loadConfig } from "../handler/edges/config.js";
-import { DEFAULT_OPTIONS, imageProblem, manifests, optionsProblem, parseSelector, SOURCE_ACCOUNT, TOKEN_DIRECTORY, type Manifest, type ManifestOptions } from "../handler/deploy/manifests.js";
+import { DEFAULT_OPTIONS, eventAudience, imageProblem, manifests, optionsProblem, parseSelector, SOURCE_ACCOUNT, TOKEN_DIRECTORY, type Manifest, type ManifestOptions } from "../handler/deploy/manifests.js";
 import { alertRules } from "../handler/deploy/monitoring.js";
 import { INSTALLED_KINDS, objectsOf, renderUninstall, toDelete, type ObjectRef } from "../handler/deploy/uninstall.js";
 import { EXAMPLES, exampleOptions, renderExample } from "./support/examples.js";
@@ -207,7 +207,8 @@ describe("manifests: the documents fit together", () => {
         const budget = loadConfig(Object.fromEntries(container.env.map((e: { name: string; value?: string }) => [e.name, e.value ?? "t"])), { kubernetes: false, readFile: () => "t" }).adjustBudgetMs;
         assert.ok(budget < hook.timeoutSeconds * 1000);
         // has(), not optional types: a new expression compiles with the previous release's CEL environment, which has them only from 1.29.
-        if (options.appId === DEFAULT_OPTIONS.appId) assert.equal(hook.matchConditions[0].expression, 'has(object.spec.containers[0].env) && object.spec.containers[0].env.exists(e, e.name == "JOBID")');
+        // Any container, not only [0]: a mesh's injector (called before us) puts its proxy first.
+        if (options.appId === DEFAULT_OPTIONS.appId) assert.equal(hook.matchConditions[0].expression, 'object.spec.containers.exists(c, has(c.env) && c.env.exists(e, e.name == "JOBID"))');
         else if (options.appId === "metadata/labels/app-id") assert.deepEqual([hook.matchConditions, hook.objectSelector], [undefined, { matchExpressions: [{ key: "app-id", operator: "Exists" }] }], "a label app id: an objectSelector");
       });
     }
@@ -253,6 +254,56 @@ describe("manifests --event-auth: only the generated sources may speak, and they
     });
     assert.equal(policy.metadata.namespace, "optune-servo");
     assert.equal(build({ broker: true }).some((doc) => doc.kind === "EventPolicy"), false, "no policy without OIDC");
+  });
+});
+
+describe("manifests --target openfaas --openfaas-edition standard: the function has its own ServiceAccount, so the full guarantees", () => {
+  const STANDARD: Partial<ManifestOptions> = { target: "openfaas", openfaasEdition: "standard", watch: ["batch", "etl"], account: "acme.example.com" };
+  const docs = build(STANDARD);
+  const account = find(docs, "v1", "ServiceAccount", "servo-k8s-multijob", "openfaas-fn");
+
+  test("a ServiceAccount in openfaas-fn, which the stack names in com.openfaas.serviceaccount", () => {
+    assert.ok(account);
+    const stack = parse(readFileSync(join(REPOSITORY, "functions-standard.yml"), "utf8")) as { functions: Record<string, { annotations: Record<string, string>; environment: Record<string, string> }> };
+    assert.equal(stack.functions["servo-k8s-multijob"]!.annotations["com.openfaas.serviceaccount"], "servo-k8s-multijob");
+  });
+
+  test("annotation claims: the ServiceAccount may get, list and patch pods in each watched namespace, and the stack leaves OPTUNE_DEDUPE to its default", () => {
+    for (const watched of ["batch", "etl"]) {
+      const binding = docs.find((doc) => doc.kind === "RoleBinding" && doc.metadata.namespace === watched && (doc.subjects as any[]).some((s) => s.name === "servo-k8s-multijob" && s.namespace === "openfaas-fn"));
+      assert.ok(binding, watched);
+      assert.deepEqual((find(docs, "rbac.authorization.k8s.io/v1", "Role", (binding.roleRef as { name: string }).name, watched)?.rules as any[])[0].verbs, ["get", "list", "patch"]);
+    }
+    const stack = parse(readFileSync(join(REPOSITORY, "functions-standard.yml"), "utf8")) as { functions: Record<string, { environment: Record<string, string> }> };
+    assert.equal(stack.functions["servo-k8s-multijob"]!.environment.OPTUNE_DEDUPE, undefined);
+  });
+
+  test("the sweep: a PingSource every 5 minutes to the function on the gateway", () => {
+    const ping = docs.find((doc) => doc.kind === "PingSource")!;
+    assert.deepEqual([spec(ping).schedule, spec(ping).sink.uri], ["*/5 * * * *", "http://gateway.openfaas.svc.cluster.local:8080/function/servo-k8s-multijob"]);
+  });
+
+  test("--event-auth: every source asks a token for the function's audience, and its ServiceAccount may ask TokenReview", () => {
+    const authenticated = build({ ...STANDARD, eventAuth: true });
+    const audiences = authenticated.filter((doc) => doc.kind === "ApiServerSource" || doc.kind === "PingSource").map((doc) => spec(doc).sink.audience);
+    assert.deepEqual(new Set(audiences), new Set([eventAudience({ ...DEFAULT_OPTIONS, ...STANDARD })]));
+    const binding = authenticated.find((doc) => doc.kind === "ClusterRoleBinding")!;
+    assert.deepEqual(binding.subjects, [{ kind: "ServiceAccount", name: "servo-k8s-multijob", namespace: "openfaas-fn" }]);
+  });
+
+  test("CE stays as it was: no ServiceAccount, no sweep, and --event-auth refused", () => {
+    const ce = build({ target: "openfaas" });
+    assert.equal(ce.some((doc) => doc.kind === "ServiceAccount" && doc.metadata.namespace === "openfaas-fn"), false);
+    assert.equal(ce.some((doc) => doc.kind === "PingSource"), false);
+    assert.match(optionsProblem({ ...DEFAULT_OPTIONS, target: "openfaas", eventAuth: true }) ?? "", /OpenFaaS CE cannot give a function.*--openfaas-edition standard/);
+  });
+
+  test("from the command line; an edition without --target openfaas, or an unknown one, is refused", async () => {
+    const run = await runCli(["manifests", "--target", "openfaas", "--openfaas-edition", "standard", "--watch", "batch"]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /kind: PingSource/);
+    assert.match((await runCli(["manifests", "--openfaas-edition", "standard"])).stderr, /--openfaas-edition applies to --target openfaas/);
+    assert.match((await runCli(["manifests", "--target", "openfaas", "--openfaas-edition", "pro"])).stderr, /--openfaas-edition must be ce or standard/);
   });
 });
 

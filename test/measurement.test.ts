@@ -4,7 +4,7 @@ import { assessPod as assessLazily } from "../handler/measure/assess.js";
 import { parseAppIdPath } from "../handler/jobs/app-id.js";
 import { estDuration } from "../handler/measure/measurement.js";
 import type { Pod } from "../handler/jobs/pod.js";
-import { jobPod } from "./support/pods.js";
+import { jobPod, meshedJobPod } from "./support/pods.js";
 
 /** The assessment with its MEASUREMENT built (the function builds it only when it sends it). */
 const assessPod = (...args: Parameters<typeof assessLazily>) => {
@@ -232,4 +232,17 @@ describe("a run cut short from outside is no performance sample: reported marked
   test("an unknown disruption reason is counted as other, never as free text", () => {
     assert.equal(measured(killed({ conditions: [{ type: "DisruptionTarget", status: "True", reason: "SomethingNew\u001b[31m" }] })).annotations.disrupted, "other");
   });
+});
+
+describe("a job pod with a service mesh's proxy injected first", () => {
+  for (const mesh of ["linkerd", "istio"] as const) {
+    for (const as of ["container", "native-sidecar"] as const) {
+      test(`${mesh}, as a ${as}: measured by its own container, as without the mesh`, () => {
+        const assessment = assessPod(meshedJobPod(mesh, as), criteria);
+        assert.equal(assessment.kind, "report", JSON.stringify(assessment));
+        const plain = assessPod(jobPod(), criteria);
+        assert.deepEqual(assessment.kind === "report" && assessment.message, plain.kind === "report" && plain.message);
+      });
+    }
+  }
 });

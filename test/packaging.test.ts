@@ -2,13 +2,13 @@
 // OpenFaaS stack file. (What `manifests` prints, and example/, are tested in manifests.test.ts.)
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
-import { cpSync, existsSync, readFileSync, rmSync } from "node:fs";
-import { join } from "node:path";
+import { cpSync, existsSync, readFileSync, symlinkSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
 import { promisify } from "node:util";
-import { describe, test } from "node:test";
+import { before, describe, test } from "node:test";
 import { parse } from "yaml";
 import { KNOWN_VARIABLES, loadConfig } from "../handler/edges/config.js";
-import { DEFAULT_OPTIONS, RUN_AS_USER } from "../handler/deploy/manifests.js";
+import { DEFAULT_OPTIONS, FUNCTION, RUN_AS_USER } from "../handler/deploy/manifests.js";
 
 /** Node 24 is the active LTS; 20 (the development machines') reached end of life on 2026-04-30. */
 const IMAGE_NODE_MAJOR = 24;
@@ -46,27 +46,33 @@ describe("Dockerfile", () => {
     assert.match(args("RUN").join(" "), /npm ci --omit=dev/);
   });
 
-  test("what the runtime stage does — production dependencies plus the build output — starts and answers /healthz", { timeout: 180_000 }, async () => {
-    const image = scratchDir("servo-image-");
-    try {
+  describe("the runtime stage's file layout (production dependencies plus what it copies), run without Docker", () => {
+    let image = "";
+    let command: string[] = [];
+    /** Only the folder of node: nothing this machine has installed (Prometheus, openssl) is in the image. */
+    const imageEnv = { PATH: dirname(process.execPath) };
+    before(async () => {
+      image = scratchDir("servo-image-");
       // COPY package.json package-lock.json ./ and RUN npm ci --omit=dev …, as the stage says.
-      for (const copy of args("COPY").filter((copy) => !copy.startsWith("--from"))) {
-        for (const file of copy.split(/\s+/).slice(0, -1)) cpSync(join(REPOSITORY, file), join(image, file));
-      }
+      for (const copy of args("COPY").filter((copy) => !copy.startsWith("--from"))) copyInto(image, REPOSITORY, copy);
       const install = args("RUN").flatMap((command) => command.split("&&")).map((part) => part.trim()).find((part) => part.startsWith("npm ci"));
       assert.ok(install, "the runtime stage installs with npm ci");
       await run("sh", ["-c", `${install} --prefer-offline`], { cwd: image });
-      // COPY --from=build /app/dist/handler ./dist/handler
-      const [source, target] = args("COPY").find((copy) => copy.startsWith("--from=build"))!.split(/\s+/).slice(1);
-      cpSync(join(REPOSITORY, source!.replace(/^\/app\//, "")), join(image, target!), { recursive: true });
+      // COPY --from=build /app/dist/handler/servo.cjs ./dist/handler/servo.cjs: the build here made it.
+      for (const copy of args("COPY").filter((copy) => copy.startsWith("--from=build "))) copyInto(image, REPOSITORY, copy.slice("--from=build ".length).replaceAll("/app/", ""));
+      // The image's WORKDIR /app is this folder.
+      command = [...(JSON.parse(args("ENTRYPOINT")[0]!) as string[]), ...(JSON.parse(args("CMD")[0]!) as string[])].map((part) => part.replace(/^\/app\//, `${image}/`));
+    }, { timeout: 180_000 });
 
+    test("has no dev dependency", () => {
       assert.ok(!existsSync(join(image, "node_modules", "typescript")), "no dev dependencies in the image");
       assert.ok(!existsSync(join(image, "node_modules", "cloudevents")), "no dev dependencies in the image");
+      assert.ok(!existsSync(join(image, "node_modules", "selfsigned")), "no dev dependencies in the image");
+    });
 
-      // The image's WORKDIR /app is this folder.
-      const command = [...(JSON.parse(args("ENTRYPOINT")[0]!) as string[]), ...(JSON.parse(args("CMD")[0]!) as string[])].map((part) => part.replace(/^\/app\//, `${image}/`));
+    test("serve starts and answers /healthz; manifests and dead-letters --help run", async () => {
       assert.deepEqual(command, ["node", join(image, "dist/handler/servo.cjs"), "serve"]);
-      const child = spawn(process.execPath, command.slice(1), { cwd: image, env: { PATH: process.env.PATH ?? "", PORT: "0" }, stdio: ["ignore", "pipe", "pipe"] });
+      const child = spawn(process.execPath, command.slice(1), { cwd: image, env: { ...imageEnv, PORT: "0" }, stdio: ["ignore", "pipe", "pipe"] });
       const done = collect(child);
       const port = await listening(child);
       const response = await fetch(`http://127.0.0.1:${port}/healthz`);
@@ -74,15 +80,46 @@ describe("Dockerfile", () => {
       child.kill("SIGTERM");
       assert.equal((await done).code, 0);
       // docker run --rm IMAGE manifests ...: the entrypoint takes the CLI's commands in place of CMD.
-      const manifests = await run(process.execPath, [...command.slice(1, -1), "manifests", "--watch", "batch", "--image", "registry.example.com/servo-k8s-multijob:1.0.0"], { cwd: image, env: { PATH: process.env.PATH ?? "" } });
+      const manifests = await run(process.execPath, [...command.slice(1, -1), "manifests", "--watch", "batch", "--image", "registry.example.com/servo-k8s-multijob:1.0.0"], { cwd: image, env: imageEnv });
       assert.match(manifests.stdout, /^# Generated by: servo-k8s-multijob manifests --watch batch --image registry\.example\.com\/servo-k8s-multijob:1\.0\.0\n/);
-      const dead = await run(process.execPath, [...command.slice(1, -1), "dead-letters", "--help"], { cwd: image, env: { PATH: process.env.PATH ?? "" } });
+      const dead = await run(process.execPath, [...command.slice(1, -1), "dead-letters", "--help"], { cwd: image, env: imageEnv });
       assert.match(dead.stdout, /^usage: servo-k8s-multijob dead-letters/);
-    } finally {
-      rmSync(image, { recursive: true, force: true });
-    }
+    });
+
+    test("demo runs the whole loop on the examples the image ships, from another folder (docker run -w /work)", { timeout: 120_000 }, async () => {
+      const demo = await run(process.execPath, [command[1]!, "demo"], { cwd: scratchDir("servo-work-"), env: imageEnv, timeout: 60_000 });
+      assert.match(demo.stdout, /1\. A new pod of Job resize-images admitted through the webhook/);
+      assert.match(demo.stdout, /2\. Replayed 6 events in binary mode/);
+      assert.match(demo.stdout, /The function exited with code 0, the webhook with 0\./);
+    });
+
+    test("demo FILE runs on a file of the working folder", { timeout: 120_000 }, async () => {
+      const work = scratchDir("servo-work-");
+      cpSync(join(REPOSITORY, "example/events/01-succeeded-job.json"), join(work, "pod.json"));
+      const demo = await run(process.execPath, [command[1]!, "demo", "pod.json"], { cwd: work, env: imageEnv, timeout: 60_000 });
+      assert.match(demo.stdout, /2\. Replayed 1 events in binary mode/);
+      assert.match(demo.stdout, /default\/nightly-thumbnails-x7k2p\s+nightly-thumbnails\s+95 s/);
+    });
+
+    test("a demo that cannot go on says why in one line and ends, its servers with it", { timeout: 120_000 }, async () => {
+      // The layout without the sample admission review: the webhook's part cannot start.
+      const broken = scratchDir("servo-image-broken-");
+      cpSync(image, broken, { recursive: true, filter: (path) => !path.includes("example/admission") && !path.includes("node_modules") });
+      symlinkSync(join(image, "node_modules"), join(broken, "node_modules"));
+      const demo = await run(process.execPath, [join(broken, "dist/handler/servo.cjs"), "demo"], { cwd: broken, env: imageEnv, timeout: 60_000 }).catch((error: { code: unknown; killed: boolean; stderr: string }) => error);
+      assert.equal("killed" in demo && demo.killed, false, "it ended by itself");
+      assert.equal("code" in demo ? demo.code : 0, 1);
+      assert.match(demo.stderr, /^servo-k8s-multijob demo: ENOENT: no such file or directory, open '.*review\.json'\n$/);
+    });
   });
 });
+
+/** A Dockerfile `COPY SOURCE... DEST` (WORKDIR the image folder) done from `context` into `image`. */
+function copyInto(image: string, context: string, copy: string): void {
+  const parts = copy.split(/\s+/);
+  const target = join(image, parts.pop()!);
+  for (const source of parts) cpSync(join(context, source), parts.length > 1 || copy.endsWith("/") ? join(target, basename(source)) : target, { recursive: true });
+}
 
 describe("package.json: ready to publish under a name we control", () => {
   const manifest = JSON.parse(readFileSync(join(REPOSITORY, "package.json"), "utf8")) as Record<string, any>;
@@ -105,8 +142,8 @@ describe("package.json: ready to publish under a name we control", () => {
   });
 });
 
-describe("functions.yml (OpenFaaS)", () => {
-  const text = readFileSync(join(REPOSITORY, "functions.yml"), "utf8");
+for (const [file, edition] of [["functions.yml", "CE"], ["functions-standard.yml", "Standard"]] as const) describe(`${file} (OpenFaaS ${edition})`, () => {
+  const text = readFileSync(join(REPOSITORY, file), "utf8");
   const stack = parse(text) as {
     version: unknown;
     provider: Record<string, unknown>;
@@ -147,9 +184,21 @@ describe("functions.yml (OpenFaaS)", () => {
     // faas-cli deploy --env OPTUNE_ACCOUNT=... (its flags win over the stack file's environment).
     assert.equal(loadConfig({ ...environment, OPTUNE_ACCOUNT: "acme.example.com" }, { readFile: () => "token-from-secret\n" }).dryRun, false);
     assert.match(text, /--env OPTUNE_ACCOUNT=/, "the file says how to make it send");
-    assert.equal(config.dedupe, "memory", "OpenFaaS CE gives functions no ServiceAccount to claim with");
     assert.deepEqual([...config.namespaces], [...DEFAULT_OPTIONS.watch], "the same namespaces as manifests --target openfaas");
   });
+
+  if (edition === "CE") {
+    test("keeps its claims in memory: OpenFaaS CE gives functions no ServiceAccount to claim with", () => {
+      assert.equal(loadConfig(fn.environment as Record<string, string>, { readFile: () => "t" }).dedupe, "memory");
+    });
+  } else {
+    test("runs as the ServiceAccount manifests --openfaas-edition standard creates, and so keeps its claims in the pods", () => {
+      assert.equal((fn.annotations as Record<string, string>)["com.openfaas.serviceaccount"], FUNCTION);
+      // Deployed with its account (dry, it keeps nothing in the pods): faas-cli deploy --env OPTUNE_ACCOUNT=...
+      const inCluster = { ...(fn.environment as Record<string, string>), OPTUNE_ACCOUNT: "acme.example.com", KUBERNETES_SERVICE_HOST: "10.0.0.1", KUBERNETES_SERVICE_PORT: "443" };
+      assert.equal(loadConfig(inCluster, { readFile: () => "t", exists: () => true }).dedupe, "annotation");
+    });
+  }
 });
 
 describe("LICENSE", () => {

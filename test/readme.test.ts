@@ -3,6 +3,7 @@
 // command) is run with the built CLI, a pipe's left side alone. Commands that need a cluster must
 // at least get past their flags. The rest must be tools a reader has (kubectl, docker, faas-cli).
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
@@ -115,6 +116,17 @@ describe("the README's commands", () => {
       ran++;
     });
   }
+
+  test("the clone alias gives --version to servo-k8s-multijob, not to npx", async () => {
+    const readme = readFileSync(join(REPOSITORY, "README.md"), "utf8");
+    const alias = /`(alias servo-k8s-multijob='npx [^'`]*')`/.exec(readme)?.[1];
+    assert.ok(alias, "the README shows the clone alias");
+    // An alias takes effect from the next line read: two lines, as a reader types them.
+    const stdout = await new Promise<string>((resolve, reject) =>
+      execFile("bash", ["-O", "expand_aliases", "-c", `${alias}\nservo-k8s-multijob --version`], { cwd: REPOSITORY }, (error, out) => (error ? reject(error) : resolve(out))),
+    );
+    assert.match(stdout, /^servo-k8s-multijob \d+\.\d+\.\d+\n$/);
+  });
 
   test("at least the README's own commands ran", () => {
     assert.ok(ran >= 6, `only ${ran} commands ran`);

@@ -93,7 +93,7 @@ describe("the admission webhook over HTTPS", () => {
     assert.equal(status, 200);
     assert.deepEqual([body.apiVersion, body.kind, body.response?.uid, body.response?.allowed, body.response?.patchType, body.response?.warnings], ["admission.k8s.io/v1", "AdmissionReview", "uid-loop", true, "JSONPatch", undefined]);
     const patched = applyBase64Patch(pod, body.response!.patch!) as { metadata: { annotations: Record<string, string> }; spec: { containers: Array<{ resources: unknown }> } };
-    assert.deepEqual(patched.spec.containers[0]!.resources, { limits: { cpu: "1500m", memory: "536870912" }, requests: { cpu: "1500m", memory: "536870912" } });
+    assert.deepEqual(patched.spec.containers[0]!.resources, { limits: { cpu: "1500m", memory: "512Mi" }, requests: { cpu: "1500m", memory: "512Mi" } });
     assert.equal(patched.metadata.annotations["optune.ai/settings"], '{"container":"worker","cpu":1.5,"mem":536870912}');
 
     assert.deepEqual(events(receiver), ["WHATS_NEXT", "DESCRIPTION", "WHATS_NEXT", "ADJUSTMENT", "WHATS_NEXT"]);

@@ -16,7 +16,7 @@ export function parseSampleSettings(flag: string): SampleSettings | string {
     if (name !== "cpu" && name !== "mem") return `--adjust sets cpu and mem only, not ${JSON.stringify(name)}`;
     if (settings[name] !== undefined) return `--adjust sets ${name} twice`;
     const value = name === "cpu" ? parseCpu(quantity) : parseMemory(quantity);
-    if (value === undefined || value <= 0) return `--adjust ${name}=${quantity} is not a ${name === "cpu" ? "cpu quantity (1.5, 1500m)" : "memory quantity (512Mi, 1G, 536870912)"}`;
+    if (value === undefined || value <= 0) return `--adjust ${name}=${quantity} is not a ${name === "cpu" ? "cpu quantity (1.5, 1500m)" : "memory quantity (512Mi, 1Gi, 536870912)"}`;
     settings[name] = value;
   }
   return settings;

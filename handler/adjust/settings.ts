@@ -21,19 +21,22 @@ const RESOURCE_METRICS = { ...METRICS, cpu_time: { unit: "s" }, max_memory: { un
 /** The DESCRIPTION param for a pod whose job container is named `component`. */
 export function description(pod: Pod, component: string, ranges: Ranges, resourceMetrics = false): object {
   const container = jobContainer(pod);
-  const setting = (name: SettingName) => ({ type: "range", unit: UNITS[name], ...ranges[name], value: currentValue(container, name, ranges[name]) });
+  const setting = (name: SettingName) => ({ type: "range", unit: UNITS[name], ...ranges[name], value: currentValue(container, name) });
   return { application: { components: { [component]: { settings: { cpu: setting("cpu"), mem: setting("mem") } } } }, metrics: resourceMetrics ? RESOURCE_METRICS : METRICS };
 }
 
-/** The container's limit for the setting, else its request, else the range's minimum. */
-export function currentValue(container: Container | undefined, name: SettingName, range: SettingRange): number {
+/**
+ * The container's limit for the setting, else its request, else null: unset (as the later Opsani
+ * servos describe a setting without a value), not the range's minimum, which it does not run at.
+ */
+export function currentValue(container: Container | undefined, name: SettingName): number | null {
   const resources = isRecord(container?.resources) ? container.resources : {};
   for (const kind of ["limits", "requests"] as const) {
     const map = resources[kind];
     const value = isRecord(map) ? PARSE[name](map[RESOURCE[name]]) : undefined;
     if (value !== undefined) return value;
   }
-  return range.min;
+  return null;
 }
 
 export type AdjustCheck = { readonly ok: true; readonly settings: readonly ContainerSettings[] } | { readonly ok: false; readonly message: string };

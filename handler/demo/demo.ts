@@ -3,7 +3,8 @@
 // the demo) and a local stand-in for Optune on free ports. A new job pod is admitted through the
 // webhook with the stand-in's ADJUST applied; the pod then "runs", and its MEASUREMENT carries the
 // settings. Then the sample events are replayed in binary mode, as an ApiServerSource sends them.
-// A development tool: it uses the dev dependencies selfsigned and fast-json-patch.
+// It runs from a clone and from the image alike: no dev dependency, only the files the image ships
+// (the bundle, and example/events and example/admission beside it).
 import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
@@ -13,6 +14,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import { applyPatch } from "../adjust/apply-patch.js";
+import type { PatchOperation } from "../adjust/patch.js";
 import { parseCpu, parseMemory } from "../jobs/quantity.js";
 import { toBinaryRequest } from "../measure/cloudevent.js";
 import { readEventFile, type FileEvent } from "../measure/invoke.js";
@@ -20,7 +23,8 @@ import { eventNamespace, podUpdateEvent } from "../measure/pod-event.js";
 import { findPrometheus, startScrapedKubelet, type ScrapedKubelet } from "./cadvisor-stand-in.js";
 import { startReceiver, type ReceivedRequest } from "./optune-stand-in.js";
 import { isNamespaceName, isRecord, podRef, podUid } from "../jobs/pod.js";
-import { isEnding, ownChild, ownFolder, releaseFolder } from "./owned.js";
+import { selfSignedCertificate } from "./certificate.js";
+import { endAndExit, isEnding, ownChild, ownFolder, releaseFolder } from "./owned.js";
 
 export const EXAMPLE_EVENTS = fileURLToPath(new URL("../../example/events/", import.meta.url));
 const NEW_POD_REVIEW = fileURLToPath(new URL("../../example/admission/review.json", import.meta.url));
@@ -36,7 +40,9 @@ export async function demo(paths: readonly string[], out: (line: string) => void
   } catch (error) {
     // Its servers stopped under it because the demo is being ended: that ends it, not this error.
     if (isEnding()) return new Promise<number>(() => {});
-    throw error;
+    // Anything else: said in one line, and its servers ended with it (the stand-in would hold the process).
+    process.stderr.write(`servo-k8s-multijob demo: ${(error as Error).message}\n`);
+    return endAndExit(1);
   }
 }
 
@@ -57,8 +63,7 @@ async function runDemo(paths: readonly string[], out: (line: string) => void): P
   const prometheusBinary = findPrometheus();
   const scraped = prometheusBinary === undefined ? undefined : await startScrapedKubelet(prometheusBinary).catch(() => undefined);
   const tls = ownFolder(mkdtempSync(join(tmpdir(), "servo-demo-tls-")));
-  const { generate } = await import("selfsigned");
-  const pair = await generate([{ name: "commonName", value: "localhost" }], { keySize: 2048, extensions: [{ name: "subjectAltName", altNames: [{ type: 7, ip: "127.0.0.1" }] }] });
+  const pair = selfSignedCertificate();
   writeFileSync(join(tls, "tls.crt"), pair.cert);
   writeFileSync(join(tls, "tls.key"), pair.private);
   const env = { PATH: process.env.PATH, OPTUNE_URL: receiver.template, OPTUNE_ACCOUNT: ACCOUNT, POD_NAMESPACES: watchedNamespaces(events).join(","), LOG_LEVEL: "info" };
@@ -122,9 +127,8 @@ function standIn(): (request: Omit<ReceivedRequest, "status">) => { status: numb
 async function adjustNewPod(webhookUrl: string, functionUrl: string, ca: string, out: (line: string) => void): Promise<void> {
   const review = JSON.parse(readFileSync(NEW_POD_REVIEW, "utf8")) as { request: { object: Record<string, unknown> } };
   const answer = JSON.parse(await postHttps(webhookUrl, JSON.stringify(review), ca)) as { response?: { allowed?: boolean; patch?: string; warnings?: string[] } };
-  const { default: jsonpatch } = await import("fast-json-patch");
-  const operations = answer.response?.patch === undefined ? [] : (JSON.parse(Buffer.from(answer.response.patch, "base64").toString()) as import("fast-json-patch").Operation[]);
-  const pod = jsonpatch.applyPatch(structuredClone(review.request.object), operations, true, false).newDocument as {
+  const operations = answer.response?.patch === undefined ? [] : (JSON.parse(Buffer.from(answer.response.patch, "base64").toString()) as PatchOperation[]);
+  const pod = applyPatch(review.request.object, operations) as {
     metadata: Record<string, unknown> & { generateName: string; annotations?: Record<string, string> };
     spec: { containers: Array<{ name: string; resources: { limits: Record<string, string> } }> };
     status?: unknown;

@@ -52,7 +52,7 @@ function install(): void {
 }
 
 /** Asks the children to stop and waits for them (their GOODBYE still reaches the stand-in), at most 5 s, then kills what is left. */
-async function endAndExit(code: number): Promise<never> {
+export async function endAndExit(code: number): Promise<never> {
   if (ending) return new Promise<never>(() => {});
   ending = true;
   const running = [...children];

@@ -12,6 +12,7 @@ export const MANIFEST_FLAGS = {
   webhook: { type: "boolean" },
   "pod-monitor": { type: "boolean" },
   "event-auth": { type: "boolean" },
+  "openfaas-edition": { type: "string" },
   "ingress-namespace": { type: "string" },
   "prometheus-namespace": { type: "string" },
   "prometheus-url": { type: "string" },

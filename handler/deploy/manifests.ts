@@ -9,6 +9,7 @@ import { CLAIM_ANNOTATION } from "../measure/claim.js";
 import { HOLD_FINALIZER } from "../measure/hold.js";
 
 export type Target = "knative" | "openfaas";
+export type OpenFaasEdition = "ce" | "standard";
 
 export interface ManifestOptions {
   /** Where the function (and the webhook, the Broker) runs. */
@@ -31,6 +32,8 @@ export interface ManifestOptions {
   readonly podMonitor?: boolean;
   /** Events carry Knative OIDC tokens for the function's audience, checked with TokenReview. */
   readonly eventAuth?: boolean;
+  /** OpenFaaS CE (the default) gives the function no ServiceAccount; Standard and Enterprise do (com.openfaas.serviceaccount). */
+  readonly openfaasEdition?: OpenFaasEdition;
   /** Where the Knative ingress gateway runs (its pods forward events to the function's pods). */
   readonly ingressNamespace?: string;
   /** Where Prometheus runs: the NetworkPolicy lets it scrape /metrics. */
@@ -69,8 +72,9 @@ export const DEFAULT_OPTIONS: ManifestOptions = {
 };
 
 /** The OIDC audience the function's sources ask tokens for (Knative's own form for an Addressable: group/kind/namespace/name). */
-export function eventAudience(options: Pick<ManifestOptions, "namespace">): string {
-  return `serving.knative.dev/service/${options.namespace}/${FUNCTION}`;
+export function eventAudience(options: Pick<ManifestOptions, "namespace"> & Partial<Pick<ManifestOptions, "target">>): string {
+  // On OpenFaaS the sinks are the gateway's URL of the function: that URL is its audience.
+  return options.target === "openfaas" ? OPENFAAS_FUNCTION_URL : `serving.knative.dev/service/${options.namespace}/${FUNCTION}`;
 }
 
 /** The PingSource that asks for a sweep. */
@@ -83,7 +87,7 @@ const SWEEP_SOURCE = "servo-sweep";
  * ApiServerSource in each watched namespace and the sweep's PingSource; with a Broker, the Trigger
  * that delivers them instead.
  */
-function eventSenders(options: Pick<ManifestOptions, "namespace" | "watch" | "broker">): string[] {
+export function eventSenders(options: Pick<ManifestOptions, "namespace" | "watch" | "broker">): string[] {
   const account = (namespace: string, name: string, group: string, kind: string) => {
     const user = `${name}-oidc-${group}-${kind}`.toLowerCase();
     // Knative shortens longer names with a hash (kmeta.ChildName); ours are fixed and short.
@@ -112,6 +116,7 @@ export const SOURCE_ACCOUNT = "servo-k8s-multijob-source";
 export const WEBHOOK = "servo-k8s-multijob-webhook";
 export const DEAD_LETTERS = "servo-dead-letters";
 export const OPENFAAS_GATEWAY = "http://gateway.openfaas.svc.cluster.local:8080";
+const OPENFAAS_FUNCTION_URL = `${OPENFAAS_GATEWAY}/function/${FUNCTION}`;
 /** Where OpenFaaS runs its functions (faas-netes' default). */
 export const OPENFAAS_FUNCTIONS = "openfaas-fn";
 /**
@@ -142,8 +147,9 @@ export function optionsProblem(options: ManifestOptions): string | undefined {
     return `--namespace ${options.namespace} is also watched: the function would watch its own pods (each of its starts and stops would wake it and say HELLO/GOODBYE); run it in a namespace of its own`;
   }
   if (new Set(options.watch).size !== options.watch.length) return "--watch names a namespace twice";
-  if (options.target === "openfaas" && options.eventAuth === true) {
-    return "--event-auth needs the function's own ServiceAccount (to ask TokenReview), which OpenFaaS CE cannot give a function; use --target knative";
+  if (options.openfaasEdition !== undefined && options.target !== "openfaas") return "--openfaas-edition applies to --target openfaas";
+  if (options.target === "openfaas" && options.eventAuth === true && !hasOwnAccount(options)) {
+    return "--event-auth needs the function's own ServiceAccount (to ask TokenReview), which OpenFaaS CE cannot give a function; use --openfaas-edition standard (Standard or Enterprise) or --target knative";
   }
   for (const [flag, namespace] of [["--ingress-namespace", options.ingressNamespace], ["--prometheus-namespace", options.prometheusNamespace]] as const) {
     if (namespace !== undefined && !DNS_LABEL.test(namespace)) return `${flag} ${JSON.stringify(namespace)} is not a namespace name`;
@@ -220,9 +226,9 @@ function deployment(options: ManifestOptions & Release): Documented[] {
   const audience = options.eventAuth === true ? { audience: eventAudience(options) } : {};
   const sink = knative
     ? { ref: { apiVersion: "serving.knative.dev/v1", kind: "Service", name: FUNCTION, namespace }, ...audience }
-    : { uri: `${OPENFAAS_GATEWAY}/function/${FUNCTION}` };
+    : { uri: OPENFAAS_FUNCTION_URL, ...audience };
 
-  if (knative || options.broker || options.webhook || options.podMonitor === true) {
+  if (knative || hasOwnAccount(options) || options.broker || options.webhook || options.podMonitor === true) {
     add(`The namespace of the servo itself, made for it: never one it watches, never one it shares.`, { apiVersion: "v1", kind: "Namespace", metadata: { name: namespace, labels: { "app.kubernetes.io/managed-by": FUNCTION } } });
   }
   if (knative) {
@@ -273,26 +279,10 @@ function deployment(options: ManifestOptions & Release): Documented[] {
         },
       },
     );
-    add("The sweep: every 5 minutes the function lists the watched namespaces for finished jobs the events missed.", {
-      apiVersion: "sources.knative.dev/v1",
-      kind: "PingSource",
-      metadata: { name: SWEEP_SOURCE, namespace },
-      spec: { schedule: "*/5 * * * *", contentType: "application/json", data: '{"sweep": true}', sink },
-    });
-    if (options.eventAuth === true) {
-      add(
-        "Event authentication: the function asks the API server whether each event's OIDC token is valid for its audience (TokenReview, cluster-wide by nature).",
-        { apiVersion: "rbac.authorization.k8s.io/v1", kind: "ClusterRole", metadata: { name: `${FUNCTION}-tokenreview` }, rules: [{ apiGroups: ["authentication.k8s.io"], resources: ["tokenreviews"], verbs: ["create"] }] },
-      );
-      add("", {
-        apiVersion: "rbac.authorization.k8s.io/v1",
-        kind: "ClusterRoleBinding",
-        metadata: { name: `${FUNCTION}-tokenreview` },
-        subjects: [{ kind: "ServiceAccount", name: FUNCTION, namespace }],
-        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: `${FUNCTION}-tokenreview` },
-      });
-    }
+    documents.push(sweepSource(namespace, sink));
+    if (options.eventAuth === true) documents.push(...tokenReviewAccess(namespace));
   }
+  if (hasOwnAccount(options)) documents.push(...openfaasStandard(options, sink));
   documents.push(networkPolicy(options));
   if (options.broker) {
     add("The Broker the sources send to: a Trigger then retries through an Optune outage.", { apiVersion: "eventing.knative.dev/v1", kind: "Broker", metadata: { name: SOURCE, namespace } });
@@ -374,6 +364,59 @@ function deployment(options: ManifestOptions & Release): Documented[] {
     });
   }
   return documents;
+}
+
+function sweepSource(namespace: string, sink: object): Documented {
+  return {
+    comment: "The sweep: every 5 minutes the function lists the watched namespaces for finished jobs the events missed.",
+    manifest: { apiVersion: "sources.knative.dev/v1", kind: "PingSource", metadata: { name: SWEEP_SOURCE, namespace }, spec: { schedule: "*/5 * * * *", contentType: "application/json", data: '{"sweep": true}', sink } },
+  };
+}
+
+/** TokenReview for the function's ServiceAccount in `accountNamespace`: event authentication. */
+function tokenReviewAccess(accountNamespace: string): Documented[] {
+  const name = `${FUNCTION}-tokenreview`;
+  return [
+    {
+      comment: "Event authentication: the function asks the API server whether each event's OIDC token is valid for its audience (TokenReview, cluster-wide by nature).",
+      manifest: { apiVersion: "rbac.authorization.k8s.io/v1", kind: "ClusterRole", metadata: { name }, rules: [{ apiGroups: ["authentication.k8s.io"], resources: ["tokenreviews"], verbs: ["create"] }] },
+    },
+    {
+      comment: "",
+      manifest: {
+        apiVersion: "rbac.authorization.k8s.io/v1",
+        kind: "ClusterRoleBinding",
+        metadata: { name },
+        subjects: [{ kind: "ServiceAccount", name: FUNCTION, namespace: accountNamespace }],
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name },
+      },
+    },
+  ];
+}
+
+/** OpenFaaS Standard or Enterprise: the function runs as a ServiceAccount of its own (com.openfaas.serviceaccount). */
+function hasOwnAccount(options: Pick<ManifestOptions, "target" | "openfaasEdition">): boolean {
+  return options.target === "openfaas" && options.openfaasEdition === "standard";
+}
+
+/**
+ * What OpenFaaS Standard and Enterprise make possible beside CE's sources: the function's own
+ * ServiceAccount in openfaas-fn (functions-standard.yml names it), allowed to claim pods in the
+ * watched namespaces, so claims in the pods, several replicas and the sweep; and event authentication.
+ */
+function openfaasStandard(options: ManifestOptions, sink: object): Documented[] {
+  const documents: Documented[] = [
+    {
+      comment: `The function's identity on OpenFaaS Standard or Enterprise: functions-standard.yml names it (com.openfaas.serviceaccount). It claims pods (get, patch) and sweeps them (list) in ${options.watch.join(", ")}.`,
+      manifest: { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: FUNCTION, namespace: OPENFAAS_FUNCTIONS } },
+    },
+    ...options.watch.flatMap((watched) => [
+      { comment: `In ${watched}: what the function may do with pods. Get (re-reading after a conflict), list (the sweep), patch (its claim annotation).`, manifest: role(FUNCTION, watched, ["get", "list", "patch"]) },
+      { comment: `Bound to the function's ServiceAccount, which lives in ${OPENFAAS_FUNCTIONS}.`, manifest: roleBinding(FUNCTION, watched, FUNCTION, OPENFAAS_FUNCTIONS) },
+    ]),
+    sweepSource(options.namespace, sink),
+  ];
+  return options.eventAuth === true ? [...documents, ...tokenReviewAccess(OPENFAAS_FUNCTIONS)] : documents;
 }
 
 /**
@@ -630,7 +673,7 @@ function webhookManifests(options: ManifestOptions & Release): Documented[] {
 
 /**
  * What keeps pods without the app id away from the webhook, for an OPTUNE_APP_ID path: the env var
- * of the first container and an annotation by matchConditions (CEL, Kubernetes 1.30+; beta and on
+ * of a container and an annotation by matchConditions (CEL, Kubernetes 1.30+; beta and on
  * in 1.28-1.29), a label by an objectSelector (every release); any other path cannot be filtered
  * before the call, and the note says so.
  */
@@ -651,13 +694,14 @@ function appIdFilter(appId: string): { readonly fields: Record<string, unknown>;
 }
 
 /**
- * The CEL condition "the first container has the app-id env var". has() rather than optional
+ * The CEL condition "a container has the app-id env var": any container, since a mesh's injector,
+ * called before this webhook, puts its proxy first (the webhook then skips it). has() rather than optional
  * types (`.?env.orValue([])`): Kubernetes adds optional types to its CEL base environment in 1.28
  * (apiserver/pkg/cel/environment/base.go), but a new expression is compiled with the previous
  * release's environment, so they pass validation only from 1.29; the README promises 1.28.
  */
 export function appIdCondition(envVar: string): string {
-  return `has(object.spec.containers[0].env) && object.spec.containers[0].env.exists(e, e.name == ${celString(envVar)})`;
+  return `object.spec.containers.exists(c, has(c.env) && c.env.exists(e, e.name == ${celString(envVar)}))`;
 }
 
 /** A CEL string literal: double-quoted, with backslash and quote escaped (the value is printable: checked before). */

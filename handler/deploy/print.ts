@@ -3,7 +3,7 @@
 import { ConfigError, loadConfig } from "../edges/config.js";
 import { unprintableFlag } from "../edges/printable.js";
 import { MANIFEST_FLAGS } from "./flags.js";
-import { DEFAULT_OPTIONS, eventAudience, functionEnv, imageProblem, manifests, optionsProblem, type ManifestOptions, type Release, type Target } from "./manifests.js";
+import { DEFAULT_OPTIONS, eventAudience, eventSenders, functionEnv, imageProblem, manifests, optionsProblem, type ManifestOptions, type OpenFaasEdition, type Release, type Target } from "./manifests.js";
 
 type Values = Record<string, string | boolean | string[] | undefined>;
 
@@ -16,6 +16,8 @@ export function optionsFrom(values: Values, version: string, imageRequired = tru
   const text = (name: string) => (typeof values[name] === "string" ? (values[name] as string) : undefined);
   const target = text("target") ?? DEFAULT_OPTIONS.target;
   if (target !== "knative" && target !== "openfaas") return `--target must be knative or openfaas, got ${JSON.stringify(target)}`;
+  const edition = text("openfaas-edition");
+  if (edition !== undefined && edition !== "ce" && edition !== "standard") return `--openfaas-edition must be ce or standard (Standard or Enterprise), got ${JSON.stringify(edition)}`;
   const watch = text("watch");
   const monitoringLabels: Record<string, string> = {};
   for (const label of Array.isArray(values["monitoring-label"]) ? values["monitoring-label"] : []) {
@@ -38,6 +40,7 @@ export function optionsFrom(values: Values, version: string, imageRequired = tru
     ...(values["pod-monitor"] === true ? { podMonitor: true } : {}),
     ...(values["no-patch-policy"] === true ? { patchPolicy: false } : {}),
     ...(values["event-auth"] === true ? { eventAuth: true } : {}),
+    ...(edition === undefined ? {} : { openfaasEdition: edition as OpenFaasEdition }),
     ...(values["prometheus-rules"] === true ? { prometheusRules: true } : {}),
     ingressNamespace: text("ingress-namespace") ?? DEFAULT_OPTIONS.ingressNamespace!,
     prometheusNamespace: text("prometheus-namespace") ?? DEFAULT_OPTIONS.prometheusNamespace!,
@@ -84,7 +87,7 @@ export async function renderManifests(options: ManifestOptions & Release, comman
     })`,
     `# Needs ${needs.join(", ")}.`,
     ...(secret.length > 0 ? ["# Before applying, the Optune token (from your Optune account) as a Secret:", ...secret] : []),
-    ...(options.target === "openfaas" ? [`# The function itself is deployed with faas-cli (functions.yml); keep its POD_NAMESPACES at ${options.watch.join(",")}.`] : []),
+    ...(options.target === "openfaas" ? openfaasHeader(options) : []),
   ];
   const documents = manifests(options).map(({ comment, manifest }) => {
     const lines = comment === "" ? [] : wrap(comment, 98).map((line) => `# ${line}`);
@@ -98,6 +101,15 @@ export async function printManifests(values: Values, version: string, out: (text
   if (typeof options === "string") return usageError(options);
   out(await renderManifests(options));
   return 0;
+}
+
+/** How the function itself is deployed on OpenFaaS, and what its stack file must say to match these documents. */
+function openfaasHeader(options: ManifestOptions): string[] {
+  if (options.openfaasEdition !== "standard") return [`# The function itself is deployed with faas-cli (functions.yml); keep its POD_NAMESPACES at ${options.watch.join(",")}.`];
+  return [
+    `# The function itself is deployed with faas-cli (functions-standard.yml, OpenFaaS Standard or Enterprise); keep its POD_NAMESPACES at ${options.watch.join(",")}.`,
+    ...(options.eventAuth === true ? [`# Add to its environment: OPTUNE_EVENT_AUDIENCE: ${eventAudience(options)}`, `#   OPTUNE_EVENT_SENDERS: ${eventSenders(options).join(",")}`] : []),
+  ];
 }
 
 /**
@@ -116,6 +128,7 @@ export function commandLine(options: ManifestOptions & Release): string {
   value("token-secret", options.tokenSecret, DEFAULT_OPTIONS.tokenSecret);
   value("app-id", options.appId, DEFAULT_OPTIONS.appId);
   value("target", options.target, DEFAULT_OPTIONS.target);
+  value("openfaas-edition", options.openfaasEdition, undefined);
   value("selector", options.selector, undefined);
   value("ingress-namespace", options.ingressNamespace, DEFAULT_OPTIONS.ingressNamespace);
   value("prometheus-namespace", options.prometheusNamespace, DEFAULT_OPTIONS.prometheusNamespace);

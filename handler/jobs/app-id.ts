@@ -1,6 +1,6 @@
 // OPTUNE_APP_ID: a path into the pod object that names the job's Optune application
 // (SPEC.md section 2). The syntax is the Python daemon's, kept because users rely on it.
-import { isRecord } from "./pod.js";
+import { authoredContainers, isRecord } from "./pod.js";
 
 export type AppIdStep =
   /** A key into a map, or an index into an array when the element is a number. */
@@ -43,11 +43,19 @@ function parsePick(element: string): AppIdStep {
 /** The app id at `path` in `pod`: a non-empty string, or undefined when anything is missing or of the wrong shape. */
 export function resolveAppId(pod: unknown, path: AppIdPath): string | undefined {
   let value: unknown = pod;
-  for (const step of path) {
+  for (const [index, step] of path.entries()) {
+    // spec/containers/0 is the first container the pod's author wrote, even where a mesh injected its proxy before it.
+    if (index === 2 && Array.isArray(value) && isContainerList(path)) value = authoredContainers(value);
     value = step.kind === "pick" ? pick(value, step) : field(value, step.name);
     if (value === undefined) return undefined;
   }
   return typeof value === "string" && value !== "" ? value : undefined;
+}
+
+/** Whether the path's first two elements name the pod's containers or init containers. */
+function isContainerList(path: AppIdPath): boolean {
+  const [spec, list] = path;
+  return spec?.kind === "field" && spec.name === "spec" && list?.kind === "field" && (list.name === "containers" || list.name === "initContainers");
 }
 
 function field(value: unknown, name: string): unknown {

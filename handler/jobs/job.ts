@@ -1,7 +1,7 @@
 // Is this pod one of our jobs? (SPEC.md section 2) Both halves ask: measurement of events, and
 // admission of new pods.
 import { appIdProblem, resolveAppId, type AppIdPath } from "./app-id.js";
-import { clip, isRecord, podNamespace, type Container, type Pod } from "./pod.js";
+import { authoredContainers, clip, isRecord, podNamespace, type Container, type Pod } from "./pod.js";
 
 export interface JobCriteria {
   readonly namespaces: ReadonlySet<string>;
@@ -32,8 +32,12 @@ export function selectJob(pod: Pod, criteria: JobCriteria): JobSelection {
   return { job: true, appId };
 }
 
-/** The job container is the first container of the pod spec: its status is measured, its resources adjusted. */
+/**
+ * The job container is the first container of the pod spec that a mesh did not inject: its status
+ * is measured (matched by its name), its resources adjusted.
+ */
 export function jobContainer(pod: Pod): Container | undefined {
   const containers = pod.spec?.containers;
-  return Array.isArray(containers) && isRecord(containers[0]) ? containers[0] : undefined;
+  const first = Array.isArray(containers) ? authoredContainers(containers)[0] : undefined;
+  return isRecord(first) ? first : undefined;
 }

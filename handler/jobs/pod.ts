@@ -77,6 +77,18 @@ export interface TerminatedState {
   readonly finishedAt?: unknown;
 }
 
+/**
+ * The proxies service meshes inject into pods: Linkerd's always as containers[0], Istio's there
+ * with holdApplicationUntilProxyStarts, either as a native sidecar (an init container with
+ * restartPolicy Always) in their native-sidecar modes. The pod's author wrote none of them.
+ */
+export const MESH_PROXIES: ReadonlySet<string> = new Set(["linkerd-proxy", "istio-proxy"]);
+
+/** A container list as the pod's author wrote it: without the proxies a mesh injected. */
+export function authoredContainers(containers: readonly unknown[]): unknown[] {
+  return containers.filter((container) => !(isRecord(container) && typeof container.name === "string" && MESH_PROXIES.has(container.name)));
+}
+
 export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value) && !Buffer.isBuffer(value);
 }

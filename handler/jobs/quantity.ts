@@ -30,7 +30,11 @@ export function formatCpu(cores: number): string {
   return millicores % 1000 === 0 ? String(millicores / 1000) : `${millicores}m`;
 }
 
-/** Bytes as a plain integer quantity: "536870912". */
+/** Bytes as Kubernetes users write them: the largest binary suffix that divides them ("512Mi", "65540Ki"), else bytes. */
 export function formatMemory(bytes: number): string {
-  return String(Math.round(bytes));
+  const whole = Math.round(bytes);
+  if (whole > 0) {
+    for (const [suffix, scale] of Object.entries(BINARY).reverse()) if (whole % scale === 0) return `${whole / scale}${suffix}`;
+  }
+  return String(whole);
 }

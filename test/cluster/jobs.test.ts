@@ -191,7 +191,7 @@ for (const release of ["newest", "oldest"] as const satisfies readonly Kubernete
           // kwok ends the run after the time the pod asked; whole seconds, and a busy machine only makes it longer.
           assert.ok(measured.duration !== undefined && measured.duration >= shape.runSeconds - 1 && measured.duration <= shape.runSeconds + 60, `${pod.metadata.name}: ${measured.duration} s for a ${shape.runSeconds} s run`);
           assert.equal(measured.settings, pod.metadata.annotations["optune.ai/settings"], `${pod.metadata.name}: the settings it ran with`);
-          assert.deepEqual(pod.spec.containers[0].resources.limits, { cpu: "750m", memory: "402653184" }, `${pod.metadata.name}: Optune's ADJUST applied at admission`);
+          assert.deepEqual(pod.spec.containers[0].resources.limits, { cpu: "750m", memory: "384Mi" }, `${pod.metadata.name}: Optune's ADJUST applied at admission`);
         }
       }
       assert.equal(byJob.get("indexed")!.length, 2);
@@ -222,6 +222,10 @@ for (const release of ["newest", "oldest"] as const satisfies readonly Kubernete
       const jobPod = { apiVersion: "v1", kind: "Pod", metadata: { name: "with-app-id" }, spec: { nodeName: "no-such-node", restartPolicy: "Never", containers: [{ name: "worker", image: "registry.example.com/jobs/worker:1", env: [{ name: "JOBID", value: "resize-images" }], resources: SMALL }] } };
       assert.equal((await tier.server.request("POST", "/api/v1/namespaces/batch/pods", jobPod)).status, 201);
       assert.equal(await sum(), before + 1, "a job pod reaches the webhook");
+      // Linkerd's injector (called before us) puts its proxy first: the job pod still reaches it.
+      const meshed = { ...jobPod, metadata: { name: "with-app-id-meshed" }, spec: { ...jobPod.spec, containers: [{ name: "linkerd-proxy", image: "cr.l5d.io/linkerd/proxy:edge-25.1.1", resources: SMALL }, ...jobPod.spec.containers] } };
+      assert.equal((await tier.server.request("POST", "/api/v1/namespaces/batch/pods", meshed)).status, 201);
+      assert.equal(await sum(), before + 2, "a job pod with a mesh's proxy first reaches the webhook");
     });
 
     if (newest) test("a container restart rule (1.35+): the first run exits 42 and restarts in place; only the run that ends the job is reported", async () => {
@@ -274,7 +278,7 @@ for (const release of ["newest", "oldest"] as const satisfies readonly Kubernete
         const shape: JobShape = { namespace: "etl", name, jobId: name, runSeconds: 20 };
         assert.equal((await tier.server.request("POST", "/apis/batch/v1/namespaces/etl/jobs", job(shape))).status, 201);
         const running = await waitFor(`${name} running`, async () => (await podsOf(tier, "etl", name)).find((pod) => pod.status?.containerStatuses?.[0]?.state?.running !== undefined));
-        const asked = { limits: { cpu: resizeTo, memory: "402653184" }, requests: { cpu: resizeTo, memory: "402653184" } };
+        const asked = { limits: { cpu: resizeTo, memory: "384Mi" }, requests: { cpu: resizeTo, memory: "384Mi" } };
         const resize = await tier.server.request("PATCH", `/api/v1/namespaces/etl/pods/${running.metadata.name}/resize`, { spec: { containers: [{ name: "worker", resources: asked }] } }, { contentType: "application/strategic-merge-patch+json" });
         assert.equal(resize.status, 200, JSON.stringify(resize.body).slice(0, 300));
         // The kubelet's part, which kwok does not play: the condition, or the new size in the status.
@@ -290,14 +294,14 @@ for (const release of ["newest", "oldest"] as const satisfies readonly Kubernete
         const [pod] = await finished(tier, "etl", name);
         return bodyFor(tier, pod.metadata.uid);
       };
-      const admitted = '{"limits":{"cpu":"750m","memory":"402653184"},"requests":{"cpu":"750m","memory":"402653184"}}';
+      const admitted = '{"limits":{"cpu":"750m","memory":"384Mi"},"requests":{"cpu":"750m","memory":"384Mi"}}';
       // In etl: no quota there for the test's ask to run into; the kubelet (the test) finds it infeasible.
       const infeasible = await run("resize-refused", "1500m", () => ({ conditions: [{ type: "PodResizePending", status: "True", reason: "Infeasible", message: "Node didn't have enough capacity" }] }));
       assert.equal(infeasible.param.annotations.resources, admitted, "what the container had");
-      assert.equal(infeasible.param.annotations.resources_requested, '{"limits":{"cpu":"1500m","memory":"402653184"},"requests":{"cpu":"1500m","memory":"402653184"}}');
+      assert.equal(infeasible.param.annotations.resources_requested, '{"limits":{"cpu":"1500m","memory":"384Mi"},"requests":{"cpu":"1500m","memory":"384Mi"}}');
       assert.equal(infeasible.param.annotations.resize, "pending: Infeasible");
       assert.equal(infeasible.param.annotations.settings, '{"container":"worker","cpu":0.75,"mem":402653184}', "the settings are what ran: kept");
-      const grown = { limits: { cpu: "1", memory: "402653184" }, requests: { cpu: "1", memory: "402653184" } };
+      const grown = { limits: { cpu: "1", memory: "384Mi" }, requests: { cpu: "1", memory: "384Mi" } };
       const completed = await run("resize-done", "1", () => ({ resources: grown }));
       assert.equal(completed.param.annotations.resources, JSON.stringify(grown));
       assert.equal(completed.param.annotations.resize, "during the run: the resources are the final ones");

@@ -259,7 +259,7 @@ describe("against a real kube-apiserver", { skip }, () => {
       adjustTo(1.5, 536870912);
       const created = await server.request("POST", "/api/v1/namespaces/batch/pods", jobPod("batch", "tuned"));
       assert.equal(created.status, 201, JSON.stringify(created.body).slice(0, 300));
-      assert.deepEqual(created.body.spec.containers[0].resources, { limits: { cpu: "1500m", memory: "536870912" }, requests: { cpu: "1500m", memory: "536870912" } });
+      assert.deepEqual(created.body.spec.containers[0].resources, { limits: { cpu: "1500m", memory: "512Mi" }, requests: { cpu: "1500m", memory: "512Mi" } });
       assert.equal(created.body.metadata.annotations["optune.ai/settings"], '{"container":"worker","cpu":1.5,"mem":536870912}');
 
       let index = 0;

@@ -25,4 +25,5 @@ export const VARIANTS: ReadonlyArray<Partial<ManifestOptions>> = [
   { eventAuth: true, broker: true, account: "acme.example.com" },
   { podMonitor: true, prometheusRules: true, prometheusUrl: "http://prometheus.monitoring.svc:9090", webhook: true, account: "acme.example.com" },
   { eventAuth: true, account: "acme.example.com", watch: ["batch", "etl"] },
+  { target: "openfaas", openfaasEdition: "standard", eventAuth: true, account: "acme.example.com", watch: ["batch", "etl"] },
 ];

@@ -57,3 +57,30 @@ export function jobPod(facts: JobPodFacts = {}): Pod {
     status: { containerStatuses: [{ name: "worker", state }] },
   };
 }
+
+/** Service meshes' injected proxies, as their injectors write them into a job pod. */
+export type Mesh = "linkerd" | "istio";
+const PROXIES: Record<Mesh, { readonly name: string; readonly image: string }> = {
+  linkerd: { name: "linkerd-proxy", image: "cr.l5d.io/linkerd/proxy:edge-25.1.1" },
+  istio: { name: "istio-proxy", image: "docker.io/istio/proxyv2:1.24.0" },
+};
+
+/**
+ * The job pod with the mesh's proxy injected before its container: as `containers[0]` (Linkerd;
+ * Istio with holdApplicationUntilProxyStarts), or as a native sidecar (an init container with
+ * restartPolicy Always; Linkerd's and Istio's native-sidecar modes).
+ */
+export function meshedJobPod(mesh: Mesh, as: "container" | "native-sidecar", facts: JobPodFacts = {}): Pod {
+  const pod = jobPod(facts);
+  const proxy = { ...PROXIES[mesh], env: [{ name: "JOBID", value: "" }], resources: { limits: { cpu: "100m", memory: "128Mi" } } };
+  const proxyState = { running: { startedAt: "2026-11-24T09:01:02Z" } };
+  const spec = pod.spec as { containers: unknown[] };
+  const status = pod.status as { containerStatuses: unknown[] };
+  return as === "container"
+    ? { ...pod, spec: { ...spec, containers: [proxy, ...spec.containers] }, status: { ...status, containerStatuses: [{ name: proxy.name, state: proxyState }, ...status.containerStatuses] } }
+    : {
+        ...pod,
+        spec: { ...spec, initContainers: [{ ...proxy, restartPolicy: "Always" }] },
+        status: { ...status, initContainerStatuses: [{ name: proxy.name, state: proxyState }] } as never,
+      };
+}
