@@ -182,6 +182,8 @@ Exit codes: 0 every held pod let go, 1 some kept changing (run it again), 2 no k
   --prometheus-url URL    PROMETHEUS_URL: each MEASUREMENT gets the run's cpu_time and max_memory from it
   --monitoring-label KEY=VALUE   a label on the PodMonitors and the PrometheusRule, for your Prometheus'
                           selectors (repeatable), e.g. release=kube-prometheus-stack
+  --no-patch-policy       leave out the ValidatingAdmissionPolicy that lets the function change only its
+                          claim and its finalizer on pods (for clusters older than Kubernetes 1.30)
 Every object carries the app.kubernetes.io/* labels (part-of=servo-k8s-multijob): uninstall finds them.
 Example: servo-k8s-multijob manifests --image registry.example.com/servo-k8s-multijob:0.3.0 --watch batch,etl --account acme.example.com | kubectl apply -f -`,
     options: MANIFEST_FLAGS,

@@ -86,6 +86,22 @@ describe("check, pure", () => {
     assert.match(check?.hint ?? "", /unreported for more than a sweep interval: late;/);
   });
 
+  test("held pods: how many, the oldest, and why it waits; a warning once it waited longer than a sweep interval", () => {
+    const held = (name: string, deletedMinutesAgo: number, claim?: object) => ({
+      metadata: { name, namespace: "batch", finalizers: ["optune.ai/measurement"], deletionTimestamp: new Date(NOW - deletedMinutesAgo * 60_000).toISOString(), ...(claim === undefined ? {} : { annotations: { "optune.ai/measurement": JSON.stringify(claim) } }) },
+      spec: { containers: [{ name: "worker", env: [{ name: "JOBID", value: "etl" }] }] },
+      status: { phase: "Succeeded", containerStatuses: [{ name: "worker", state: { terminated: { finishedAt: new Date(NOW - 30 * 60_000).toISOString() } } }] },
+    });
+    assert.equal(find({ ...healthy(), pods: { batch: [] } }, /held/)?.name, "no deleted job pod in batch is held for its MEASUREMENT");
+    const fresh = find({ ...healthy(), pods: { batch: [held("new", 1)] } }, /held/);
+    assert.deepEqual([fresh?.status, fresh?.name], ["ok", "1 deleted job pod in batch held for their MEASUREMENT (the finalizer optune.ai/measurement), the oldest for 1 min (not claimed yet: is the function running, and does its sweep run?)"]);
+    const retryAt = new Date(NOW + 60_000).toISOString();
+    const stuck = find({ ...healthy(), pods: { batch: [held("new", 1), held("old", 40, { state: "released", instance: "a", at: retryAt, failures: 6, retryAt })] } }, /held/);
+    assert.equal(stuck?.status, "warning");
+    assert.equal(stuck?.name, "2 deleted job pods in batch held for their MEASUREMENT (the finalizer optune.ai/measurement), the oldest for 40 min");
+    assert.equal(stuck?.hint, `old: 6 deliveries to Optune failed, the next is due at ${retryAt}; held pods are let go after OPTUNE_HOLD (24 h), or now with \`servo-k8s-multijob release --namespace batch\``);
+  });
+
   test("the sweep hint runs it over the watched namespaces, with the account given", () => {
     const pod = { metadata: { name: "late", namespace: "batch" }, spec: { containers: [{ name: "worker", env: [{ name: "JOBID", value: "etl" }] }] }, status: { phase: "Succeeded", containerStatuses: [{ name: "worker", state: { terminated: { finishedAt: new Date(NOW - 20 * 60_000).toISOString() } } }] } };
     const options = { ...OPTIONS, install: { ...OPTIONS.install, watch: ["batch", "etl"], account: "acme" } };

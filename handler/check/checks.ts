@@ -5,7 +5,8 @@ import { parseAppIdPath } from "../jobs/app-id.js";
 import { DEFAULT_APP_ID } from "../edges/config.js";
 import { selectJob } from "../jobs/job.js";
 import { isRecord, text, type Pod } from "../jobs/pod.js";
-import { CLAIM_ANNOTATION } from "../measure/claim.js";
+import { CLAIM_ANNOTATION, claimState } from "../measure/claim.js";
+import { deletionRequestedAt, HOLD_FINALIZER, isHeld } from "../measure/hold.js";
 import { commandLine, shellQuoted } from "../deploy/print.js";
 import { printableLine } from "../edges/printable.js";
 import { FUNCTION, manifests, OPENFAAS_FUNCTIONS, SOURCE, SOURCE_ACCOUNT, WEBHOOK, type ManifestOptions, type Release } from "../deploy/manifests.js";
@@ -312,9 +313,28 @@ function recentWork(facts: ClusterFacts, options: CheckOptions): CheckResult[] {
       const names = late.slice(0, 3).map(({ pod }) => text(isRecord(pod.metadata) ? pod.metadata.name : undefined) ?? "?");
       checks.push(warn(name, `unreported for more than a sweep interval: ${names.join(", ")}${late.length > 3 ? ` and ${late.length - 3} more` : ""}; see the function's log, or run \`${sweepCommand(options)}\` (with OPTUNE_AUTH_TOKEN set)`));
     }
+    checks.push(heldPods(namespace, pods as Pod[], options.now, interval));
   }
   if (options.install.target === "openfaas") checks.push(ok(`the function runs in ${OPENFAAS_FUNCTIONS} (OpenFaaS): claims are not written there (memory mode)`));
   return checks;
+}
+
+/** Job pods being deleted that our finalizer holds until reported: how many, the oldest, and why it waits. */
+function heldPods(namespace: string, pods: readonly Pod[], now: number, interval: number): CheckResult {
+  const held = pods.filter((pod) => isHeld(pod) && deletionRequestedAt(pod) !== undefined).sort((a, b) => deletionRequestedAt(a)! - deletionRequestedAt(b)!);
+  if (held.length === 0) return ok(`no deleted job pod in ${namespace} is held for its MEASUREMENT`);
+  const oldest = held[0]!;
+  const minutes = Math.floor((now - deletionRequestedAt(oldest)!) / 60_000);
+  const state = claimState(oldest);
+  const why =
+    state.kind === "released" ? `${state.failures} deliveries to Optune failed, the next is due at ${new Date(state.retryAt).toISOString()}`
+    : state.kind === "sending" ? `being reported by ${state.instance}`
+    : state.kind === "none" ? "not claimed yet: is the function running, and does its sweep run?"
+    : state.kind === "sent" ? "reported: the function lets it go at its next event or sweep"
+    : "its claim annotation was not written by the function";
+  const name = `${held.length} deleted job pod${held.length === 1 ? "" : "s"} in ${namespace} held for their MEASUREMENT (the finalizer ${HOLD_FINALIZER}), the oldest for ${minutes} min`;
+  const hint = `${text(oldest.metadata?.name) ?? "?"}: ${why}; held pods are let go after OPTUNE_HOLD (24 h), or now with \`servo-k8s-multijob release --namespace ${namespace}\``;
+  return now - deletionRequestedAt(oldest)! > interval ? warn(name, hint) : ok(`${name} (${why})`);
 }
 
 /** The sweep, run here, over what the installation watches (its configuration comes from the environment). */

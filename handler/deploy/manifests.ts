@@ -576,11 +576,11 @@ function roleBinding(name: string, namespace: string, account: string, accountNa
 }
 
 /**
- * The webhook holds job pods (a finalizer) until the function has reported them; the OpenFaaS
+ * The webhook holds job pods (a finalizer) until the function has reported them; the OpenFaaS CE
  * function keeps no claims in the pods and cannot let them go, so there it holds none.
  */
 function holdEnv(options: ManifestOptions): object[] {
-  return options.target === "openfaas" ? [{ name: "OPTUNE_HOLD", value: "0" }] : [];
+  return options.target === "openfaas" && !hasOwnAccount(options) ? [{ name: "OPTUNE_HOLD", value: "0" }] : [];
 }
 
 /** The admission webhook: a Deployment behind a Service, its cert-manager certificate, and the MutatingWebhookConfiguration. */
