@@ -1,6 +1,7 @@
 // What deploys the function: the Dockerfile's runtime stage (run here without Docker), the
 // OpenFaaS stack file. (What `manifests` prints, and example/, are tested in manifests.test.ts.)
 import assert from "node:assert/strict";
+import { X509Certificate } from "node:crypto";
 import { execFile, spawn } from "node:child_process";
 import { cpSync, existsSync, readFileSync, symlinkSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
@@ -9,6 +10,7 @@ import { before, describe, test } from "node:test";
 import { parse } from "yaml";
 import { KNOWN_VARIABLES, loadConfig } from "../handler/edges/config.js";
 import { DEFAULT_OPTIONS, FUNCTION, RUN_AS_USER } from "../handler/deploy/manifests.js";
+import { selfSignedCertificate, serialNumber } from "../handler/demo/certificate.js";
 
 /** Node 24 is the active LTS; 20 (the development machines') reached end of life on 2026-04-30. */
 const IMAGE_NODE_MAJOR = 24;
@@ -207,5 +209,15 @@ describe("LICENSE", () => {
     assert.equal(JSON.parse(readFileSync(join(REPOSITORY, "package.json"), "utf8")).license, "Apache-2.0");
     assert.match(license, /^\s+Apache License\n\s+Version 2\.0, January 2004\n/);
     assert.match(license, /END OF TERMS AND CONDITIONS/);
+  });
+});
+
+describe("the demo's certificate", () => {
+  test("its serial is a minimal positive DER INTEGER whatever the random bytes (a leading zero byte made one in 256 unreadable)", () => {
+    for (const first of [0x00, 0x01, 0x7f, 0x80, 0xff]) {
+      const serial = serialNumber(Buffer.from([first, 0x05, 0x06]));
+      assert.ok(serial[0]! >= 0x40 && serial[0]! <= 0x7f, `first byte ${first} gave ${serial[0]}`);
+    }
+    assert.doesNotThrow(() => new X509Certificate(selfSignedCertificate().cert));
   });
 });

@@ -257,6 +257,29 @@ describe("[7][8] sweeps: one at a time, and bounded", () => {
     }
   });
 
+  test("a batch of 10 pings in one request runs one sweep: its items share it, each answered with its result", async () => {
+    const api = await startFakeApiServer();
+    const stack = await startStack({ ...JOBS, POD_NAMESPACES: "batch,etl", KUBECONFIG: api.kubeconfig, OPTUNE_DEDUPE: "annotation", OPTUNE_SWEEP_MAX_AGE: "2592000" }, { sweepAtStart: false });
+    try {
+      api.create(jobPod({ name: "swept-in-batch", uid: "uid-swept-in-batch" }));
+      let lists = 0;
+      api.fault = ({ verb }) => {
+        if (verb === "list") lists++;
+        return undefined;
+      };
+      const batch = Array.from({ length: 10 }, (_, index) => ({ ...ping(), id: `ping-${index}` }));
+      const response = await stack.post(JSON.stringify(batch), { "content-type": "application/cloudevents-batch+json" });
+      const { outcomes: answers } = (await response.json()) as { outcomes: Answer[] };
+      assert.equal(answers.length, 10);
+      assert.ok(answers.every((answer) => answer.outcome === "swept"), JSON.stringify(answers[0]));
+      assert.equal(lists, 2, "one LIST per namespace");
+      assert.equal(stack.measurements().length, 1);
+    } finally {
+      await stack.close();
+      await api.close();
+    }
+  });
+
   const pages = (next: (call: number) => string | undefined): PodApi & { calls: number } => {
     const api = {
       calls: 0,

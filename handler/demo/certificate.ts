@@ -10,6 +10,17 @@ export interface CertificatePair {
   readonly private: string;
 }
 
+/**
+ * A DER INTEGER must be positive (high bit of the first byte clear) and minimal (no leading zero
+ * byte before a byte whose high bit is clear): a first byte of 0x40-0x7f is both. A random first
+ * byte masked to 0x00 made one certificate in 256 unreadable ("illegal padding").
+ */
+export function serialNumber(random: Buffer): Buffer {
+  const serial = Buffer.from(random);
+  serial[0] = (serial[0]! & 0x3f) | 0x40;
+  return serial;
+}
+
 export function selfSignedCertificate(now = new Date()): CertificatePair {
   const { publicKey, privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
   const ecdsaWithSha256 = sequence(oid([1, 2, 840, 10045, 4, 3, 2]));
@@ -21,9 +32,7 @@ export function selfSignedCertificate(now = new Date()): CertificatePair {
     sequence(oid([2, 5, 29, 17]), tagged(0x04, altNames)),
     sequence(oid([2, 5, 29, 19]), tagged(0x01, Buffer.from([0xff])), tagged(0x04, sequence(tagged(0x01, Buffer.from([0xff]))))),
   );
-  // A positive serial: the high bit of its first byte clear.
-  const serial = randomBytes(16);
-  serial[0]! &= 0x7f;
+  const serial = serialNumber(randomBytes(16));
   const tbs = sequence(
     tagged(0xa0, tagged(0x02, Buffer.from([2]))),
     tagged(0x02, serial),

@@ -96,9 +96,13 @@ export function createHttpServer(deps: ServerDeps): http.Server & { readonly idl
     }
     // Each event is handled on its own: in a batch, one malformed item does not stop the others.
     const outcomes: Outcome[] = [];
+    // The pings of one batch share one sweep, as pings that come at the same time do.
+    let swept: Outcome | undefined;
     for (const item of decoded.events) {
       const itemStarted = decoded.batch ? performance.now() : started;
-      const outcome = await handleItem(item, gone.signal);
+      const ping = !(item instanceof MalformedEvent) && eventClass(item.type) === "ping";
+      const outcome = ping && swept !== undefined ? swept : await handleItem(item, gone.signal);
+      if (ping) swept = outcome;
       const malformed = item instanceof MalformedEvent;
       metrics.event(malformed ? "other" : eventClass(item.type), outcome.kind);
       deps.outcomes.record(outcome, malformed ? {} : { ceId: item.id, ceType: item.type, elapsedMs: round(performance.now() - itemStarted) });
