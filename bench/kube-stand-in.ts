@@ -30,8 +30,10 @@ const server = https.createServer({ cert: readFileSync(options.cert), key: readF
     if (match === null) return answer(404, { kind: "Status", status: "Failure", code: 404 });
     const pod = finishedJobPod(match[2]!);
     if (request.method === "PATCH") {
-      const patch = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { metadata?: { annotations?: Record<string, string> } };
+      const patch = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { metadata?: { annotations?: Record<string, string>; finalizers?: string[] | null } };
       pod.metadata.annotations = { ...pod.metadata.annotations, ...patch.metadata?.annotations };
+      // The hold (a finalizer) the claim adds: the answer carries it, so the sent mark lets it go.
+      if (patch.metadata?.finalizers !== undefined) (pod.metadata as { finalizers?: string[] | null }).finalizers = patch.metadata.finalizers;
     }
     pod.metadata.resourceVersion = String(++version);
     answer(200, pod);

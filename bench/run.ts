@@ -206,6 +206,13 @@ const median = (values: readonly number[]) => {
   return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 };
 
+/** What a stand-in has counted so far (it prints its counts on SIGUSR2). */
+function countsOf(child: ChildProcess): Promise<Record<string, number>> {
+  const counted = new Promise<Record<string, number>>((resolve) => child.stdout!.once("data", (chunk: Buffer) => resolve(JSON.parse(chunk.toString()) as Record<string, number>)));
+  child.kill("SIGUSR2");
+  return counted;
+}
+
 /** A stand-in in its own process on the load's core; resolves with its first stdout line. */
 async function standIn(script: string, args: string[] = []): Promise<{ child: ChildProcess; port: number }> {
   const [file, ...rest] = onCore(1, [node, `${ROOT}dist/bench/${script}`, ...args]);
@@ -252,6 +259,7 @@ async function main(): Promise<void> {
   }
 
   const results: Record<string, Partial<Record<Server, Measured[]>>> = {};
+  const writes = { patches: 0, reported: 0 };
   let run = 0;
   for (const config of CONFIGS) {
     // Fresh servers for each stream, started together: no stream inherits another's heap.
@@ -263,9 +271,16 @@ async function main(): Promise<void> {
     for (let round = 0; round < ROUNDS; round++) {
       for (const server of config.servers) {
         const { child, port } = servers[server];
+        // The production path's API writes per reported job: PATCHes to the Kubernetes stand-in per MEASUREMENT Optune got.
+        const counted = server === "prod" ? await Promise.all([countsOf(kube.child), countsOf(receiver.child)]) : undefined;
         const before = cpuTicks(child.pid!);
         const measured = await load(server, port, config, SECONDS, `p-${run++}`);
         const ticks = cpuTicks(child.pid!) - before;
+        if (counted !== undefined) {
+          const [kubeAfter, receivedAfter] = await Promise.all([countsOf(kube.child), countsOf(receiver.child)]);
+          writes.patches += (kubeAfter["PATCH pods"] ?? 0) - (counted[0]["PATCH pods"] ?? 0);
+          writes.reported += (receivedAfter.received ?? 0) - (counted[1].received ?? 0);
+        }
         (results[config.name]![server] ??= []).push({
           perSecond: measured.perSecond,
           cpuMicrosPerRequest: (ticks / TICKS_PER_SECOND) * 1e6 / Math.max(1, measured.requests),
@@ -285,7 +300,7 @@ async function main(): Promise<void> {
   rmSync(made.folder, { recursive: true, force: true });
 
   const pipeline = await pipelineCosts(smoke ? 2000 : 50_000);
-  report(cold, results, { ...pipeline, ...client });
+  report(cold, results, { ...pipeline, ...client }, writes);
 }
 
 type Summary = { perSecond: number; cpuMicrosPerRequest: number; p50: number; p99: number; rssMiB: number; non2xx: number; errors: number };
@@ -302,7 +317,7 @@ function summarize(runs: readonly Measured[]): Summary {
   };
 }
 
-function report(cold: Partial<Record<Server, number[]>>, results: Record<string, Partial<Record<Server, Measured[]>>>, pipeline: Awaited<ReturnType<typeof pipelineCosts>> & ClientCosts): void {
+function report(cold: Partial<Record<Server, number[]>>, results: Record<string, Partial<Record<Server, Measured[]>>>, pipeline: Awaited<ReturnType<typeof pipelineCosts>> & ClientCosts, writes: { readonly patches: number; readonly reported: number }): void {
   const ratio = (a: number, b: number) => Math.round((a / b) * 100) / 100;
   const lines: string[] = [];
   const summaries: Record<string, Partial<Record<Server, Summary>>> = {};
@@ -351,6 +366,9 @@ function report(cold: Partial<Record<Server, number[]>>, results: Record<string,
   lines.push(
     `the Kubernetes request path, CPU per call in-process: a pod PATCH ${pipeline.clientPatchMicros} µs through our edge (the client's auth, node:https), ${pipeline.httpsPatchMicros} µs with bare node:https and the same options (${ratio(pipeline.clientPatchMicros, pipeline.httpsPatchMicros)}×); the two policy LISTs ${pipeline.clientListMicros} µs, ${pipeline.httpsListMicros} µs (${ratio(pipeline.clientListMicros, pipeline.httpsListMicros)}×)`,
   );
+  const perJob = writes.reported === 0 ? Infinity : Math.round((writes.patches / writes.reported) * 100) / 100;
+  lines.push(`the production path's API writes: ${writes.patches} pod PATCHes for ${writes.reported} MEASUREMENTs Optune got: ${perJob} per reported job (the claim, and the sent mark that also lets a held pod go)`);
+  check("API writes per reported job ≤ 2 (production path)", perJob, 2);
   check("a non-job admission ≤ 1× an ignored event (in-process)", ratio(pipeline.nonJobAdmissionMicros, pipeline.ignoredEventMicros), 1);
   lines.push("\nfor the README:\n");
   lines.push("| stream | fair floor | floor req/s | ours req/s | ours CPU / floor | ours req/s / B | p99 floor / ours | ours RSS / A |", "|---|---|---|---|---|---|---|---|", ...table);
