@@ -181,11 +181,32 @@ describe(`the function's pod patches on Kubernetes ${kubernetes("newest").versio
     await tier?.stop();
   });
 
-  test("with the function's token: its claim annotation and its finalizer may change; the image, the labels and other annotations may not", async () => {
-    const pod = { apiVersion: "v1", kind: "Pod", metadata: { name: "patched", labels: { app: "x" }, annotations: { team: "a" } }, spec: { nodeName: "no-such-node", containers: [{ name: "worker", image: "registry.example.com/jobs/worker:1", resources: { limits: { cpu: "10m", memory: "16Mi" }, requests: { cpu: "10m", memory: "16Mi" } } }] } };
-    assert.equal((await tier.server.request("POST", "/api/v1/namespaces/batch/pods", pod)).status, 201);
+  const podNamed = (name: string) => ({ apiVersion: "v1", kind: "Pod", metadata: { name, labels: { app: "x" }, annotations: { team: "a" } }, spec: { nodeName: "no-such-node", containers: [{ name: "worker", image: "registry.example.com/jobs/worker:1", resources: { limits: { cpu: "10m", memory: "16Mi" }, requests: { cpu: "10m", memory: "16Mi" } } }] } });
+  const statusOf = (name: string) => {
     const api = connectKubernetes({ kind: "files", paths: [tier.functionKubeconfig] }, { timeoutMs: 10_000 });
-    const status = (patch: object) => api.patch("batch", "patched", patch).then(() => 200, (error: KubernetesError) => error.status);
+    return (patch: object) => api.patch("batch", name, patch).then(() => 200, (error: KubernetesError) => error.status);
+  };
+
+  test("without the policy's binding, RBAC's patch alone lets the function's token change a pod's image", async () => {
+    const binding = tier.documents.find((document) => document.kind === "ValidatingAdmissionPolicyBinding")!;
+    const path = `/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings/${binding.metadata.name}`;
+    assert.equal((await tier.server.request("DELETE", path)).status, 200);
+    try {
+      assert.equal((await tier.server.request("POST", "/api/v1/namespaces/batch/pods", podNamed("unguarded"))).status, 201);
+      const status = statusOf("unguarded");
+      // The API server drops the binding within about a second.
+      await waitFor("the image changed", async () => ((await status({ spec: { containers: [{ name: "worker", image: "registry.example.com/evil:1" }] } })) === 200 ? true : undefined), 30_000);
+    } finally {
+      const { resourceVersion: _, ...metadata } = binding.metadata as Record<string, unknown>;
+      assert.equal((await tier.server.request("POST", "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings", { ...binding, metadata })).status, 201);
+    }
+    const status = statusOf("unguarded");
+    await waitFor("the binding in force again", async () => ((await status({ metadata: { labels: { app: "z" } } })) !== 200 ? true : undefined), 30_000);
+  });
+
+  test("with the function's token: its claim annotation and its finalizer may change; the image, the labels and other annotations may not", async () => {
+    assert.equal((await tier.server.request("POST", "/api/v1/namespaces/batch/pods", podNamed("patched"))).status, 201);
+    const status = statusOf("patched");
     assert.equal(await status({ metadata: { annotations: { [CLAIM_ANNOTATION]: '{"state":"sent"}' } } }), 200, "the claim");
     assert.equal(await status({ metadata: { finalizers: [HOLD_FINALIZER] } }), 200, "the finalizer added");
     assert.equal(await status({ metadata: { finalizers: null } }), 200, "the finalizer removed");
