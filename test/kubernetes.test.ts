@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { after, before, describe, test } from "node:test";
 import { generate } from "selfsigned";
-import { connectKubernetes, findKubeconfig, KubernetesError, refusalReporter, type KubeconfigSource, type PodApi } from "../handler/edges/kubernetes.js";
+import { connectKubernetes, findKubeconfig, KubernetesError, plainKubeconfig, refusalReporter, type KubeconfigSource, type PodApi } from "../handler/edges/kubernetes.js";
 import { createLogger } from "../handler/edges/log.js";
 import { podAnnotation } from "../handler/jobs/pod.js";
 import { finishedRun } from "../handler/measure/termination.js";
@@ -208,6 +208,31 @@ describe("IPv6 API servers", () => {
   });
 });
 
+describe("a plain kubeconfig, done without the client", () => {
+  const plain = { "current-context": "c", contexts: [{ name: "c", context: { cluster: "c", user: "u", namespace: "batch" } }], clusters: [{ name: "c", cluster: { server: "https://10.0.0.1:6443", "certificate-authority-data": Buffer.from("PEM").toString("base64") } }], users: [{ name: "u", user: { token: "t0ken" } }] };
+
+  test("its current context's server, CA data and token", () => {
+    assert.deepEqual(plainKubeconfig(plain), { server: "https://10.0.0.1:6443", ca: "PEM", token: "t0ken" });
+  });
+
+  test("a user with anything besides a token (a plugin, a client certificate) is left to the client", () => {
+    for (const more of [{ exec: { command: "aws" } }, { "auth-provider": { name: "oidc" } }, { "client-certificate-data": "x", "client-key-data": "y" }, { username: "a", password: "b" }]) {
+      assert.equal(plainKubeconfig({ ...plain, users: [{ name: "u", user: { token: "t0ken", ...more } }] }), undefined, JSON.stringify(more));
+    }
+  });
+
+  test("a cluster with anything besides a server, CA data and a TLS server name (proxy-url, a CA file, insecure-skip-tls-verify) is left to the client", () => {
+    for (const more of [{ "proxy-url": "http://proxy:3128" }, { "certificate-authority": "/ca.crt" }, { "insecure-skip-tls-verify": true }]) {
+      assert.equal(plainKubeconfig({ ...plain, clusters: [{ name: "c", cluster: { server: "https://10.0.0.1:6443", ...more } }] }), undefined, JSON.stringify(more));
+    }
+  });
+
+  test("an http:// server, or two users of the current context's name, are left to the client", () => {
+    assert.equal(plainKubeconfig({ ...plain, clusters: [{ name: "c", cluster: { server: "http://10.0.0.1:8080" } }] }), undefined);
+    assert.equal(plainKubeconfig({ ...plain, users: [...plain.users, { name: "u", user: { token: "other" } }] }), undefined);
+  });
+});
+
 /** An HTTPS API server on 127.0.0.1 that answers every GET with the pod `job-N` (uid `uid-N`), or 401 to a token in `refused`. */
 function refusingApiServer(name: string, refused: ReadonlySet<string>): ReturnType<typeof startTlsApiServer> {
   return startTlsApiServer("127.0.0.1", (request) => (refused.has(String(request.headers.authorization)) ? { status: 401, body: { kind: "Status", code: 401 } } : { status: 200, body: jobPod({ name, uid: name.replace("job", "uid") }) }));
@@ -280,8 +305,16 @@ describe("in a cluster: the service account, without the client", () => {
     assert.equal(stdout.trim(), "uid-8");
   });
 
-  test("that child does catch the import: a kubeconfig's call fails in it", async () => {
-    const { code, stderr } = await withoutClient({ kind: "files", paths: [apiServer.kubeconfig()] });
+  test("a plain kubeconfig (a server, its CA data, a token) never imports @kubernetes/client-node either", async () => {
+    const { code, stdout, stderr } = await withoutClient({ kind: "files", paths: [apiServer.kubeconfig()] });
+    assert.equal(code, 0, stderr);
+    assert.equal(stdout.trim(), "uid-8");
+  });
+
+  test("that child does catch the import: the call of a kubeconfig that needs the client (an auth-provider) fails in it", async () => {
+    const tokenFile = join(scratchDir("token-file-"), "token");
+    writeFileSync(tokenFile, "sa-token");
+    const { code, stderr } = await withoutClient({ kind: "files", paths: [apiServer.kubeconfig({ user: ["auth-provider:", "  name: tokenFile", "  config:", `    tokenFile: ${tokenFile}`] })] });
     assert.notEqual(code, 0);
     assert.match(stderr, /@kubernetes\/client-node was imported/);
   });

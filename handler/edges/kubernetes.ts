@@ -1,8 +1,8 @@
 // Kubernetes access for claims, Reference mode and the sweep. In a cluster the service account
-// (its token file, followed as the kubelet rotates it, and its CA) is all it takes, read here;
-// @kubernetes/client-node (~450 ms to import, ~60 MiB) is loaded only for a kubeconfig, which may
-// need what only the client does (exec and auth-provider plugins, proxy-url, client certificates):
-// the CLI and out-of-cluster runs. Events that are not about finished jobs never touch the API.
+// (its token file, followed as the kubelet rotates it, and its CA) is all it takes, read here, and
+// so is a plain kubeconfig (a server, its CA data, a token); @kubernetes/client-node (~450 ms to
+// import, ~60 MiB) is loaded only for a kubeconfig that needs what only the client does (exec and
+// auth-provider plugins, proxy-url, client certificates): the CLI and out-of-cluster runs. Events that are not about finished jobs never touch the API.
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import http from "node:http";
@@ -110,9 +110,9 @@ export function loadKubernetesClient(): Promise<typeof import("@kubernetes/clien
   return (clientModule ??= import("@kubernetes/client-node"));
 }
 
-/** Loads ahead what the first call of `source` will need: node:https in a cluster, the client as well for a kubeconfig. */
-export function preloadKubernetes(source: KubeconfigSource): Promise<unknown> {
-  return source.kind === "in-cluster" ? import("node:https") : loadKubernetesClient();
+/** Loads ahead what the first call of `source` will need: node:https, and the client for a kubeconfig that is not plain. */
+export async function preloadKubernetes(source: KubeconfigSource): Promise<unknown> {
+  return source.kind === "in-cluster" || (await plainFile(source)) !== undefined ? import("node:https") : loadKubernetesClient();
 }
 
 /** A PodApi that connects on its first call; every call has a time limit and reuses connections. */
@@ -258,6 +258,64 @@ function serviceAccount(source: Extract<KubeconfigSource, { kind: "in-cluster" }
   };
 }
 
+/** What a plain kubeconfig says: an https server, its CA (or the system's), a bearer token. */
+export interface PlainKubeconfig {
+  readonly server: string;
+  readonly ca?: string;
+  readonly servername?: string;
+  readonly token: string;
+}
+
+const only = (value: unknown, keys: readonly string[]): value is Record<string, unknown> => isRecord(value) && Object.keys(value).every((key) => keys.includes(key));
+
+/**
+ * A kubeconfig (parsed) whose current context's cluster has only an https server, its CA data
+ * and a TLS server name, and whose user has only a token: what the bench's stand-in and many
+ * CI kubeconfigs are, done without the client. Anything more (plugins, proxy-url, certificate
+ * files, client certificates, insecure-skip-tls-verify, several entries of one name): undefined.
+ */
+export function plainKubeconfig(config: unknown): PlainKubeconfig | undefined {
+  if (!isRecord(config) || typeof config["current-context"] !== "string") return undefined;
+  const named = (list: unknown, name: unknown, key: string): unknown => {
+    const found = Array.isArray(list) ? list.filter((entry) => isRecord(entry) && entry.name === name) : [];
+    return found.length === 1 && only(found[0], ["name", key]) ? found[0][key] : undefined;
+  };
+  const context = named(config.contexts, config["current-context"], "context");
+  if (!only(context, ["cluster", "user", "namespace"])) return undefined;
+  const cluster = named(config.clusters, context.cluster, "cluster");
+  const user = named(config.users, context.user, "user");
+  if (!only(cluster, ["server", "certificate-authority-data", "tls-server-name"]) || !only(user, ["token"])) return undefined;
+  const { server, "certificate-authority-data": caData, "tls-server-name": servername } = cluster;
+  if (typeof server !== "string" || !server.startsWith("https://") || typeof user.token !== "string" || !/^[\x21-\x7e]{1,16384}$/.test(user.token)) return undefined;
+  if ((caData !== undefined && typeof caData !== "string") || (servername !== undefined && (typeof servername !== "string" || servername === ""))) return undefined;
+  return { server, token: user.token, ...(caData === undefined ? {} : { ca: Buffer.from(caData, "base64").toString("utf8") }), ...(servername === undefined ? {} : { servername }) };
+}
+
+/** A plain kubeconfig's calls: its server, its CA, its token; no client. */
+function plainAuthentication(plain: PlainKubeconfig): Authentication {
+  const credential = { token: plain.token };
+  return {
+    server: apiEndpoint(plain.server),
+    proxied: false,
+    credentials: { current: () => Promise.resolve(credential), rejected: () => {} },
+    apply: async (options) => {
+      if (plain.ca !== undefined) options.ca = plain.ca;
+      if (plain.servername !== undefined) options.servername = plain.servername;
+    },
+  };
+}
+
+/** The one kubeconfig file, parsed, when it is plain; undefined otherwise (and when it cannot be read: the client says why). */
+async function plainFile(source: Extract<KubeconfigSource, { kind: "files" }>): Promise<PlainKubeconfig | undefined> {
+  if (source.paths.length !== 1) return undefined;
+  try {
+    const { parse } = await import("yaml");
+    return plainKubeconfig(parse(await readFile(source.paths[0]!, "utf8")));
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * A kubeconfig, read by the client, which authenticates: it knows every auth form. Its own request
  * path (its serializer both ways, its middleware chain) cost 971 µs of CPU per pod PATCH against
@@ -282,7 +340,8 @@ async function kubeconfig(source: Extract<KubeconfigSource, { kind: "files" }>, 
 
 /** Pods, policies and TokenReviews over one keep-alive agent; the answers are the API server's JSON as it sent it. */
 async function connect(source: KubeconfigSource, options: ConnectOptions): Promise<Connection> {
-  const { server, proxied, credentials, apply } = source.kind === "in-cluster" ? serviceAccount(source) : await kubeconfig(source, options);
+  const plain = source.kind === "files" ? await plainFile(source) : undefined;
+  const { server, proxied, credentials, apply } = source.kind === "in-cluster" ? serviceAccount(source) : plain !== undefined ? plainAuthentication(plain) : await kubeconfig(source, options);
   const { default: https } = await import("node:https"); // loaded with the first call (or preloadKubernetes), not at start
   const transport = server.protocol === "http:" ? http : https;
 
