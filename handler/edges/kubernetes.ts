@@ -2,7 +2,8 @@
 // (its token file, followed as the kubelet rotates it, and its CA) is all it takes, read here, and
 // so is a plain kubeconfig (a server, its CA data, a token); @kubernetes/client-node (~450 ms to
 // import, ~60 MiB) is loaded only for a kubeconfig that needs what only the client does (exec and
-// auth-provider plugins, proxy-url, client certificates): the CLI and out-of-cluster runs. Events that are not about finished jobs never touch the API.
+// auth-provider plugins, proxy-url, client certificates): the CLI and out-of-cluster runs. Events
+// that are not about finished jobs never touch the API.
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import http from "node:http";
@@ -234,7 +235,7 @@ interface Authentication {
   readonly server: ReturnType<typeof apiEndpoint>;
   /** The agent is the one `apply` sets (a kubeconfig's proxy-url: it tunnels through the proxy, as `check`'s calls do). */
   readonly proxied: boolean;
-  /** The credential that rotates (kube-credentials.ts), or undefined when `apply` sets all there is. */
+  /** The bearer token or plugin's certificate (kube-credentials.ts: read again as it rotates), or undefined when `apply` sets all there is. */
   readonly credentials: CredentialSource | undefined;
   /** Adds what a call needs besides that credential: CA, client certificate, TLS server name, proxy agent. */
   apply(options: HttpsOptions): Promise<void>;
