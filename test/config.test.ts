@@ -154,7 +154,7 @@ describe("configuration from the environment", () => {
     test("claims in annotations when the Kubernetes API is configured", () => {
       const config = loadConfig(inCluster, { exists: cluster });
       assert.equal(config.dedupe, "annotation");
-      assert.deepEqual(config.kubeconfig, { kind: "in-cluster" });
+      assert.deepEqual(config.kubeconfig, { kind: "in-cluster", host: "10.96.0.1", port: "443", account: "/var/run/secrets/kubernetes.io/serviceaccount" });
     });
 
     test("memory when it is not, or when asked", () => {

@@ -1,16 +1,16 @@
 // The Kubernetes edge, through the real @kubernetes/client-node against the fake API server.
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { execFile, execFileSync } from "node:child_process";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import https from "node:https";
 import type { AddressInfo } from "node:net";
 import net from "node:net";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { after, before, describe, test } from "node:test";
-import { KubeConfig } from "@kubernetes/client-node";
 import { generate } from "selfsigned";
-import { connectKubernetes, findKubeconfig, KubernetesError, refusalReporter, type PodApi } from "../handler/edges/kubernetes.js";
+import { connectKubernetes, findKubeconfig, KubernetesError, plainKubeconfig, refusalReporter, type KubeconfigSource, type PodApi } from "../handler/edges/kubernetes.js";
 import { createLogger } from "../handler/edges/log.js";
 import { podAnnotation } from "../handler/jobs/pod.js";
 import { finishedRun } from "../handler/measure/termination.js";
@@ -22,7 +22,12 @@ describe("finding the Kubernetes configuration", () => {
   const exists = (paths: string[]) => (path: string) => paths.includes(path);
 
   test("in a cluster: the service account", () => {
-    assert.deepEqual(findKubeconfig({ KUBERNETES_SERVICE_HOST: "10.96.0.1", HOME: "/h" }, exists(["/var/run/secrets/kubernetes.io/serviceaccount/token"])), { kind: "in-cluster" });
+    const account = "/var/run/secrets/kubernetes.io/serviceaccount";
+    assert.deepEqual(findKubeconfig({ KUBERNETES_SERVICE_HOST: "10.96.0.1", KUBERNETES_SERVICE_PORT: "6443", HOME: "/h" }, exists([`${account}/token`])), { kind: "in-cluster", host: "10.96.0.1", port: "6443", account });
+  });
+
+  test("in a cluster without KUBERNETES_SERVICE_PORT: port 443", () => {
+    assert.equal((findKubeconfig({ KUBERNETES_SERVICE_HOST: "10.96.0.1" }, exists(["/sa/token"]), "/sa") as { port: string }).port, "443");
   });
 
   test("else the files in KUBECONFIG that exist", () => {
@@ -197,29 +202,124 @@ describe("IPv6 API servers", () => {
   });
 
   test("in a cluster whose KUBERNETES_SERVICE_HOST is an IPv6 literal (no brackets, as Kubernetes sets it): the pod is read", async () => {
-    // The client's own in-cluster loading, from a copy of the service account folder, written out as a kubeconfig.
-    const root = scratchDir("in-cluster-");
-    const account = join(root, "var/run/secrets/kubernetes.io/serviceaccount");
-    mkdirSync(account, { recursive: true });
-    writeFileSync(join(account, "token"), "in-cluster-token");
-    writeFileSync(join(account, "ca.crt"), apiServer.ca);
-    const saved = { host: process.env.KUBERNETES_SERVICE_HOST, port: process.env.KUBERNETES_SERVICE_PORT };
-    const config = new KubeConfig();
-    try {
-      process.env.KUBERNETES_SERVICE_HOST = "::1";
-      process.env.KUBERNETES_SERVICE_PORT = new URL(apiServer.url).port;
-      config.loadFromCluster(root);
-    } finally {
-      for (const [name, value] of [["KUBERNETES_SERVICE_HOST", saved.host], ["KUBERNETES_SERVICE_PORT", saved.port]] as const) {
-        if (value === undefined) delete process.env[name];
-        else process.env[name] = value;
-      }
-    }
-    const file = join(root, "config");
-    writeFileSync(file, config.exportConfig());
-    const api = connectKubernetes({ kind: "files", paths: [file] }, { timeoutMs: 5000 });
+    const api = connectKubernetes({ kind: "in-cluster", host: "::1", port: new URL(apiServer.url).port, account: serviceAccountFolder("in-cluster-token", apiServer.ca).account }, { timeoutMs: 5000 });
     assert.equal((await api.read("batch", "job-6"))?.metadata?.uid, "uid-6");
     assert.equal(apiServer.authorizations.at(-1), "Bearer in-cluster-token");
+  });
+});
+
+describe("a plain kubeconfig, done without the client", () => {
+  const plain = { "current-context": "c", contexts: [{ name: "c", context: { cluster: "c", user: "u", namespace: "batch" } }], clusters: [{ name: "c", cluster: { server: "https://10.0.0.1:6443", "certificate-authority-data": Buffer.from("PEM").toString("base64") } }], users: [{ name: "u", user: { token: "t0ken" } }] };
+
+  test("its current context's server, CA data and token", () => {
+    assert.deepEqual(plainKubeconfig(plain), { server: "https://10.0.0.1:6443", ca: "PEM", token: "t0ken" });
+  });
+
+  test("a user with anything besides a token (a plugin, a client certificate) is left to the client", () => {
+    for (const more of [{ exec: { command: "aws" } }, { "auth-provider": { name: "oidc" } }, { "client-certificate-data": "x", "client-key-data": "y" }, { username: "a", password: "b" }]) {
+      assert.equal(plainKubeconfig({ ...plain, users: [{ name: "u", user: { token: "t0ken", ...more } }] }), undefined, JSON.stringify(more));
+    }
+  });
+
+  test("a cluster with anything besides a server, CA data and a TLS server name (proxy-url, a CA file, insecure-skip-tls-verify) is left to the client", () => {
+    for (const more of [{ "proxy-url": "http://proxy:3128" }, { "certificate-authority": "/ca.crt" }, { "insecure-skip-tls-verify": true }]) {
+      assert.equal(plainKubeconfig({ ...plain, clusters: [{ name: "c", cluster: { server: "https://10.0.0.1:6443", ...more } }] }), undefined, JSON.stringify(more));
+    }
+  });
+
+  test("an http:// server is left to the client", () => {
+    assert.equal(plainKubeconfig({ ...plain, clusters: [{ name: "c", cluster: { server: "http://10.0.0.1:8080" } }] }), undefined);
+  });
+
+  test("two users of the current context's name are left to the client (it says which one wins)", () => {
+    assert.equal(plainKubeconfig({ ...plain, users: [...plain.users, { name: "u", user: { token: "other" } }] }), undefined);
+  });
+});
+
+/** An HTTPS API server on 127.0.0.1 that answers every GET with the pod `job-N` (uid `uid-N`), or 401 to a token in `refused`. */
+function refusingApiServer(name: string, refused: ReadonlySet<string>): ReturnType<typeof startTlsApiServer> {
+  return startTlsApiServer("127.0.0.1", (request) => (refused.has(String(request.headers.authorization)) ? { status: 401, body: { kind: "Status", code: 401 } } : { status: 200, body: jobPod({ name, uid: name.replace("job", "uid") }) }));
+}
+
+/** A folder standing in for the service account the kubelet mounts: its token and ca.crt. */
+function serviceAccountFolder(token: string, ca: string): { readonly account: string; rotate(next: string): void } {
+  const account = scratchDir("service-account-");
+  writeFileSync(join(account, "token"), token);
+  writeFileSync(join(account, "ca.crt"), ca);
+  return { account, rotate: (next) => writeFileSync(join(account, "token"), next) };
+}
+
+describe("in a cluster: the service account, without the client", () => {
+  let apiServer: Awaited<ReturnType<typeof startTlsApiServer>>;
+  /** Tokens the API server refuses with 401. */
+  const refused = new Set<string>();
+  before(async () => (apiServer = await refusingApiServer("job-8", refused)));
+  after(() => apiServer.server.close());
+  const inCluster = (account: string): KubeconfigSource => ({ kind: "in-cluster", host: "127.0.0.1", port: new URL(apiServer.url).port, account });
+
+  test("the token file's token is sent, over https checked against ca.crt", async () => {
+    const api = connectKubernetes(inCluster(serviceAccountFolder("sa-token", apiServer.ca).account), { timeoutMs: 5000 });
+    assert.equal((await api.read("batch", "job-8"))?.metadata?.uid, "uid-8");
+    assert.equal(apiServer.authorizations.at(-1), "Bearer sa-token");
+  });
+
+  test("a server whose certificate ca.crt does not sign: the call fails and sends no token", async () => {
+    const other = await generate([{ name: "commonName", value: "other" }], { keySize: 2048 });
+    const before = apiServer.authorizations.length;
+    const api = connectKubernetes(inCluster(serviceAccountFolder("sa-token", other.cert).account), { timeoutMs: 5000 });
+    await assert.rejects(api.read("batch", "job-8"), (error: Error) => error instanceof KubernetesError && error.status === undefined && /cannot reach Kubernetes/.test(error.message));
+    assert.equal(apiServer.authorizations.length, before);
+  });
+
+  test("a rotated token file is followed: the new token is sent a second later, with no 401 needed", async () => {
+    const folder = serviceAccountFolder("first-sa-token", apiServer.ca);
+    const api = connectKubernetes(inCluster(folder.account), { timeoutMs: 5000 });
+    await api.read("batch", "job-8");
+    folder.rotate("second-sa-token");
+    await new Promise((resolve) => setTimeout(resolve, 1100)); // past the second for which what was read is reused
+    await api.read("batch", "job-8");
+    assert.equal(apiServer.authorizations.at(-1), "Bearer second-sa-token");
+  });
+
+  test("a rotated token file is read again at once after a 401", async () => {
+    const folder = serviceAccountFolder("old-sa-token", apiServer.ca);
+    const api = connectKubernetes(inCluster(folder.account), { timeoutMs: 5000 });
+    await api.read("batch", "job-8");
+    refused.add("Bearer old-sa-token");
+    folder.rotate("new-sa-token");
+    await api.read("batch", "job-8").catch((error: unknown) => assert.ok(error instanceof KubernetesError && error.status === 401));
+    assert.equal((await api.read("batch", "job-8"))?.metadata?.uid, "uid-8");
+    assert.equal(apiServer.authorizations.at(-1), "Bearer new-sa-token");
+  });
+
+  /** Runs, in a child whose import of @kubernetes/client-node fails, a preload and one read through `source`; its output. */
+  const withoutClient = async (source: KubeconfigSource): Promise<{ code: number | null; stdout: string; stderr: string }> => {
+    const dir = scratchDir("no-client-");
+    writeFileSync(join(dir, "hooks.mjs"), `export async function resolve(specifier, context, next) { if (specifier.startsWith("@kubernetes/client-node")) throw new Error("@kubernetes/client-node was imported"); return next(specifier, context); }\n`);
+    writeFileSync(join(dir, "register.mjs"), `import { register } from "node:module"; register(${JSON.stringify(pathToFileURL(join(dir, "hooks.mjs")).href)});\n`);
+    const edge = new URL("../handler/edges/kubernetes.js", import.meta.url).href;
+    const script = `const { connectKubernetes, preloadKubernetes } = await import(${JSON.stringify(edge)}); const source = ${JSON.stringify(source)}; await preloadKubernetes(source); const pod = await connectKubernetes(source, { timeoutMs: 5000 }).read("batch", "job-8"); console.log(pod.metadata.uid);`;
+    return new Promise((resolve) => execFile(process.execPath, ["--import", pathToFileURL(join(dir, "register.mjs")).href, "--input-type=module", "-e", script], (error, stdout, stderr) => resolve({ code: error === null ? 0 : ((error as { code?: number }).code ?? null), stdout, stderr })));
+  };
+
+  test("the in-cluster path never imports @kubernetes/client-node (a child in which that import fails reads the pod)", async () => {
+    const { code, stdout, stderr } = await withoutClient(inCluster(serviceAccountFolder("sa-token", apiServer.ca).account));
+    assert.equal(code, 0, stderr);
+    assert.equal(stdout.trim(), "uid-8");
+  });
+
+  test("a plain kubeconfig (a server, its CA data, a token) never imports @kubernetes/client-node either", async () => {
+    const { code, stdout, stderr } = await withoutClient({ kind: "files", paths: [apiServer.kubeconfig()] });
+    assert.equal(code, 0, stderr);
+    assert.equal(stdout.trim(), "uid-8");
+  });
+
+  test("that child does catch the import: the call of a kubeconfig that needs the client (an auth-provider) fails in it", async () => {
+    const tokenFile = join(scratchDir("token-file-"), "token");
+    writeFileSync(tokenFile, "sa-token");
+    const { code, stderr } = await withoutClient({ kind: "files", paths: [apiServer.kubeconfig({ user: ["auth-provider:", "  name: tokenFile", "  config:", `    tokenFile: ${tokenFile}`] })] });
+    assert.notEqual(code, 0);
+    assert.match(stderr, /@kubernetes\/client-node was imported/);
   });
 });
 
@@ -227,9 +327,7 @@ describe("credentials that change: exec plugins, rotated token files, and proxy-
   let apiServer: Awaited<ReturnType<typeof startTlsApiServer>>;
   /** Tokens the API server refuses with 401. */
   const refused = new Set<string>();
-  before(async () => {
-    apiServer = await startTlsApiServer("127.0.0.1", (request) => (refused.has(String(request.headers.authorization)) ? { status: 401, body: { kind: "Status", code: 401 } } : { status: 200, body: jobPod({ name: "job-7", uid: "uid-7" }) }));
-  });
+  before(async () => (apiServer = await refusingApiServer("job-7", refused)));
   after(() => apiServer.server.close());
 
   /** A kubeconfig whose user runs `script` with /bin/sh as its exec plugin. */

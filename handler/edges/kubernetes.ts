@@ -1,23 +1,30 @@
-// Kubernetes access for claims, Reference mode and the sweep. @kubernetes/client-node takes
-// ~450 ms to import, so it is loaded in the background once the server listens and awaited only
-// by the first event that needs the API; events that are not about finished jobs never touch it.
+// Kubernetes access for claims, Reference mode and the sweep. In a cluster the service account
+// (its token file, followed as the kubelet rotates it, and its CA) is all it takes, read here, and
+// so is a plain kubeconfig (a server, its CA data, a token); @kubernetes/client-node (~450 ms to
+// import, ~60 MiB) is loaded only for a kubeconfig that needs what only the client does (exec and
+// auth-provider plugins, proxy-url, client certificates): the CLI and out-of-cluster runs. Events
+// that are not about finished jobs never touch the API.
 import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import http from "node:http";
 import type { RequestOptions as HttpsOptions } from "node:https";
 import { homedir } from "node:os";
 import { delimiter, join } from "node:path";
-import { takeOverCredentials, type Credential } from "./kube-credentials.js";
+import { takeOverCredentials, tokenFileCredentials, type Credential, type CredentialSource } from "./kube-credentials.js";
 import type { Logger } from "./log.js";
 import { noMetrics, statusClass, type Metrics } from "./metrics.js";
 import { isNamespaceName, isPodName, isRecord, type Pod } from "../jobs/pod.js";
 
-export type KubeconfigSource = { readonly kind: "in-cluster" } | { readonly kind: "files"; readonly paths: readonly string[] };
+/** In a cluster: the API server's Service (host as Kubernetes sets it, an IPv6 literal without brackets) and the service account folder. */
+export type KubeconfigSource = { readonly kind: "in-cluster"; readonly host: string; readonly port: string; readonly account: string } | { readonly kind: "files"; readonly paths: readonly string[] };
 
-const SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token";
+/** Where the kubelet mounts the pod's service account: token, ca.crt, namespace. */
+export const SERVICE_ACCOUNT = "/var/run/secrets/kubernetes.io/serviceaccount";
 
 /** In-cluster configuration, else KUBECONFIG, else ~/.kube/config; undefined when there is none. */
-export function findKubeconfig(env: Readonly<Record<string, string | undefined>>, exists: (path: string) => boolean = existsSync): KubeconfigSource | undefined {
-  if (env.KUBERNETES_SERVICE_HOST !== undefined && exists(SERVICE_ACCOUNT_TOKEN)) return { kind: "in-cluster" };
+export function findKubeconfig(env: Readonly<Record<string, string | undefined>>, exists: (path: string) => boolean = existsSync, account = SERVICE_ACCOUNT): KubeconfigSource | undefined {
+  const host = env.KUBERNETES_SERVICE_HOST;
+  if (host !== undefined && host !== "" && exists(join(account, "token"))) return { kind: "in-cluster", host, port: env.KUBERNETES_SERVICE_PORT || "443", account };
   const listed = (env.KUBECONFIG ?? "").split(delimiter).filter((path) => path !== "" && exists(path));
   if (listed.length > 0) return { kind: "files", paths: listed };
   const fallback = join(env.HOME ?? homedir(), ".kube", "config");
@@ -102,6 +109,11 @@ let clientModule: Promise<typeof import("@kubernetes/client-node")> | undefined;
 /** Starts (once) loading the client; every caller shares the same import. */
 export function loadKubernetesClient(): Promise<typeof import("@kubernetes/client-node")> {
   return (clientModule ??= import("@kubernetes/client-node"));
+}
+
+/** Loads ahead what the first call of `source` will need: node:https, and the client for a kubeconfig that is not plain. */
+export async function preloadKubernetes(source: KubeconfigSource): Promise<unknown> {
+  return source.kind === "in-cluster" || (await plainFile(source)) !== undefined ? import("node:https") : loadKubernetesClient();
 }
 
 /** A PodApi that connects on its first call; every call has a time limit and reuses connections. */
@@ -210,7 +222,7 @@ function measured(metrics: Metrics, api: PodApi): PodApi {
 /** A call of the API: its JSON answer, or a thrown { code, headers } for a status that is not 2xx. A PATCH body is a JSON merge patch, a POST body an object. */
 type Request = (method: "GET" | "PATCH" | "POST", path: string, body?: string) => Promise<unknown>;
 interface Connection {
-  /** Every call: node:https with the client's authentication (see connect). */
+  /** Every call: node:https, authenticated as connect says. */
   readonly request: Request;
 }
 
@@ -218,30 +230,123 @@ const podPath = (namespace: string, name: string) => `/api/v1/namespaces/${encod
 /** The largest answer read (a page of 100 pods is about 1 MB). */
 const MAX_ANSWER_BYTES = 32 * 1024 * 1024;
 
+/** How calls reach and authenticate to the API server, from the service account or from a kubeconfig. */
+interface Authentication {
+  readonly server: ReturnType<typeof apiEndpoint>;
+  /** The agent is the one `apply` sets (a kubeconfig's proxy-url: it tunnels through the proxy, as `check`'s calls do). */
+  readonly proxied: boolean;
+  /** The bearer token or plugin's certificate (kube-credentials.ts: read again as it rotates), or undefined when `apply` sets all there is. */
+  readonly credentials: CredentialSource | undefined;
+  /** Adds what a call needs besides that credential: CA, client certificate, TLS server name, proxy agent. */
+  apply(options: HttpsOptions): Promise<void>;
+}
+
 /**
- * The client reads the kubeconfig (or the in-cluster service account) and authenticates: it
- * refreshes tokens, runs exec plugins and knows every auth form. Its own request path (its
- * serializer both ways, its middleware chain) cost 971 µs of CPU per pod PATCH against 248 µs for
- * node:https with the same options, measured by bench/kube-client.ts; the webhook's two policy
- * LISTs 591 µs against 172 µs. So pods and policies go through node:https with what the client
- * applies for each request (KubeConfig.applyToHTTPSOptions: headers, CA, client certificate), over
- * one keep-alive agent; the answers are the API server's JSON as it sent it. TokenReviews too.
+ * In a cluster: the Service's address, the token file (read again every second and after a 401,
+ * as the kubelet rotates it) and the CA beside it. No client: this is what its loadFromCluster
+ * and applyToHTTPSOptions do for a service account, always over https.
  */
-async function connect(source: KubeconfigSource, options: ConnectOptions): Promise<Connection> {
+function serviceAccount(source: Extract<KubeconfigSource, { kind: "in-cluster" }>): Authentication {
+  const hostname = source.host.replace(/^\[(.*)\]$/, "$1");
+  if (!/^[0-9]{1,5}$/.test(source.port) || Number(source.port) < 1 || Number(source.port) > 65535) throw new Error(`KUBERNETES_SERVICE_PORT is not a port (${JSON.stringify(source.port.slice(0, 16))})`);
+  return {
+    server: { protocol: "https:", hostname, port: source.port, basePath: "" },
+    proxied: false,
+    credentials: tokenFileCredentials(join(source.account, "token")),
+    apply: async (options) => {
+      options.ca = await readFile(join(source.account, "ca.crt"), "utf8");
+    },
+  };
+}
+
+/** What a plain kubeconfig says: an https server, its CA (or the system's), a bearer token. */
+export interface PlainKubeconfig {
+  readonly server: string;
+  readonly ca?: string;
+  readonly servername?: string;
+  readonly token: string;
+}
+
+const only = (value: unknown, keys: readonly string[]): value is Record<string, unknown> => isRecord(value) && Object.keys(value).every((key) => keys.includes(key));
+
+/**
+ * A kubeconfig (parsed) whose current context's cluster has only an https server, its CA data
+ * and a TLS server name, and whose user has only a token: what the bench's stand-in and many
+ * CI kubeconfigs are, done without the client. Anything more (plugins, proxy-url, certificate
+ * files, client certificates, insecure-skip-tls-verify, several entries of one name): undefined.
+ */
+export function plainKubeconfig(config: unknown): PlainKubeconfig | undefined {
+  if (!isRecord(config) || typeof config["current-context"] !== "string") return undefined;
+  const named = (list: unknown, name: unknown, key: string): unknown => {
+    const found = Array.isArray(list) ? list.filter((entry) => isRecord(entry) && entry.name === name) : [];
+    return found.length === 1 && only(found[0], ["name", key]) ? found[0][key] : undefined;
+  };
+  const context = named(config.contexts, config["current-context"], "context");
+  if (!only(context, ["cluster", "user", "namespace"])) return undefined;
+  const cluster = named(config.clusters, context.cluster, "cluster");
+  const user = named(config.users, context.user, "user");
+  if (!only(cluster, ["server", "certificate-authority-data", "tls-server-name"]) || !only(user, ["token"])) return undefined;
+  const { server, "certificate-authority-data": caData, "tls-server-name": servername } = cluster;
+  if (typeof server !== "string" || !server.startsWith("https://") || typeof user.token !== "string" || !/^[\x21-\x7e]{1,16384}$/.test(user.token)) return undefined;
+  if ((caData !== undefined && typeof caData !== "string") || (servername !== undefined && (typeof servername !== "string" || servername === ""))) return undefined;
+  return { server, token: user.token, ...(caData === undefined ? {} : { ca: Buffer.from(caData, "base64").toString("utf8") }), ...(servername === undefined ? {} : { servername }) };
+}
+
+/** A plain kubeconfig's calls: its server, its CA, its token; no client. */
+function plainAuthentication(plain: PlainKubeconfig): Authentication {
+  const credential = { token: plain.token };
+  return {
+    server: apiEndpoint(plain.server),
+    proxied: false,
+    credentials: { current: () => Promise.resolve(credential), rejected: () => {} },
+    apply: async (options) => {
+      if (plain.ca !== undefined) options.ca = plain.ca;
+      if (plain.servername !== undefined) options.servername = plain.servername;
+    },
+  };
+}
+
+/** The one kubeconfig file, parsed, when it is plain; undefined otherwise (and when it cannot be read: the client says why). */
+async function plainFile(source: Extract<KubeconfigSource, { kind: "files" }>): Promise<PlainKubeconfig | undefined> {
+  if (source.paths.length !== 1) return undefined;
+  try {
+    const { parse } = await import("yaml");
+    return plainKubeconfig(parse(await readFile(source.paths[0]!, "utf8")));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A kubeconfig, read by the client, which authenticates: it knows every auth form. Its own request
+ * path (its serializer both ways, its middleware chain) cost 971 µs of CPU per pod PATCH against
+ * 248 µs for node:https with the same options, measured by bench/kube-client.ts; the webhook's
+ * two policy LISTs 591 µs against 172 µs. So calls go through node:https with what the client
+ * applies for each request (KubeConfig.applyToHTTPSOptions: headers, CA, client certificate).
+ */
+async function kubeconfig(source: Extract<KubeconfigSource, { kind: "files" }>, options: ConnectOptions): Promise<Authentication> {
   const client = await loadKubernetesClient();
   const config = new client.KubeConfig();
-  if (source.kind === "in-cluster") config.loadFromCluster();
-  else if (source.paths.length === 1) config.loadFromFile(source.paths[0]!);
+  if (source.paths.length === 1) config.loadFromFile(source.paths[0]!);
   else config.loadFromDefault(); // several files in KUBECONFIG: let the client merge them
   const cluster = config.getCurrentCluster();
   if (cluster === null) throw new Error("the kubeconfig names no current cluster");
-  const server = apiEndpoint(cluster.server);
-  const { default: https } = await import("node:https"); // loaded with the client, not at start
+  return {
+    server: apiEndpoint(cluster.server),
+    proxied: cluster.proxyUrl !== undefined && cluster.proxyUrl !== null && cluster.proxyUrl !== "",
+    credentials: takeOverCredentials(config, options),
+    apply: (applied) => config.applyToHTTPSOptions(applied),
+  };
+}
+
+/** Pods, policies and TokenReviews over one keep-alive agent; the answers are the API server's JSON as it sent it. */
+async function connect(source: KubeconfigSource, options: ConnectOptions): Promise<Connection> {
+  const plain = source.kind === "files" ? await plainFile(source) : undefined;
+  const { server, proxied, credentials, apply } = source.kind === "in-cluster" ? serviceAccount(source) : plain !== undefined ? plainAuthentication(plain) : await kubeconfig(source, options);
+  const { default: https } = await import("node:https"); // loaded with the first call (or preloadKubernetes), not at start
   const transport = server.protocol === "http:" ? http : https;
 
-  // One keep-alive agent for as long as the TLS material stays the same (a rotated client certificate
-  // makes a new one). With a proxy-url, the agent the client built (it tunnels through the proxy, as `check`'s calls do).
-  const proxied = cluster.proxyUrl !== undefined && cluster.proxyUrl !== null && cluster.proxyUrl !== "";
+  // One keep-alive agent for as long as the TLS material stays the same (a rotated CA or client certificate makes a new one).
   let agent: { key: string; agent: http.Agent; for: HttpsOptions } | undefined;
   const agentFor = (applied: HttpsOptions): http.Agent => {
     if (agent?.for === applied) return agent.agent;
@@ -255,9 +360,8 @@ async function connect(source: KubeconfigSource, options: ConnectOptions): Promi
     agent.for = applied;
     return agent.agent;
   };
-  // What the client applies (it decodes the CA, builds an Agent) is reused for a second; the
-  // credential that rotates is ours (kube-credentials.ts): read again within that second, and at once after a 401.
-  const credentials = takeOverCredentials(config, options);
+  // What is applied (the CA read, a client's Agent built) is reused for a second; the credential
+  // that rotates is read again within that second, and at once after a 401.
   let authenticated: { at: number; options: Promise<HttpsOptions> } | undefined;
   const credentialOf = new WeakMap<HttpsOptions, Credential>();
   const authOptions = (): Promise<HttpsOptions> => {
@@ -268,7 +372,7 @@ async function connect(source: KubeconfigSource, options: ConnectOptions): Promi
           const credential = await credentials?.current();
           // Set first, so that the client's agent (a proxy's, with proxy-url) carries a plugin's client certificate.
           const applied: HttpsOptions = credential === undefined ? {} : { headers: credential.token === undefined ? {} : { Authorization: `Bearer ${credential.token}` }, ...(credential.cert === undefined ? {} : { cert: credential.cert, key: credential.key }) };
-          await config.applyToHTTPSOptions(applied);
+          await apply(applied);
           if (credential !== undefined) credentialOf.set(applied, credential);
           return applied;
         })(),
@@ -280,7 +384,7 @@ async function connect(source: KubeconfigSource, options: ConnectOptions): Promi
     }
     return authenticated.options;
   };
-  /** A 401 to a call made with `applied`: its credential is read again, and so is what the client applies. */
+  /** A 401 to a call made with `applied`: its credential is read again, and so is what is applied. */
   const rejected = (applied: HttpsOptions) => {
     const credential = credentialOf.get(applied);
     if (credential !== undefined) credentials?.rejected(credential);

@@ -3,7 +3,7 @@
 import type { AddressInfo } from "node:net";
 import type { Config } from "../edges/config.js";
 import { createFunction, goodbyeBudgetMs, type FunctionIo, type ServoFunction } from "./function.js";
-import { describeKubeconfig, loadKubernetesClient } from "../edges/kubernetes.js";
+import { describeKubeconfig, preloadKubernetes } from "../edges/kubernetes.js";
 import { createOutcomeLog } from "./outcome-log.js";
 import { afterFirstRequest, drain } from "../edges/http-edge.js";
 import { createMetrics } from "../edges/metrics.js";
@@ -63,7 +63,7 @@ export async function startFunction(config: Config, io: FunctionIo): Promise<Run
   });
   if (config.dryRun) log.warn("dry run: OPTUNE_ACCOUNT and OPTUNE_URL are not set, so messages are printed to stdout, not sent");
 
-  // HELLO, and loading the heavy modules (prom-client, the Kubernetes client), wait until the first
+  // HELLO, and loading the heavy modules (prom-client, the Kubernetes client for a kubeconfig), wait until the first
   // request is answered, or a second: a cold start answers the event that woke it first.
   let hello: Promise<void> = Promise.resolve();
   const warmUp = afterFirstRequest(server, () => {
@@ -71,7 +71,7 @@ export async function startFunction(config: Config, io: FunctionIo): Promise<Run
       if (!result.ok) log.error("HELLO not delivered", { error: result.error });
     });
     void metrics.load().catch((error: Error) => log.error("cannot load prom-client", { error: error.message }));
-    if (config.kubeconfig !== undefined) void loadKubernetesClient().catch((error: Error) => log.error("cannot load the Kubernetes client", { error: error.message }));
+    if (config.kubeconfig !== undefined) void preloadKubernetes(config.kubeconfig).catch((error: Error) => log.error("cannot load the Kubernetes client", { error: error.message }));
   });
 
   // The ApiServerSource sends nothing for pods that finished (or were held) before it started, nor
