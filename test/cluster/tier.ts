@@ -186,6 +186,21 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
 }
 
 /**
+ * Waits until the webhook's view of `namespace`'s LimitRanges and ResourceQuotas (a watch: a change
+ * reaches it within moments, not at once) shows what the API server answered: an object's
+ * resourceVersion after a write, or `gone` (its name) after a DELETE.
+ */
+export async function webhookSees(webhook: RunningWebhook | undefined, namespace: string, what: { readonly resourceVersion: string } | { readonly gone: string }): Promise<void> {
+  const view = webhook?.policies;
+  if (view === undefined) return;
+  await waitFor(`the webhook's view of ${namespace}`, async () => {
+    if (!view.synced(namespace)) return undefined;
+    const text = JSON.stringify(await view.policies(namespace));
+    return ("gone" in what ? !text.includes(`"name":${JSON.stringify(what.gone)}`) : text.includes(`"resourceVersion":${JSON.stringify(what.resourceVersion)}`)) || undefined;
+  }, 30_000);
+}
+
+/**
  * The adapter sends nothing for pods that exist when its watch starts, and says nothing when it is
  * up: a canary pod (not a job: no app id) whose event reaches the sink proves it is watching.
  */
