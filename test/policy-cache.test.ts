@@ -123,6 +123,18 @@ describe("the cache against an API server", () => {
     assert.deepEqual(await rangeNames(), ["small"]);
   });
 
+  test("a watch that ends at once is not asked again in a loop: it waits first", async () => {
+    api.endWatches(true);
+    api.cut();
+    const watches = api.count.watch;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    // Two kinds, a wait of at least 20 ms after each: at most 50 in 500 ms (thousands without it).
+    assert.ok(api.count.watch - watches <= 50, `${api.count.watch - watches} watches in 500 ms`);
+    api.endWatches(false);
+    api.cut();
+    await until(() => cache.synced("etl"));
+  });
+
   test("over the caps the namespace is not cached: its admissions LIST", async () => {
     for (const name of ["a", "b", "c", "d", "e"]) api.put("etl", "limitranges", name, { limits: [] });
     await until(() => !cache.synced("etl"));

@@ -156,8 +156,10 @@ export function startPolicyCache(deps: PolicyCacheDeps): PolicyCache {
         let state = first.state;
         set(namespace, kind, state);
         delayMs = backoff.firstMs;
-        // Each watch the API server ends is made again from the last version seen.
+        // Each watch the API server ends is made again from the last version seen; one that ended
+        // at once (a proxy that does not stream?) first waits, so that it is not asked again in a loop.
         while (!stopped.signal.aborted) {
+          const started = performance.now();
           await deps.api.watchPolicy(namespace, kind, { resourceVersion: state.resourceVersion, seconds: deps.watchSeconds ?? WATCH_SECONDS, idleMs: deps.idleMs ?? WATCH_IDLE_MS, signal: stopped.signal }, (line) => {
             const event = decodeWatchEvent(line);
             if (event === undefined) return;
@@ -166,6 +168,7 @@ export function startPolicyCache(deps: PolicyCacheDeps): PolicyCache {
             state = step.state;
             set(namespace, kind, state);
           });
+          if (performance.now() - started < 1000) await sleep(backoff.firstMs, stopped.signal);
         }
         return;
       } catch (thrown) {

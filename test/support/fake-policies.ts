@@ -25,6 +25,8 @@ export interface FakePolicies {
   compact(): void;
   cut(): void;
   refuse(verb: Verb | undefined): void;
+  /** Every watch from now on ends at once (200, no event), as a proxy that does not stream might. */
+  endWatches(atOnce: boolean): void;
   close(): Promise<void>;
 }
 
@@ -34,6 +36,7 @@ export async function startFakePolicies(): Promise<FakePolicies> {
   let version = 100;
   let compactedTo = 0;
   let refused: Verb | undefined;
+  let endAtOnce = false;
   const objects = new Map<string, Map<string, Record<string, unknown>>>();
   const history = new Map<string, Change[]>();
   const watchers = new Map<string, Set<http.ServerResponse>>();
@@ -63,6 +66,7 @@ export async function startFakePolicies(): Promise<FakePolicies> {
     const from = Number(url.searchParams.get("resourceVersion"));
     response.writeHead(200, { "content-type": "application/json" });
     if (from < compactedTo) return response.end(GONE);
+    if (endAtOnce) return response.end();
     for (const missed of (history.get(at) ?? []).filter((recorded) => recorded.version > from)) response.write(line(missed));
     const open = of(watchers, at, () => new Set());
     open.add(response);
@@ -94,6 +98,7 @@ export async function startFakePolicies(): Promise<FakePolicies> {
       for (const open of watchers.values()) for (const watcher of open) watcher.destroy();
     },
     refuse: (verb) => void (refused = verb),
+    endWatches: (atOnce) => void (endAtOnce = atOnce),
     close: () => {
       server.closeAllConnections();
       return new Promise((resolve) => server.close(() => resolve()));
