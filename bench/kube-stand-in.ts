@@ -1,7 +1,8 @@
 // The Kubernetes API stand-in for the production path: HTTPS with a bearer token, as a pod's
 // service account reaches the API server, answering at once. A PATCH of a pod answers the pod (the
 // finished job pod of the benchmark with that uid) with the patch's annotations and a new
-// resourceVersion, as the API server does; LimitRanges and ResourceQuotas are empty lists. It keeps
+// resourceVersion, as the API server does; LimitRanges and ResourceQuotas are empty lists, and a
+// watch of them (the webhook's cache) is held open after one bookmark, as a quiet namespace's. It keeps
 // nothing but counts. Arguments: a JSON object {cert, key, token}; prints {"port"} once listening.
 import { readFileSync } from "node:fs";
 import https from "node:https";
@@ -22,8 +23,13 @@ const server = https.createServer({ cert: readFileSync(options.cert), key: readF
     };
     if (request.headers.authorization !== `Bearer ${options.token}`) return answer(401, { kind: "Status", status: "Failure", code: 401 });
     const url = request.url ?? "";
-    const key = `${request.method} ${url.includes("/limitranges") ? "limitranges" : url.includes("/resourcequotas") ? "resourcequotas" : "pods"}`;
+    const watching = /[?&]watch=1/.test(url);
+    const key = `${watching ? "WATCH" : request.method} ${url.includes("/limitranges") ? "limitranges" : url.includes("/resourcequotas") ? "resourcequotas" : "pods"}`;
     counts[key] = (counts[key] ?? 0) + 1;
+    if (watching) {
+      response.writeHead(200, { "content-type": "application/json" });
+      return void response.write(`${JSON.stringify({ type: "BOOKMARK", object: { kind: "LimitRange", apiVersion: "v1", metadata: { resourceVersion: "1" } } })}\n`);
+    }
     if (url.includes("/limitranges")) return answer(200, { kind: "LimitRangeList", apiVersion: "v1", metadata: { resourceVersion: "1" }, items: [] });
     if (url.includes("/resourcequotas")) return answer(200, { kind: "ResourceQuotaList", apiVersion: "v1", metadata: { resourceVersion: "1" }, items: [] });
     const match = POD.exec(url);

@@ -14,6 +14,7 @@ import { connectOptune, redact } from "../edges/optune.js";
 import { watchFiles } from "../edges/secret-files.js";
 import { admissionResponse, decodeAdmissionReview, NotAdmissionReview } from "./admission.js";
 import { createAdmitter, type Admission } from "./admit.js";
+import { startPolicyCache, type PolicyCache } from "./policy-cache.js";
 
 export interface WebhookIo {
   /** Where {"url","message"} lines of a dry run go (stdout). */
@@ -33,6 +34,8 @@ export interface RunningWebhook {
   readonly log: Logger;
   /** The body bytes reserved now against MAX_BODY_BYTES_IN_FLIGHT. */
   readonly bodyBytesInFlight: () => number;
+  /** With a Kubernetes configuration: the watched namespaces' LimitRanges and ResourceQuotas as the webhook sees them. */
+  readonly policies?: Pick<PolicyCache, "policies" | "synced">;
   /** Stops accepting, lets admissions in flight finish (each is bounded by OPTUNE_ADJUST_BUDGET). Idempotent. */
   stop(reason: string): Promise<void>;
 }
@@ -45,7 +48,9 @@ export async function startWebhook(config: Config, io: WebhookIo): Promise<Runni
   const metrics = createMetrics({ server: "webhook" });
   const optune = connectOptune(config, { print: io.print, log, signal: inFlight.signal, metrics });
   // With a Kubernetes configuration (in a pod: its ServiceAccount), the namespaces' limits bound Optune's ranges.
-  const kubernetes = io.policies ?? (config.kubeconfig === undefined ? undefined : connectKubernetes(config.kubeconfig, { timeoutMs: Math.min(config.kubeApiTimeoutMs, config.adjustBudgetMs / 2), signal: inFlight.signal, metrics }));
+  // Read from a watch per namespace (policy-cache.ts), LISTed per admission only until it is synced.
+  const cache = io.policies !== undefined || config.kubeconfig === undefined ? undefined : startPolicyCache({ api: connectKubernetes(config.kubeconfig, { timeoutMs: Math.min(config.kubeApiTimeoutMs, config.adjustBudgetMs / 2), signal: inFlight.signal, metrics }), namespaces: config.namespaces, log });
+  const kubernetes = io.policies ?? cache;
   const admit = createAdmitter({ criteria: config, ranges: config.ranges, budgetMs: config.adjustBudgetMs, deliver: optune.deliver, resourceMetrics: config.prometheus !== undefined, hold: holdsPods(config), ...(kubernetes === undefined ? {} : { policies: (namespace) => kubernetes.policies(namespace) }) });
 
   let ready = true;
@@ -116,11 +121,12 @@ export async function startWebhook(config: Config, io: WebhookIo): Promise<Runni
       const finish = await drain(server, edge.idle(), edge.idle, config.shutdownTimeoutMs - config.webhookShutdownDelayMs - 500, () => inFlight.abort());
       await finish();
       stopWatching();
+      cache?.stop();
       optune.close();
       log.info("stopped", { reason });
     })());
 
-  return { port, url: `https://127.0.0.1:${port}/mutate`, log, bodyBytesInFlight: edge.bodyBytesInFlight, stop };
+  return { port, url: `https://127.0.0.1:${port}/mutate`, log, bodyBytesInFlight: edge.bodyBytesInFlight, stop, ...(cache === undefined ? {} : { policies: cache }) };
 }
 
 function readPair(certFile: string, keyFile: string): { cert: Buffer; key: Buffer } {

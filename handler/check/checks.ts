@@ -412,7 +412,7 @@ export function accessQuestions(options: ManifestOptions): AccessQuestion[] {
   for (const namespace of options.watch) {
     if (options.target === "knative") for (const verb of ["get", "list", "patch"]) questions.push({ subject: sa(options.namespace, FUNCTION), namespace, verb, resource: "pods", group: "" });
     for (const verb of ["get", "list", "watch"]) questions.push({ subject: sa(namespace, SOURCE_ACCOUNT), namespace, verb, resource: "pods", group: "" });
-    if (options.webhook) questions.push({ subject: sa(options.namespace, WEBHOOK), namespace, verb: "list", resource: "limitranges", group: "" }, { subject: sa(options.namespace, WEBHOOK), namespace, verb: "list", resource: "resourcequotas", group: "" });
+    if (options.webhook) for (const resource of ["limitranges", "resourcequotas"]) for (const verb of ["list", "watch"]) questions.push({ subject: sa(options.namespace, WEBHOOK), namespace, verb, resource, group: "" });
   }
   return questions;
 }

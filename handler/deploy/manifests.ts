@@ -594,7 +594,7 @@ function webhookManifests(options: ManifestOptions & Release): Documented[] {
     ...options.watch.flatMap((watched): Documented[] => [
       {
         comment: `In ${watched}: what bounds a pod's resources there, for the webhook.`,
-        manifest: { apiVersion: "rbac.authorization.k8s.io/v1", kind: "Role", metadata: { name: WEBHOOK, namespace: watched }, rules: [{ apiGroups: [""], resources: ["limitranges", "resourcequotas"], verbs: ["list"] }] },
+        manifest: { apiVersion: "rbac.authorization.k8s.io/v1", kind: "Role", metadata: { name: WEBHOOK, namespace: watched }, rules: [{ apiGroups: [""], resources: ["limitranges", "resourcequotas"], verbs: ["list", "watch"] }] },
       },
       { comment: "", manifest: roleBinding(WEBHOOK, watched, WEBHOOK, namespace) },
     ]),

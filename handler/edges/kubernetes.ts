@@ -42,7 +42,7 @@ export class KubernetesError extends Error {
   constructor(
     /** The HTTP status the API server answered, or undefined when it could not be reached or did not answer in time. */
     readonly status: number | undefined,
-    readonly verb: "get" | "list" | "patch" | "create",
+    readonly verb: "get" | "list" | "watch" | "patch" | "create",
     readonly namespace: string,
     message: string,
     /** The API server's Retry-After (429), in whole seconds. */
@@ -90,8 +90,24 @@ export interface PolicyReader {
   policies(namespace: string): Promise<{ readonly limitRanges: readonly unknown[]; readonly quotas: readonly unknown[] }>;
 }
 
+/** The two kinds of namespace policy the webhook reads. */
+export type PolicyKind = "limitranges" | "resourcequotas";
+
+/** One kind of namespace policy, LISTed then WATCHed (the webhook's cache: adjust/policy-cache.ts). */
+export interface PolicyWatcher {
+  /** The items as the API server serialises them, and the list's resourceVersion (where a watch starts). */
+  listPolicy(namespace: string, kind: PolicyKind): Promise<{ readonly items: readonly unknown[]; readonly resourceVersion: string }>;
+  /**
+   * A watch from `resourceVersion` (with bookmarks) that the API server ends after `seconds`: each
+   * line of the answer (one event) to `onLine`. Resolves when the server ends it; rejects with a
+   * KubernetesError for a status that is not 2xx (410: the version is gone, LIST again), when
+   * nothing at all arrives for `idleMs`, when `onLine` throws, or when `signal` is aborted.
+   */
+  watchPolicy(namespace: string, kind: PolicyKind, watch: { readonly resourceVersion: string; readonly seconds: number; readonly idleMs: number; readonly signal: AbortSignal }, onLine: (line: string) => void): Promise<void>;
+}
+
 /** Pods, tokens and namespace policies through one connection. */
-export type KubernetesApi = PodApi & TokenReviewer & PolicyReader;
+export type KubernetesApi = PodApi & TokenReviewer & PolicyReader & PolicyWatcher;
 
 /** PodApi.list of this "namespace" lists the pods of every namespace (`release` does: it needs no install flags). */
 export const ALL_NAMESPACES = "*";
@@ -176,6 +192,27 @@ export function connectKubernetes(source: KubeconfigSource, options: ConnectOpti
         throw failure;
       }
     },
+    async listPolicy(namespace, kind) {
+      checkNames("list", namespace);
+      const { request } = await connection();
+      try {
+        const list = (await request("GET", `/api/v1/namespaces/${encodeURIComponent(namespace)}/${kind}`)) as { items?: unknown; metadata?: { resourceVersion?: unknown } };
+        const version = list.metadata?.resourceVersion;
+        return { items: Array.isArray(list.items) ? (list.items as unknown[]) : [], resourceVersion: typeof version === "string" ? version : "" };
+      } catch (error) {
+        throw refused(error, "list", namespace, kind, options.timeoutMs);
+      }
+    },
+    async watchPolicy(namespace, kind, watch, onLine) {
+      checkNames("watch", namespace);
+      const { stream } = await connection();
+      const query = new URLSearchParams({ watch: "1", resourceVersion: watch.resourceVersion, allowWatchBookmarks: "true", timeoutSeconds: String(watch.seconds) });
+      try {
+        await stream(`/api/v1/namespaces/${encodeURIComponent(namespace)}/${kind}?${query}`, watch.idleMs, watch.signal, onLine);
+      } catch (error) {
+        throw refused(error, "watch", namespace, kind, watch.idleMs);
+      }
+    },
     async review(token, audience) {
       const { request } = await connection();
       const started = performance.now();
@@ -224,11 +261,15 @@ type Request = (method: "GET" | "PATCH" | "POST", path: string, body?: string) =
 interface Connection {
   /** Every call: node:https, authenticated as connect says. */
   readonly request: Request;
+  /** A GET whose answer is read line by line as it arrives (a watch); rejects like a request, or after idleMs without a byte. */
+  readonly stream: (path: string, idleMs: number, signal: AbortSignal, onLine: (line: string) => void) => Promise<void>;
 }
 
 const podPath = (namespace: string, name: string) => `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}`;
 /** The largest answer read (a page of 100 pods is about 1 MB). */
 const MAX_ANSWER_BYTES = 32 * 1024 * 1024;
+/** The longest line of a watch (one event, one object). */
+const MAX_LINE_BYTES = 1024 * 1024;
 
 /** How calls reach and authenticate to the API server, from the service account or from a kubeconfig. */
 interface Authentication {
@@ -442,7 +483,58 @@ async function connect(source: KubeconfigSource, options: ConnectOptions): Promi
       };
     });
 
-  return { request };
+  const stream: Connection["stream"] = async (path, idleMs, signal, onLine) => {
+    const applied = await authOptions();
+    await new Promise<void>((resolve, reject) => {
+      const headers = { ...(applied.headers as Record<string, string>), accept: "application/json" };
+      const sent = transport.request({ protocol: server.protocol, hostname: server.hostname, port: server.port, method: "GET", path: `${server.basePath}${path}`, headers, agent: agentFor(applied), ...(applied.auth === undefined ? {} : { auth: applied.auth }) });
+      let timer: NodeJS.Timeout | undefined;
+      const idle = () => {
+        clearTimeout(timer);
+        timer = setTimeout(() => sent.destroy(Object.assign(new Error(`nothing within ${idleMs} ms`), { name: "TimeoutError" })), idleMs);
+      };
+      const stopping = () => sent.destroy(Object.assign(new Error("the webhook is stopping"), { name: "AbortError" }));
+      const done = (error?: Error) => {
+        clearTimeout(timer);
+        signal.removeEventListener("abort", stopping);
+        if (error === undefined) resolve();
+        else reject(error);
+      };
+      signal.addEventListener("abort", stopping, { once: true });
+      if (signal.aborted) stopping();
+      idle();
+      sent.on("error", done);
+      sent.on("response", (response: http.IncomingMessage) => {
+        const status = response.statusCode ?? 0;
+        if (status === 401) rejected(applied);
+        if (status < 200 || status > 299) {
+          response.resume();
+          return sent.destroy(Object.assign(new Error(`HTTP ${status}`), { code: status, headers: response.headers }));
+        }
+        let pending = "";
+        response.setEncoding("utf8");
+        response.on("data", (chunk: string) => {
+          idle();
+          const lines = (pending + chunk).split("\n");
+          pending = lines.pop() ?? "";
+          // Settled first: what the connection's end reports later changes nothing.
+          const fail = (error: Error) => (done(error), sent.destroy());
+          if (pending.length > MAX_LINE_BYTES) return fail(new Error(`a watch event over ${MAX_LINE_BYTES} bytes`));
+          try {
+            for (const line of lines) if (line.trim() !== "") onLine(line);
+          } catch (error) {
+            fail(error as Error);
+          }
+        });
+        response.on("error", done);
+        response.on("close", () => response.complete || done(new Error("the watch was cut off")));
+        response.on("end", () => done());
+      });
+      sent.end();
+    });
+  };
+
+  return { request, stream };
 }
 
 /**

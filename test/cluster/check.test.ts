@@ -81,7 +81,7 @@ describe("servo-k8s-multijob check, against a real kube-apiserver", { skip }, ()
     for (const line of [
       "✔ servo-k8s-multijob may get, list, patch pods in batch",
       "✔ servo-k8s-multijob-source may get, list, watch pods in etl",
-      "✔ servo-k8s-multijob-webhook may list limitranges in batch",
+      "✔ servo-k8s-multijob-webhook may list, watch limitranges in batch",
       "✔ the ApiServerSource etl/job-pods is Ready (SufficientPermissions, SinkProvided)",
       "✔ the Secret optune-servo/optune-auth-token holds the Optune token (key token)",
       "✔ its caBundle verifies the serving certificate",

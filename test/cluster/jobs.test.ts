@@ -12,7 +12,7 @@ import { type ManifestOptions, type Release } from "../../handler/deploy/manifes
 import { TEST_OPTIONS } from "../support/manifest-variants.js";
 import { runCli } from "../support/cli.js";
 import { kubernetes, RECEIVE_ADAPTER, skipUnlessInstalled, type KubernetesRelease } from "./components.js";
-import { SMALL, startTier, waitFor, type Tier } from "./tier.js";
+import { SMALL, startTier, waitFor, webhookSees, type Tier } from "./tier.js";
 
 const WATCHED = ["batch", "etl"];
 const OPTIONS: ManifestOptions & Release = { ...TEST_OPTIONS, watch: WATCHED, account: "acme", webhook: true };
@@ -125,8 +125,10 @@ for (const release of ["newest", "oldest"] as const satisfies readonly Kubernete
       tier = await startTier({ options: OPTIONS, release });
       adjustEveryJob(tier);
       // A LimitRange and a quota in force where the webhook adjusts: every patched pod must still pass.
-      await tier.server.request("POST", "/api/v1/namespaces/etl/limitranges", { apiVersion: "v1", kind: "LimitRange", metadata: { name: "bounds" }, spec: { limits: [{ type: "Container", max: { cpu: "2", memory: "1Gi" } }] } });
-      await tier.server.request("POST", "/api/v1/namespaces/batch/resourcequotas", { apiVersion: "v1", kind: "ResourceQuota", metadata: { name: "jobs" }, spec: { hard: { "requests.cpu": "8", "limits.cpu": "8", "limits.memory": "8Gi" } } });
+      const bounds = await tier.server.request("POST", "/api/v1/namespaces/etl/limitranges", { apiVersion: "v1", kind: "LimitRange", metadata: { name: "bounds" }, spec: { limits: [{ type: "Container", max: { cpu: "2", memory: "1Gi" } }] } });
+      const quota = await tier.server.request("POST", "/api/v1/namespaces/batch/resourcequotas", { apiVersion: "v1", kind: "ResourceQuota", metadata: { name: "jobs" }, spec: { hard: { "requests.cpu": "8", "limits.cpu": "8", "limits.memory": "8Gi" } } });
+      await webhookSees(tier.webhook, "etl", bounds.body.metadata);
+      await webhookSees(tier.webhook, "batch", quota.body.metadata);
       await tier.startAdapters();
       console.log(`# against ${tier.server.version}; ${tier.adapters.length} receive adapters (knative.dev/eventing)`);
     });
@@ -333,7 +335,8 @@ for (const release of ["newest", "oldest"] as const satisfies readonly Kubernete
         if (at.step === 2) return { status: 200, body: JSON.stringify({ cmd: "ADJUST", param: { state: { application: { components: { worker: { settings: { cpu: { value: at.max }, mem: { value: 268435456 } } } } } } } }) };
         return { status: 200, body: JSON.stringify({ cmd: "MEASURE" }) };
       };
-      await tier.server.request("POST", "/api/v1/namespaces/etl/limitranges", { apiVersion: "v1", kind: "LimitRange", metadata: { name: "per-pod" }, spec: { limits: [{ type: "Pod", max: { cpu: "2" } }] } });
+      const perPod = await tier.server.request("POST", "/api/v1/namespaces/etl/limitranges", { apiVersion: "v1", kind: "LimitRange", metadata: { name: "per-pod" }, spec: { limits: [{ type: "Pod", max: { cpu: "2" } }] } });
+      await webhookSees(tier.webhook, "etl", perPod.body.metadata);
       try {
         const shape: JobShape = {
           namespace: "etl",
@@ -350,6 +353,7 @@ for (const release of ["newest", "oldest"] as const satisfies readonly Kubernete
       } finally {
         tier.receiver.respond = script;
         await tier.server.request("DELETE", "/api/v1/namespaces/etl/limitranges/per-pod");
+        await webhookSees(tier.webhook, "etl", { gone: "per-pod" });
       }
     });
 

@@ -25,6 +25,7 @@ import { runCli } from "../support/cli.js";
 import { startStack, type Stack } from "../support/stack.js";
 import { createAll, startRealApiServer, type Document, type RealApiServer } from "./apiserver.js";
 import { skipUnlessInstalled } from "./components.js";
+import { webhookSees } from "./tier.js";
 import { applyCrds } from "./crds.js";
 import { scratchDir } from "../support/scratch.js";
 
@@ -286,29 +287,36 @@ describe("against a real kube-apiserver", { skip }, () => {
       const script = receiver.respond;
       let first = true;
       receiver.respond = (request) => ((request.body as { event?: string }).event === "WHATS_NEXT" && first ? ((first = false), { status: 200, body: '{"cmd":"DESCRIBE"}' }) : script(request));
-      await server.request("POST", "/api/v1/namespaces/etl/limitranges", { apiVersion: "v1", kind: "LimitRange", metadata: { name: "small" }, spec: { limits: [{ type: "Container", max: { cpu: "1", memory: "512Mi" } }] } });
+      const small = await server.request("POST", "/api/v1/namespaces/etl/limitranges", { apiVersion: "v1", kind: "LimitRange", metadata: { name: "small" }, spec: { limits: [{ type: "Container", max: { cpu: "1", memory: "512Mi" } }] } });
+      await webhookSees(webhook, "etl", small.body.metadata);
       const limited = await server.request("POST", "/api/v1/namespaces/etl/pods", jobPod("etl", "limited"));
       assert.equal(limited.status, 201, JSON.stringify(limited.body).slice(0, 300));
       assert.deepEqual(described(), [1, 536870912], "Optune is told the namespace's limits");
       assert.deepEqual(limited.body.spec.containers[0].resources.limits, { cpu: "500m", memory: "256Mi" }, "an ADJUST above them is refused, the pod runs as written");
       await server.request("DELETE", "/api/v1/namespaces/etl/limitranges/small");
+      await webhookSees(webhook, "etl", { gone: "small" });
 
       // The quota controller's part (there is no controller manager): what is used so far.
       await server.request("POST", "/api/v1/namespaces/batch/resourcequotas", { apiVersion: "v1", kind: "ResourceQuota", metadata: { name: "nearly-full" }, spec: { hard: { "requests.cpu": "2", "limits.cpu": "2" } } });
       const status = { hard: { "requests.cpu": "2", "limits.cpu": "2" }, used: { "requests.cpu": "1200m", "limits.cpu": "1200m" } };
-      assert.equal((await server.request("PATCH", "/api/v1/namespaces/batch/resourcequotas/nearly-full/status", { status }, MERGE)).status, 200);
+      const used = await server.request("PATCH", "/api/v1/namespaces/batch/resourcequotas/nearly-full/status", { status }, MERGE);
+      assert.equal(used.status, 200);
+      await webhookSees(webhook, "batch", used.body.metadata);
       receiver.requests.length = 0;
       adjustTo(0.8, 536870912);
       const quota = await server.request("POST", "/api/v1/namespaces/batch/pods", jobPod("batch", "within-quota"));
       assert.equal(quota.status, 201, JSON.stringify(quota.body).slice(0, 300));
       assert.equal(quota.body.spec.containers[0].resources.limits.cpu, "800m", "a setting within the quota's headroom (0.8 of 2 - 1.2) is applied");
       // Admitting it added its 0.8 to used; back to 1.2 used, as before it: 0.5 as written fits, 3.5 would not.
-      assert.equal((await server.request("PATCH", "/api/v1/namespaces/batch/resourcequotas/nearly-full/status", { status }, MERGE)).status, 200);
+      const usedAgain = await server.request("PATCH", "/api/v1/namespaces/batch/resourcequotas/nearly-full/status", { status }, MERGE);
+      assert.equal(usedAgain.status, 200);
+      await webhookSees(webhook, "batch", usedAgain.body.metadata);
       adjustTo(3.5, 536870912);
       const over = await server.request("POST", "/api/v1/namespaces/batch/pods", jobPod("batch", "beyond-quota"));
       assert.equal(over.status, 201, JSON.stringify(over.body).slice(0, 300));
       assert.equal(over.body.spec.containers[0].resources.limits.cpu, "500m");
       await server.request("DELETE", "/api/v1/namespaces/batch/resourcequotas/nearly-full");
+      await webhookSees(webhook, "batch", { gone: "nearly-full" });
     });
 
     test("with the webhook down, pods are still created (failurePolicy Ignore)", async () => {

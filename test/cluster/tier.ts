@@ -186,6 +186,23 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
 }
 
 /**
+ * Waits until the webhook's view of `namespace`'s LimitRanges and ResourceQuotas (a watch: a change
+ * reaches it within moments, not at once) shows what the API server answered to a write (the
+ * object's name and resourceVersion, or a later version: a controller may have written since), or
+ * `gone` (its name) after a DELETE. Versions are compared as numbers, which etcd's are.
+ */
+export async function webhookSees(webhook: RunningWebhook | undefined, namespace: string, what: { readonly name: string; readonly resourceVersion: string } | { readonly gone: string }): Promise<void> {
+  const view = webhook?.policies;
+  if (view === undefined) return;
+  await waitFor(`the webhook's view of ${namespace}`, async () => {
+    if (!view.synced(namespace)) return undefined;
+    const { limitRanges, quotas } = await view.policies(namespace);
+    const found = [...limitRanges, ...quotas].map((item) => (item as { metadata: { name: string; resourceVersion: string } }).metadata).find((metadata) => metadata.name === ("gone" in what ? what.gone : what.name));
+    return ("gone" in what ? found === undefined : found !== undefined && Number(found.resourceVersion) >= Number(what.resourceVersion)) || undefined;
+  }, 30_000);
+}
+
+/**
  * The adapter sends nothing for pods that exist when its watch starts, and says nothing when it is
  * up: a canary pod (not a job: no app id) whose event reaches the sink proves it is watching.
  */

@@ -175,28 +175,7 @@ export async function startFakeApiServer(): Promise<FakeApiServer> {
   server.on("connection", () => connections++);
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const kubeconfig = join(scratchDir("fake-kube-"), "config");
-  writeFileSync(
-    kubeconfig,
-    [
-      "apiVersion: v1",
-      "kind: Config",
-      "clusters:",
-      "- name: fake",
-      "  cluster:",
-      `    server: ${url}`,
-      "    insecure-skip-tls-verify: true", // the client refuses plain http:// without it
-      "users:",
-      "- name: fake",
-      "  user:",
-      "    token: fake-token",
-      "contexts:",
-      "- name: fake",
-      "  context: {cluster: fake, user: fake}",
-      "current-context: fake",
-      "",
-    ].join("\n"),
-  );
+  const kubeconfig = writeKubeconfig(url);
 
   const fake: FakeApiServer = {
     url,
@@ -297,4 +276,31 @@ function selects(selector: string, labels: Record<string, string> = {}): boolean
     if (operator === undefined) return key.startsWith("!") ? !(key.slice(1) in labels) : key in labels;
     return operator === "!=" ? labels[key] !== value : labels[key] === value;
   });
+}
+
+/** A kubeconfig file pointing at a stand-in API server at `url` (with the token "fake-token"). */
+export function writeKubeconfig(url: string): string {
+  const kubeconfig = join(scratchDir("fake-kube-"), "config");
+  writeFileSync(
+    kubeconfig,
+    [
+      "apiVersion: v1",
+      "kind: Config",
+      "clusters:",
+      "- name: fake",
+      "  cluster:",
+      `    server: ${url}`,
+      "    insecure-skip-tls-verify: true", // the client refuses plain http:// without it
+      "users:",
+      "- name: fake",
+      "  user:",
+      "    token: fake-token",
+      "contexts:",
+      "- name: fake",
+      "  context: {cluster: fake, user: fake}",
+      "current-context: fake",
+      "",
+    ].join("\n"),
+  );
+  return kubeconfig;
 }
