@@ -505,7 +505,7 @@ describe("npm run demo", () => {
     assert.match(run.stdout, /worker\s+1 → 1500m \(1\.5 cores\)\s+512Mi → 512Mi \(536870912 bytes\)\s+\{"container":"worker","cpu":1\.5,"mem":536870912\}/);
     assert.match(run.stdout, /2\. Replayed 6 events in binary mode/);
     // A delete is the one event the API server cannot confirm: unauthenticated, it is not believed.
-    assert.match(run.stdout, /example\/events\/04-never-ran-job\.json\s+200\s+ignored\s+a delete of a pod this function never saw finish/);
+    assert.match(run.stdout, /example\/events\/04-never-ran-job\.json\s+200\s+ignored\s+unconfirmed-delete/);
     if (findPrometheus() === undefined) {
       assert.match(run.stdout, /3\. Resource usage: no Prometheus here/);
       assert.match(run.stdout, /The stand-in got 4 MEASUREMENTs:/);

@@ -288,7 +288,8 @@ describe("the sweep", () => {
     const source = startEventSource({ api: cluster.api, targets: cluster.urls, mode: "resource", random: seededRandom(8) });
     const answer = await source.send(pingEvent("ping-1"));
     assert.equal(answer.status, 200);
-    assert.match(String((answer.body as { reason: string }).reason), /a sweep needs OPTUNE_DEDUPE=annotation/);
+    assert.deepEqual(answer.body, { outcome: "ignored", code: "no-sweep" });
+    assert.match(String(cluster.stacks[0]!.logs.find((line) => line.code === "no-sweep")?.reason), /a sweep needs OPTUNE_DEDUPE=annotation/);
     assert.equal(cluster.api.requests.length, 0);
   });
 });

@@ -9,7 +9,7 @@ import { after, before, describe, test } from "node:test";
 import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import { startWebhook } from "../handler/adjust/webhook.js";
 import { loadConfig } from "../handler/edges/config.js";
-import { PREFIX } from "../handler/edges/metrics.js";
+import { createMetrics, PREFIX } from "../handler/edges/metrics.js";
 import { startReceiver } from "../handler/demo/optune-stand-in.js";
 import { admissionReview, atCreate, makeCertificate } from "./support/admission.js";
 import { startFakeApiServer } from "./support/fake-apiserver.js";
@@ -127,6 +127,21 @@ describe("GET /metrics of the function", () => {
     assert.deepEqual(answer, { outcome: "sent", pod: "batch/resize-images-8kq2x", appId: "resize-images", runSeconds: 42, exitCode: 0 });
     await scrape(stack);
     assert.equal(((await (await stack.send(event)).json()) as { outcome: string }).outcome, "already-reported");
+  });
+});
+
+describe("events and claims, counted as plain numbers until scraped", () => {
+  test("counted before prom-client is loaded, and between scrapes, each is exported once", async () => {
+    const metrics = createMetrics({ server: "function", sweeps: false });
+    metrics.event("resource", "ignored");
+    metrics.claim("already-reported");
+    const first = families((await metrics.render()).text);
+    assert.deepEqual([value(first, "events_total", { type: "resource", outcome: "ignored" }), value(first, "claims_total", { result: "already_reported" })], [1, 1]);
+    metrics.event("resource", "ignored");
+    metrics.event("resource", "ignored");
+    metrics.event("ping", "swept");
+    const second = families((await metrics.render()).text);
+    assert.deepEqual([value(second, "events_total", { type: "resource", outcome: "ignored" }), value(second, "events_total", { type: "ping", outcome: "swept" }), value(second, "claims_total", { result: "already_reported" })], [3, 1, 1]);
   });
 });
 

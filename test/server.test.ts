@@ -86,8 +86,15 @@ describe("answers to the event source", () => {
     const before = stack.measurements().length;
     const response = await stack.send(podEvent(jobPod({ namespace: "kube-system" })));
     assert.equal(response.status, 200);
-    assert.deepEqual(await response.json(), { outcome: "ignored", code: "not-watched", reason: "namespace kube-system is not watched", pod: "kube-system/resize-images-8kq2x" });
+    assert.deepEqual(await response.json(), { outcome: "ignored", code: "not-watched" });
     assert.equal(stack.measurements().length, before);
+  });
+
+  test("an ignored event's reason and pod are in the debug log, not the answer", async () => {
+    const response = await stack.send({ ...podEvent(jobPod({ namespace: "kube-system" })), id: "ignored-reason" });
+    assert.equal(await response.text(), '{"outcome":"ignored","code":"not-watched"}\n');
+    const line = stack.logs.find((entry) => entry.ceId === "ignored-reason");
+    assert.deepEqual([line?.level, line?.code, line?.reason, line?.pod], ["debug", "not-watched", "namespace kube-system is not watched", "kube-system/resize-images-8kq2x"]);
   });
 
   test("Optune down: 503 with Retry-After, and the redelivered event is sent", async () => {
@@ -169,6 +176,12 @@ describe("answers to the event source", () => {
     assert.equal(response.status, 200);
     const { outcomes } = (await response.json()) as { outcomes: Array<{ outcome: string }> };
     assert.deepEqual(outcomes.map((outcome) => outcome.outcome), ["sent", "ignored", "already-reported"]);
+  });
+
+  test("in a batch, an ignored event's answer is its code alone, as on its own", async () => {
+    const events = [podEvent(jobPod({ uid: "uid-b3", running: true })), podEvent(jobPod({ uid: "uid-b4", namespace: "kube-system" }))];
+    const response = await stack.post(JSON.stringify(events), { "content-type": "application/cloudevents-batch+json" });
+    assert.deepEqual(await response.json(), { outcomes: [{ outcome: "ignored", code: "not-finished" }, { outcome: "ignored", code: "not-watched" }] });
   });
 
   test("a Reference-mode event: 200, ignored, with a warning to switch the source to Resource mode", async () => {

@@ -78,7 +78,7 @@ async function runDemo(paths: readonly string[], out: (line: string) => void): P
       const { headers, body } = toBinaryRequest(event);
       const response = await fetch(`http://127.0.0.1:${fn.port}/`, { method: "POST", headers, body });
       const answer = (await response.json().catch(() => ({}))) as Record<string, unknown>;
-      rows.push([relativeName(file), String(response.status), String(answer.outcome ?? answer.error ?? ""), String(answer.reason ?? "")]);
+      rows.push([relativeName(file), String(response.status), String(answer.outcome ?? answer.error ?? ""), String(answer.reason ?? answer.code ?? "")]);
     }
     out(`2. Replayed ${events.length} events in binary mode:\n${table(["EVENT FILE", "HTTP", "OUTCOME", "WHY"], rows)}\n`);
     await resourceUsage(scraped, `http://127.0.0.1:${fn.port}/`, out);

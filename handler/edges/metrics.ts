@@ -115,23 +115,14 @@ export function createMetrics(role: MetricsRole): MetricsRegistry {
       real = collectors(client, registry, role);
       for (const update of pending.splice(0)) update(real);
     }));
-  // The per-event counters' label children, found once: on the hot path an event costs a Map
-  // lookup and an add.
-  const cachedChildren = (counter: (r: Collectors) => Counter<string>) => {
-    const children = new Map<string, { inc(): void }>();
-    return (key: string, labels: () => Record<string, string>) => {
-      if (real === undefined) return record((r) => counter(r).inc(labels()));
-      let child = children.get(key);
-      if (child === undefined) children.set(key, (child = counter(real).labels(labels())));
-      child.inc();
-    };
-  };
-  const events = cachedChildren((r) => r.events);
-  const claims = cachedChildren((r) => r.claims);
+  // The per-event counters are plain numbers, moved into prom-client's counters when scraped: on
+  // the hot path an event costs two Map lookups and an add (a label child's inc hashes its labels).
+  const events = tally();
+  const claims = tally();
 
   return {
-    event: (typeClass, outcome) => events(`${typeClass} ${outcome}`, () => ({ type: typeClass, outcome: label(outcome) })),
-    claim: (result) => claims(result, () => ({ result: label(result) })),
+    event: (typeClass, outcome) => events.add(typeClass, outcome, () => ({ type: typeClass, outcome: label(outcome) })),
+    claim: (result) => claims.add(result, "", () => ({ result: label(result) })),
     message: (message, result) => record((r) => r.messages.inc({ message, result })),
     optuneAttempt: (status, seconds) =>
       record((r) => {
@@ -164,9 +155,35 @@ export function createMetrics(role: MetricsRole): MetricsRegistry {
     lost: (reason) => record((r) => r.lost.inc({ reason: label(reason) })),
     async render() {
       await load();
+      events.moveTo(real!.events);
+      claims.moveTo(real!.claims);
       return { contentType: registry!.contentType, text: await registry!.metrics() };
     },
     load,
+  };
+}
+
+/** Counts by a label set named by one or two keys, kept as plain numbers until they are scraped. */
+function tally() {
+  const counts = new Map<string, Map<string, { readonly labels: Record<string, string>; pending: number }>>();
+  return {
+    add(first: string, second: string, labels: () => Record<string, string>): void {
+      let inner = counts.get(first);
+      if (inner === undefined) counts.set(first, (inner = new Map()));
+      const entry = inner.get(second);
+      if (entry === undefined) inner.set(second, { labels: labels(), pending: 1 });
+      else entry.pending++;
+    },
+    /** Adds what was counted since the last call to `counter`. */
+    moveTo(counter: Counter<string>): void {
+      for (const inner of counts.values()) {
+        for (const entry of inner.values()) {
+          if (entry.pending === 0) continue;
+          counter.inc(entry.labels, entry.pending);
+          entry.pending = 0;
+        }
+      }
+    },
   };
 }
 

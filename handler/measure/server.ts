@@ -13,7 +13,7 @@ import { metricsEndpoint, noMetrics, type MetricsRegistry } from "../edges/metri
 import { MAX_RETRY_AFTER_SECONDS } from "../edges/optune.js";
 import { BatchTooLarge, decodeHttpRequest, MalformedEvent, type CloudEvent } from "./cloudevent.js";
 import type { EventAuthenticator } from "./event-auth.js";
-import { retryAfterSeconds, type Handler, type Outcome } from "./handle.js";
+import { retryAfterSeconds, type Handler, type Outcome, type OutcomeCode } from "./handle.js";
 import type { OutcomeLog } from "./outcome-log.js";
 import { eventClass, interpretEvent } from "./pod-event.js";
 
@@ -151,14 +151,37 @@ export function answerStatus(outcomes: readonly Outcome[], retryWindowSeconds = 
 }
 
 function answer(response: http.ServerResponse, outcomes: readonly Outcome[], batch: boolean, retryWindowSeconds?: number): void {
+  const only = outcomes[0]!;
+  // Most events are ignored: their answer is the same bytes every time.
+  if (!batch && only.kind === "ignored") {
+    const { head, body } = ignoredAnswer(only.code);
+    response.writeHead(200, head);
+    return void response.end(body);
+  }
   const { status, retryAfter } = answerStatus(outcomes, retryWindowSeconds);
-  const summary = batch ? { outcomes: outcomes.map(described) } : described(outcomes[0]!);
+  const summary = batch ? { outcomes: outcomes.map(described) } : described(only);
   reply(response, status, summary, retryAfter === undefined ? undefined : { "Retry-After": String(retryAfter) });
 }
 
-/** An outcome as the event source reads it: `outcome` names what happened. */
-function described({ kind, ...rest }: Outcome): object {
+/**
+ * An outcome as the event source reads it: `outcome` names what happened. An ignored event says
+ * only its code: the free-text reason (and the pod) are in the debug log, not on the wire.
+ */
+function described(outcome: Outcome): object {
+  if (outcome.kind === "ignored") return { outcome: "ignored", code: outcome.code };
+  const { kind, ...rest } = outcome;
   return { outcome: kind, ...rest };
+}
+
+/** The answer to an ignored event, one per code, built at its first use. */
+const ignoredAnswers = new Map<OutcomeCode, { readonly head: Readonly<Record<string, string>>; readonly body: Buffer }>();
+function ignoredAnswer(code: OutcomeCode): { readonly head: Readonly<Record<string, string>>; readonly body: Buffer } {
+  let built = ignoredAnswers.get(code);
+  if (built === undefined) {
+    const body = Buffer.from(`${JSON.stringify(described({ kind: "ignored", code, reason: "" }))}\n`);
+    ignoredAnswers.set(code, (built = { head: { "Content-Type": "application/json", "Content-Length": String(body.length) }, body }));
+  }
+  return built;
 }
 
 function clipped(header: string | string[] | undefined): string | undefined {
