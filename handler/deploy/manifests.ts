@@ -359,7 +359,7 @@ function deployment(options: ManifestOptions & Release): Documented[] {
   if (options.podMonitor === true) documents.push(...podMonitors(options));
   if (options.prometheusRules === true) {
     documents.push({
-      comment: "prometheus-operator: the alerts (each with what to do; the README's Runbook) and the recording rules the dashboard reads. NoEventsWhileJobsFinish needs kube-state-metrics.",
+      comment: "prometheus-operator: the alerts (each with what to do; the Runbook in docs/operations.md) and the recording rules the dashboard reads. NoEventsWhileJobsFinish needs kube-state-metrics.",
       manifest: { apiVersion: "monitoring.coreos.com/v1", kind: "PrometheusRule", metadata: { name: FUNCTION, namespace: options.namespace, ...monitoringLabels(options) }, spec: rulesFile(options) },
     });
   }

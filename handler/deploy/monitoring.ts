@@ -1,7 +1,7 @@
 // Monitoring as code: the alert and recording rules (a Prometheus rules file, or a PrometheusRule
 // for prometheus-operator: `manifests --prometheus-rules`) and the Grafana dashboard, all from the
 // metrics the servers export. Each alert has a summary, a description that says what to do, and a
-// runbook_url to its section in the README's Runbook. example/monitoring/ holds the generated files; promtool lints and
+// runbook_url to its section of the Runbook in docs/operations.md. example/monitoring/ holds the generated files; promtool lints and
 // unit-tests them in CI.
 
 /** What the rules depend on: the namespaces the function watches. */
@@ -37,7 +37,7 @@ export const RECORDING_RULES: readonly Rule[] = [
  * prefix it with where you keep a copy (test/manifests.test.ts checks every anchor exists).
  */
 export function runbookUrl(alert: string): string {
-  return `README.md#${alert.toLowerCase()}`;
+  return `docs/operations.md#${alert.toLowerCase()}`;
 }
 
 /** The alerts. `watched` scopes the kube-state-metrics one to the namespaces the function watches. */
