@@ -10,7 +10,6 @@ import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { HTTP, CloudEvent as SdkEvent } from "cloudevents";
 import { startWebhook, type RunningWebhook } from "../../handler/adjust/webhook.js";
 import { loadConfig } from "../../handler/edges/config.js";
 import { manifests, type ManifestOptions, type Release } from "../../handler/deploy/manifests.js";
@@ -20,7 +19,7 @@ import { sweep } from "../../handler/measure/sweep.js";
 import { startReceiver, type Receiver } from "../../handler/demo/optune-stand-in.js";
 import { atCreate, makeCertificate } from "../support/admission.js";
 import { seedPods } from "../support/mutations.js";
-import { seededRandom } from "../support/cluster.js";
+import { deliverLikeTheAdapter, seededRandom } from "../support/cluster.js";
 import { runCli } from "../support/cli.js";
 import { startStack, type Stack } from "../support/stack.js";
 import { createAll, startRealApiServer, type Document, type RealApiServer } from "./apiserver.js";
@@ -100,17 +99,18 @@ describe("against a real kube-apiserver", { skip }, () => {
     const replicas: Stack[] = await Promise.all([0, 1, 2].map(() => startStack(env, { receiver })));
     receiver.requests.length = 0;
     const random = seededRandom(20261201);
-    const deliveries: Array<Promise<unknown>> = [];
+    const deliveries: Array<Promise<{ status: number }>> = [];
+    const answered: number[] = [];
     let duplicates = 0;
+    // Each change goes to a replica the way Knative's sender delivers it, with its retries (and its
+    // real backoff): an event that reaches the replica being restarted is retried, maybe elsewhere.
     const relay = (type: string, pod: any) => {
       const action = type === "ADDED" ? "add" : type === "DELETED" ? "delete" : "update";
-      const event = new SdkEvent({ specversion: "1.0", id: `${pod.metadata.uid}-${pod.metadata.resourceVersion}`, source: server.url, type: `dev.knative.apiserver.resource.${action}`, datacontenttype: "application/json", data: pod }, false);
-      const message = HTTP.binary(event);
+      const event = { specversion: "1.0", id: `${pod.metadata.uid}-${pod.metadata.resourceVersion}`, source: server.url, type: `dev.knative.apiserver.resource.${action}`, datacontenttype: "application/json", data: pod };
       const times = random() < 0.3 ? 2 : 1;
       if (times === 2) duplicates++;
       for (let copy = 0; copy < times; copy++) {
-        const target = replicas[Math.floor(random() * replicas.length)]!;
-        deliveries.push(target.post(String(message.body), message.headers as Record<string, string>).then((response) => response.text()).catch(() => undefined));
+        deliveries.push(deliverLikeTheAdapter(event, () => replicas.map((replica) => replica.fn.url), random, { firstWaitMs: 100 }));
       }
     };
     const stops = await Promise.all(WATCHED.map((namespace) => server.watchPods(namespace, relay)));
@@ -130,7 +130,7 @@ describe("against a real kube-apiserver", { skip }, () => {
       }
       // Wait until the claims' own writes have come back through the watch and been answered.
       for (let round = 0; round < 50; round++) {
-        await Promise.all(deliveries.splice(0));
+        answered.push(...(await Promise.all(deliveries.splice(0))).map(({ status }) => status));
         await new Promise((resolve) => setTimeout(resolve, 100));
         if (deliveries.length === 0) break;
       }
@@ -144,6 +144,7 @@ describe("against a real kube-apiserver", { skip }, () => {
         assert.equal(JSON.parse(pod.metadata.annotations["optune.ai/measurement"]).state, "sent", ref);
       }
       assert.ok(duplicates > 0, "the relay sent duplicates");
+      assert.deepEqual(answered.filter((status) => status !== 200), [], "every delivery answered 200 in the end");
     } finally {
       for (const stop of stops) stop();
       await Promise.all(replicas.map((replica) => replica.close()));

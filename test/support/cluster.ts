@@ -81,28 +81,10 @@ export function startEventSource(options: EventSourceOptions): EventSource {
   }
 
   async function deliver(event: Record<string, unknown>): Promise<{ status: number; body: unknown }> {
-    const message = HTTP.binary(new SdkEvent(event, false));
-    for (let attempt = 0; ; attempt++) {
-      const targets = options.targets();
-      const target = targets[Math.floor(random() * targets.length)]!;
-      let status = 0;
-      let body: unknown;
-      try {
-        const response = await fetch(target, { method: "POST", headers: message.headers as Record<string, string>, body: String(message.body) });
-        status = response.status;
-        body = await response.json().catch(() => undefined);
-      } catch {
-        status = 0; // a transport error
-      }
-      if ((status !== 0 && !RETRIED.has(status)) || attempt === 5) {
-        stats.byStatus[status] = (stats.byStatus[status] ?? 0) + 1;
-        if (status === 0 || RETRIED.has(status)) stats.gaveUp++;
-        return { status, body };
-      }
-      stats.retries++;
-      // Knative's sender spreads its 5 retries over ~3 s; scaled down 50 times to keep tests quick.
-      await new Promise((resolve) => setTimeout(resolve, 2 * 2 ** attempt));
-    }
+    const delivered = await deliverLikeTheAdapter(event, options.targets, random, { onRetry: () => stats.retries++ });
+    stats.byStatus[delivered.status] = (stats.byStatus[delivered.status] ?? 0) + 1;
+    if (delivered.status === 0 || RETRIED.has(delivered.status)) stats.gaveUp++;
+    return delivered;
   }
 
   return {
@@ -110,6 +92,33 @@ export function startEventSource(options: EventSourceOptions): EventSource {
     drain: () => (active === 0 && queue.length === 0 ? Promise.resolve() : new Promise((resolve) => idle.push(resolve))),
     send: deliver,
   };
+}
+
+/**
+ * One CloudEvent POSTed in binary mode as Knative's sender does to a direct sink: to one of the
+ * targets (a Service picks a replica), retried at most 5 times on 404/413/425/429/502/503/504 or a
+ * transport error (a replica that is stopping or not yet listening); status 0 when it gave up on a
+ * transport error. Knative's sender waits 100 ms, doubled each time (~3 s in all); `firstWaitMs`
+ * scales that down where a test needs no real time (2 ms: 50 times quicker).
+ */
+export async function deliverLikeTheAdapter(event: Record<string, unknown>, targets: () => readonly string[], random: () => number, options: { readonly onRetry?: () => void; readonly firstWaitMs?: number } = {}): Promise<{ status: number; body: unknown }> {
+  const message = HTTP.binary(new SdkEvent(event, false));
+  for (let attempt = 0; ; attempt++) {
+    const now = targets();
+    const target = now[Math.floor(random() * now.length)]!;
+    let status = 0;
+    let body: unknown;
+    try {
+      const response = await fetch(target, { method: "POST", headers: message.headers as Record<string, string>, body: String(message.body) });
+      status = response.status;
+      body = await response.json().catch(() => undefined);
+    } catch {
+      status = 0; // a transport error
+    }
+    if ((status !== 0 && !RETRIED.has(status)) || attempt === 5) return { status, body };
+    options.onRetry?.();
+    await new Promise((resolve) => setTimeout(resolve, (options.firstWaitMs ?? 2) * 2 ** attempt));
+  }
 }
 
 export function cloudEvent(type: WatchType, pod: Pod, mode: Mode, id: string): Record<string, unknown> {
