@@ -76,11 +76,6 @@ export function createHttpServer(deps: ServerDeps): http.Server & { readonly idl
 
   async function receive(request: http.IncomingMessage, response: http.ServerResponse, body: Buffer): Promise<void> {
     const started = performance.now();
-    // The sender went away (a PingSource gives up after its timeout): work only it waits for may stop.
-    const gone = new AbortController();
-    response.once("close", () => {
-      if (!response.writableFinished) gone.abort();
-    });
     let decoded;
     try {
       decoded = decodeHttpRequest(request.headers, body);
@@ -94,14 +89,18 @@ export function createHttpServer(deps: ServerDeps): http.Server & { readonly idl
       metrics.event(typeof request.headers["ce-type"] === "string" ? eventClass(request.headers["ce-type"]) : "other", "malformed");
       return reply(response, 400, { error: error.message });
     }
+    // The sender went away (a PingSource gives up after its timeout): a sweep, the only work that
+    // waits for nobody else, may stop. Watched only for requests that ask for one (an
+    // AbortController for every event cost ~5 % of its CPU).
+    const gone = decoded.events.some(isPing) ? senderGone(response) : undefined;
     // Each event is handled on its own: in a batch, one malformed item does not stop the others.
     const outcomes: Outcome[] = [];
     // The pings of one batch share one sweep, as pings that come at the same time do.
     let swept: Outcome | undefined;
     for (const item of decoded.events) {
       const itemStarted = decoded.batch ? performance.now() : started;
-      const ping = !(item instanceof MalformedEvent) && eventClass(item.type) === "ping";
-      const outcome = ping && swept !== undefined ? swept : await handleItem(item, gone.signal);
+      const ping = isPing(item);
+      const outcome = ping && swept !== undefined ? swept : await handleItem(item, gone);
       if (ping) swept = outcome;
       const malformed = item instanceof MalformedEvent;
       metrics.event(malformed ? "other" : eventClass(item.type), outcome.kind);
@@ -111,7 +110,7 @@ export function createHttpServer(deps: ServerDeps): http.Server & { readonly idl
     return answer(response, outcomes, decoded.batch, deps.retryWindowSeconds);
   }
 
-  async function handleItem(item: CloudEvent | MalformedEvent, signal: AbortSignal): Promise<Outcome> {
+  async function handleItem(item: CloudEvent | MalformedEvent, signal: AbortSignal | undefined): Promise<Outcome> {
     if (item instanceof MalformedEvent) return { kind: "malformed", error: item.message };
     try {
       return await deps.handle(interpretEvent(item), signal);
@@ -122,6 +121,17 @@ export function createHttpServer(deps: ServerDeps): http.Server & { readonly idl
   }
 
   return Object.assign(server, { idle: edge.idle, bodyBytesInFlight: edge.bodyBytesInFlight });
+}
+
+const isPing = (item: CloudEvent | MalformedEvent): boolean => !(item instanceof MalformedEvent) && eventClass(item.type) === "ping";
+
+/** Aborted when the client closes the connection before it has the whole answer. */
+function senderGone(response: http.ServerResponse): AbortSignal {
+  const gone = new AbortController();
+  response.once("close", () => {
+    if (!response.writableFinished) gone.abort();
+  });
+  return gone.signal;
 }
 
 /**
@@ -174,12 +184,13 @@ function described(outcome: Outcome): object {
 }
 
 /** The answer to an ignored event, one per code, built at its first use. */
-const ignoredAnswers = new Map<OutcomeCode, { readonly head: Readonly<Record<string, string>>; readonly body: Buffer }>();
-function ignoredAnswer(code: OutcomeCode): { readonly head: Readonly<Record<string, string>>; readonly body: Buffer } {
+// A string, not a Buffer: node:http then writes the head and the body in one write.
+const ignoredAnswers = new Map<OutcomeCode, { readonly head: Readonly<Record<string, string>>; readonly body: string }>();
+function ignoredAnswer(code: OutcomeCode): { readonly head: Readonly<Record<string, string>>; readonly body: string } {
   let built = ignoredAnswers.get(code);
   if (built === undefined) {
-    const body = Buffer.from(`${JSON.stringify(described({ kind: "ignored", code, reason: "" }))}\n`);
-    ignoredAnswers.set(code, (built = { head: { "Content-Type": "application/json", "Content-Length": String(body.length) }, body }));
+    const body = `${JSON.stringify(described({ kind: "ignored", code, reason: "" }))}\n`;
+    ignoredAnswers.set(code, (built = { head: { "Content-Type": "application/json", "Content-Length": String(Buffer.byteLength(body)) }, body }));
   }
   return built;
 }
