@@ -73,7 +73,7 @@ describe("Dockerfile", () => {
     });
 
     test("serve starts and answers /healthz; manifests and dead-letters --help run", async () => {
-      assert.deepEqual(command, ["node", join(image, "dist/handler/servo.cjs"), "serve"]);
+      assert.deepEqual(command, ["node", "--max-semi-space-size=4", join(image, "dist/handler/servo.cjs"), "serve"]);
       const child = spawn(process.execPath, command.slice(1), { cwd: image, env: { ...imageEnv, PORT: "0" }, stdio: ["ignore", "pipe", "pipe"] });
       const done = collect(child);
       const port = await listening(child);
@@ -89,7 +89,7 @@ describe("Dockerfile", () => {
     });
 
     test("demo runs the whole loop on the examples the image ships, from another folder (docker run -w /work)", { timeout: 120_000 }, async () => {
-      const demo = await run(process.execPath, [command[1]!, "demo"], { cwd: scratchDir("servo-work-"), env: imageEnv, timeout: 60_000 });
+      const demo = await run(process.execPath, [...command.slice(1, -1), "demo"], { cwd: scratchDir("servo-work-"), env: imageEnv, timeout: 60_000 });
       assert.match(demo.stdout, /1\. A new pod of Job resize-images admitted through the webhook/);
       assert.match(demo.stdout, /2\. Replayed 6 events in binary mode/);
       assert.match(demo.stdout, /The function exited with code 0, the webhook with 0\./);
@@ -98,7 +98,7 @@ describe("Dockerfile", () => {
     test("demo FILE runs on a file of the working folder", { timeout: 120_000 }, async () => {
       const work = scratchDir("servo-work-");
       cpSync(join(REPOSITORY, "example/events/01-succeeded-job.json"), join(work, "pod.json"));
-      const demo = await run(process.execPath, [command[1]!, "demo", "pod.json"], { cwd: work, env: imageEnv, timeout: 60_000 });
+      const demo = await run(process.execPath, [...command.slice(1, -1), "demo", "pod.json"], { cwd: work, env: imageEnv, timeout: 60_000 });
       assert.match(demo.stdout, /2\. Replayed 1 events in binary mode/);
       assert.match(demo.stdout, /default\/nightly-thumbnails-x7k2p\s+nightly-thumbnails\s+95 s/);
     });
