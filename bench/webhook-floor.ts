@@ -38,3 +38,5 @@ const server = https.createServer({ cert: readFileSync(process.env.WEBHOOK_TLS_C
   });
 });
 server.listen(Number(process.env.WEBHOOK_PORT ?? "8443"));
+// SIGTERM ends it normally, so that a --cpu-prof profile (BENCH_PROF) is written.
+process.on("SIGTERM", () => process.exit(0));
