@@ -128,6 +128,28 @@ describe("POST with retries, against a local receiver", () => {
     assert.ok(result.attempts >= 2);
   });
 
+  test("reaches an IPv6 host, keeps the query, and sends credentials in the URL as Basic auth when there is no token", async () => {
+    const seen: Array<{ url: string | undefined; host: string | undefined; authorization: string | undefined }> = [];
+    const server = http.createServer((request, response) => {
+      seen.push({ url: request.url, host: request.headers.host, authorization: request.headers.authorization });
+      request.resume().on("end", () => response.writeHead(200).end("{}"));
+    });
+    await new Promise<void>((resolve) => server.listen(0, "::1", resolve));
+    const { port } = server.address() as AddressInfo;
+    try {
+      const { post } = fakeTime({ token: () => undefined });
+      assert.deepEqual(await post(`http://us%40er:p%3Ass@[::1]:${port}/m/a?x=1`, "{}", {}), { ok: true, attempts: 1 });
+      const withToken = fakeTime();
+      assert.deepEqual(await withToken.post(`http://user:pass@[::1]:${port}/m/b`, "{}", {}), { ok: true, attempts: 1 });
+      assert.deepEqual(seen, [
+        { url: "/m/a?x=1", host: `[::1]:${port}`, authorization: `Basic ${Buffer.from("us@er:p:ss").toString("base64")}` },
+        { url: "/m/b", host: `[::1]:${port}`, authorization: "Bearer t0k" },
+      ]);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
   test("a refused connection is retried, then reported", async () => {
     const closed = http.createServer();
     await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));

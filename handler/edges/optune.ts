@@ -133,7 +133,17 @@ function remembered<V>(make: (key: string) => V, max = 1024): (key: string) => V
   };
 }
 
-const parsedUrl = remembered((url) => new URL(url));
+/**
+ * What node:http needs of a target URL, derived once: given the URL itself, node converts it on
+ * every request (urlToHttpOptions, ~3.5 µs of a job admission's 190). As that conversion does: an
+ * IPv6 host without its brackets, the query in the path, credentials in the URL as `auth`.
+ */
+const requestTarget = remembered((url) => {
+  const parsed = new URL(url);
+  const hostname = parsed.hostname.startsWith("[") ? parsed.hostname.slice(1, -1) : parsed.hostname;
+  const credentials = parsed.username === "" && parsed.password === "" ? {} : { auth: `${decodeURIComponent(parsed.username)}:${decodeURIComponent(parsed.password)}` };
+  return { url: parsed, options: { protocol: parsed.protocol, hostname, path: `${parsed.pathname}${parsed.search}`, ...(parsed.port === "" ? {} : { port: Number(parsed.port) }), ...credentials } };
+});
 
 const sleepFor = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
@@ -162,11 +172,12 @@ type Attempt =
  * still coming at the timeout is cut off. An error's body is kept as an excerpt for the log.
  */
 async function attempt(url: string, body: string, headers: Readonly<Record<string, string>>, timeoutMs: number, stopping: Set<() => void>, wantAnswer: boolean): Promise<Attempt> {
-  let target: URL;
+  let target: ReturnType<typeof requestTarget>;
   let client: Awaited<ReturnType<typeof transport>>;
   try {
-    target = parsedUrl(url);
-    client = await transport(target);
+    target = requestTarget(url);
+    const chosen = transport(target.url);
+    client = chosen === HTTP ? HTTP : await chosen;
   } catch (error) {
     return { kind: "permanent", message: (error as Error).message };
   }
@@ -195,7 +206,7 @@ async function attempt(url: string, body: string, headers: Readonly<Record<strin
       close();
     };
     try {
-      request = client.request(target, { method: "POST", agent: client.agent, headers: { ...headers, "Content-Length": String(Buffer.byteLength(body)) } });
+      request = client.request({ ...target.options, method: "POST", agent: client.agent, headers: { ...headers, "Content-Length": String(Buffer.byteLength(body)) } });
     } catch (error) {
       clearTimeout(timer);
       return resolve({ kind: "permanent", message: (error as Error).message });
