@@ -32,6 +32,8 @@ export interface Admission {
   /** For the AdmissionReview's warnings (under 120 characters). */
   readonly warning?: string;
   readonly commands?: readonly string[];
+  /** Unchanged because Optune's last ADJUST was refused (out of range): worth a line of its own. */
+  readonly refused?: true;
 }
 
 export interface AdmitDeps {
@@ -124,7 +126,7 @@ export function createAdmitter(deps: AdmitDeps): Admitter {
       return { ...base, result: "optune-error", reason: `Optune ${loop.problem}`, warning: clip(`optune: ${loop.problem}; pod admitted unchanged`, 119) };
     }
     const refused = loop.refused.at(-1);
-    return { ...base, result: "unchanged", reason: refused === undefined ? "Optune set nothing" : `ADJUST refused: ${refused}` };
+    return refused === undefined ? { ...base, result: "unchanged", reason: "Optune set nothing" } : { ...base, result: "unchanged", reason: `ADJUST refused: ${refused}`, refused: true };
   }
 }
 

@@ -13,7 +13,8 @@ import { connectKubernetes, type PolicyReader } from "../edges/kubernetes.js";
 import { connectOptune, redact } from "../edges/optune.js";
 import { watchFiles } from "../edges/secret-files.js";
 import { admissionResponse, decodeAdmissionReview, NotAdmissionReview } from "./admission.js";
-import { createAdmitter, type Admission } from "./admit.js";
+import { createAdmissionLog } from "./admission-log.js";
+import { createAdmitter } from "./admit.js";
 import { startPolicyCache, type PolicyCache } from "./policy-cache.js";
 
 export interface WebhookIo {
@@ -53,6 +54,7 @@ export async function startWebhook(config: Config, io: WebhookIo): Promise<Runni
   const kubernetes = io.policies ?? cache;
   const admit = createAdmitter({ criteria: config, ranges: config.ranges, budgetMs: config.adjustBudgetMs, deliver: optune.deliver, resourceMetrics: config.prometheus !== undefined, hold: holdsPods(config), ...(kubernetes === undefined ? {} : { policies: (namespace) => kubernetes.policies(namespace) }) });
 
+  const admissions = createAdmissionLog(log, (text) => redact(text, config.authToken));
   let ready = true;
   const timeouts = io.timeouts ?? SERVER_TIMEOUTS;
   const edge = createEdge({
@@ -74,7 +76,7 @@ export async function startWebhook(config: Config, io: WebhookIo): Promise<Runni
       }
       const admission = await admit(request);
       metrics.admission(admission.result);
-      logAdmission(log, admission, { uid: request.uid, elapsedMs: Math.round((performance.now() - started) * 100) / 100 }, (text) => redact(text, config.authToken));
+      admissions.record(admission, { uid: request.uid, elapsedMs: Math.round((performance.now() - started) * 100) / 100 });
       return reply(response, 200, admissionResponse(request.uid, { ...(admission.patch ? { patch: admission.patch } : {}), ...(admission.warning ? { warnings: [admission.warning] } : {}) }));
     },
   });
@@ -123,6 +125,7 @@ export async function startWebhook(config: Config, io: WebhookIo): Promise<Runni
       stopWatching();
       cache?.stop();
       optune.close();
+      admissions.close();
       log.info("stopped", { reason });
     })());
 
@@ -138,15 +141,4 @@ function readPair(certFile: string, keyFile: string): { cert: Buffer; key: Buffe
     }
   };
   return { cert: read("WEBHOOK_TLS_CERT_FILE", certFile), key: read("WEBHOOK_TLS_KEY_FILE", keyFile) };
-}
-
-/**
- * One line per admission: info when Optune was asked, warn when it failed us, debug when skipped.
- * The reason and warning can quote Optune (a refused ADJUST names its components): redacted.
- */
-function logAdmission(log: Logger, admission: Admission, fields: Readonly<Record<string, unknown>>, redacted: (text: string) => string): void {
-  const level = admission.result === "optune-error" ? "warn" : admission.result === "skipped" ? "debug" : "info";
-  if (!log.enabled(level)) return;
-  const { patch: _patch, reason, warning, ...rest } = admission;
-  log[level]("pod admitted", { ...fields, ...rest, reason: redacted(reason), ...(warning === undefined ? {} : { warning: redacted(warning) }) });
 }
