@@ -162,9 +162,9 @@ export function answerStatus(outcomes: readonly Outcome[], retryWindowSeconds = 
 
 function answer(response: http.ServerResponse, outcomes: readonly Outcome[], batch: boolean, retryWindowSeconds?: number): void {
   const only = outcomes[0]!;
-  // Most events are ignored: their answer is the same bytes every time.
-  if (!batch && only.kind === "ignored") {
-    const { head, body } = ignoredAnswer(only.code);
+  // Most events change nothing (ignored, or about a job already reported): their answer is the same bytes every time.
+  if (!batch && (only.kind === "ignored" || only.kind === "already-reported")) {
+    const { head, body } = unchangedAnswer(only.kind === "ignored" ? only.code : ALREADY_REPORTED);
     response.writeHead(200, head);
     return void response.end(body);
   }
@@ -174,23 +174,27 @@ function answer(response: http.ServerResponse, outcomes: readonly Outcome[], bat
 }
 
 /**
- * An outcome as the event source reads it: `outcome` names what happened. An ignored event says
- * only its code: the free-text reason (and the pod) are in the debug log, not on the wire.
+ * An outcome as the event source reads it: `outcome` names what happened. An event that changed
+ * nothing says only that, and an ignored one its code: the free-text reason (and the pod) are in
+ * the debug log, not on the wire.
  */
 function described(outcome: Outcome): object {
   if (outcome.kind === "ignored") return { outcome: "ignored", code: outcome.code };
+  if (outcome.kind === "already-reported") return { outcome: "already-reported" };
   const { kind, ...rest } = outcome;
   return { outcome: kind, ...rest };
 }
 
-/** The answer to an ignored event, one per code, built at its first use. */
+const ALREADY_REPORTED = "already-reported";
+
+/** The answer to an event that changed nothing, one per code (or already-reported), built at its first use. */
 // A string, not a Buffer: node:http then writes the head and the body in one write.
-const ignoredAnswers = new Map<OutcomeCode, { readonly head: Readonly<Record<string, string>>; readonly body: string }>();
-function ignoredAnswer(code: OutcomeCode): { readonly head: Readonly<Record<string, string>>; readonly body: string } {
-  let built = ignoredAnswers.get(code);
+const unchangedAnswers = new Map<OutcomeCode | typeof ALREADY_REPORTED, { readonly head: Readonly<Record<string, string>>; readonly body: string }>();
+function unchangedAnswer(code: OutcomeCode | typeof ALREADY_REPORTED): { readonly head: Readonly<Record<string, string>>; readonly body: string } {
+  let built = unchangedAnswers.get(code);
   if (built === undefined) {
-    const body = `${JSON.stringify(described({ kind: "ignored", code, reason: "" }))}\n`;
-    ignoredAnswers.set(code, (built = { head: { "Content-Type": "application/json", "Content-Length": String(Buffer.byteLength(body)) }, body }));
+    const body = `${JSON.stringify(code === ALREADY_REPORTED ? { outcome: ALREADY_REPORTED } : described({ kind: "ignored", code, reason: "" }))}\n`;
+    unchangedAnswers.set(code, (built = { head: { "Content-Type": "application/json", "Content-Length": String(Buffer.byteLength(body)) }, body }));
   }
   return built;
 }
