@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { backoffSeconds, CLAIM_ANNOTATION, claimPatch, claimState, markPatch, releasedValue, sendingValue, sentValue, verdict } from "../handler/measure/claim.js";
-import { connectKubernetes, type KubernetesError } from "../handler/edges/kubernetes.js";
+import { connectKubernetes, type KubernetesError, type PodApi } from "../handler/edges/kubernetes.js";
 import { annotationLedger, memoryLedger, type ReportLedger } from "../handler/measure/ledger.js";
 import { podAnnotation, type Pod } from "../handler/jobs/pod.js";
 import { startFakeApiServer, type FakeApiServer } from "./support/fake-apiserver.js";
@@ -107,6 +107,18 @@ describe("the annotation ledger against the API", () => {
     await claim.markSent();
     assert.match(annotation("p1")!, /"state":"sent"/);
     assert.deepEqual(calls("p1"), ["patch 200", "patch 200"]);
+  });
+
+  test("only the claim's answer is parsed (the MEASUREMENT is built from it); the sent mark's is not", async () => {
+    const api = connectKubernetes({ kind: "files", paths: [fake.kubeconfig] }, { timeoutMs: 5000 });
+    const asked: Array<boolean> = [];
+    const recording: PodApi = { ...api, patch: (namespace, name, patch, options) => (asked.push(options?.answer !== false), api.patch(namespace, name, patch, options)) };
+    const ledger = annotationLedger({ api: recording, memory: memoryLedger(), instance: "servo-a", ttlMs: 120_000, now: () => clock, onRefused: (error) => refused.push(error), proofKey: "test-token", hold: true });
+    const claim = await ledger.claim(create("p1b"), update);
+    assert.ok(claim.granted && claim.pod?.metadata?.uid === "uid-p1b");
+    await claim.markSent();
+    assert.deepEqual(asked, [true, false]);
+    assert.match(annotation("p1b")!, /"state":"sent"/);
   });
 
   test("two instances claim the same pod at once: one wins; the other reads it and backs off", async () => {

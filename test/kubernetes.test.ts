@@ -208,6 +208,21 @@ describe("IPv6 API servers", () => {
   });
 });
 
+describe("a write whose answer is not needed", () => {
+  let apiServer: Awaited<ReturnType<typeof startTlsApiServer>>;
+  before(async () => {
+    apiServer = await startTlsApiServer("127.0.0.1", (request) => (request.url?.includes("/pods/gone") ? { status: 409, body: { kind: "Status", code: 409 } } : { status: 200, body: jobPod({ name: "job-9", uid: "uid-9" }) }));
+  });
+  after(() => apiServer.server.close());
+
+  test("with answer: false the pod the API server answers is not parsed; a refusal is still a KubernetesError", async () => {
+    const api = connectKubernetes({ kind: "files", paths: [apiServer.kubeconfig()] }, { timeoutMs: 5000 });
+    assert.equal((await api.patch("batch", "job-9", { metadata: { annotations: { a: "1" } } }))?.metadata?.uid, "uid-9");
+    assert.deepEqual(await api.patch("batch", "job-9", { metadata: { annotations: { a: "1" } } }, { answer: false }), {});
+    await assert.rejects(api.patch("batch", "gone", {}, { answer: false }), (error: Error) => error instanceof KubernetesError && error.status === 409);
+  });
+});
+
 describe("a plain kubeconfig, done without the client", () => {
   const plain = { "current-context": "c", contexts: [{ name: "c", context: { cluster: "c", user: "u", namespace: "batch" } }], clusters: [{ name: "c", cluster: { server: "https://10.0.0.1:6443", "certificate-authority-data": Buffer.from("PEM").toString("base64") } }], users: [{ name: "u", user: { token: "t0ken" } }] };
 

@@ -67,12 +67,21 @@ export interface PodPage {
   readonly continue?: string;
 }
 
+export interface PatchOptions {
+  /** false: the pod the API server answers is not parsed (the promise resolves with an empty object). */
+  readonly answer?: false;
+}
+
 export interface PodApi {
   /** The pod, or undefined when it does not exist (404). */
   read(namespace: string, name: string): Promise<Pod | undefined>;
   list(namespace: string, page: { readonly limit: number; readonly continue?: string; readonly labelSelector?: string }): Promise<PodPage>;
-  /** A JSON merge patch (RFC 7386); a metadata.resourceVersion in it makes it conditional (409 when stale). */
-  patch(namespace: string, name: string, patch: object): Promise<Pod>;
+  /**
+   * A JSON merge patch (RFC 7386); a metadata.resourceVersion in it makes it conditional (409 when
+   * stale). Resolves with the pod as patched; with `{ answer: false }`, with nothing: the answer (a
+   * whole pod) is read but not parsed, for the writes whose caller needs only that they were made.
+   */
+  patch(namespace: string, name: string, patch: object, options?: PatchOptions): Promise<Pod>;
 }
 
 /** What the API server said of a bearer token (TokenReview), for the audience asked about. */
@@ -164,11 +173,11 @@ export function connectKubernetes(source: KubeconfigSource, options: ConnectOpti
         throw refused(error, "list", namespace, "pods", options.timeoutMs);
       }
     },
-    async patch(namespace, name, patch) {
+    async patch(namespace, name, patch, patchOptions) {
       checkNames("patch", namespace, name);
       const { request } = await connection();
       try {
-        return (await request("PATCH", podPath(namespace, name), JSON.stringify(patch))) as Pod;
+        return ((await request("PATCH", podPath(namespace, name), JSON.stringify(patch), patchOptions?.answer !== false)) ?? {}) as Pod;
       } catch (error) {
         throw refused(error, "patch", namespace, `pods/${name}`, options.timeoutMs);
       }
@@ -252,12 +261,13 @@ function measured(metrics: Metrics, api: PodApi): PodApi {
   return {
     read: (namespace, name) => time("get", () => api.read(namespace, name), (pod) => pod !== undefined),
     list: (namespace, page) => time("list", () => api.list(namespace, page)),
-    patch: (namespace, name, patch) => time("patch", () => api.patch(namespace, name, patch)),
+    patch: (namespace, name, patch, patchOptions) => time("patch", () => api.patch(namespace, name, patch, patchOptions)),
   };
 }
 
 /** A call of the API: its JSON answer, or a thrown { code, headers } for a status that is not 2xx. A PATCH body is a JSON merge patch, a POST body an object. */
-type Request = (method: "GET" | "PATCH" | "POST", path: string, body?: string) => Promise<unknown>;
+/** `parse` false: a 2xx answer is read to its end, not kept, and resolves with undefined. */
+type Request = (method: "GET" | "PATCH" | "POST", path: string, body?: string, parse?: boolean) => Promise<unknown>;
 interface Connection {
   /** Every call: node:https, authenticated as connect says. */
   readonly request: Request;
@@ -432,7 +442,7 @@ async function connect(source: KubeconfigSource, options: ConnectOptions): Promi
     authenticated = undefined;
   };
   // The time limit covers everything a call waits for: its credential (an exec plugin may hang) and the answer.
-  const request: Request = (method, path, body) =>
+  const request: Request = (method, path, body, parse = true) =>
     new Promise((resolve, reject) => {
       let sent: http.ClientRequest | undefined;
       let settled = false;
@@ -461,7 +471,8 @@ async function connect(source: KubeconfigSource, options: ConnectOptions): Promi
           response.on("data", (chunk: Buffer) => {
             size += chunk.length;
             if (size > MAX_ANSWER_BYTES) response.destroy(new Error(`an answer over ${MAX_ANSWER_BYTES} bytes`));
-            else chunks.push(chunk);
+            // Kept only to be parsed: an error says all in its status, and some callers need no answer.
+            else if (parse) chunks.push(chunk);
           });
           response.on("error", reject);
           response.on("close", () => {
@@ -471,6 +482,7 @@ async function connect(source: KubeconfigSource, options: ConnectOptions): Promi
             const status = response.statusCode ?? 0;
             if (status === 401) rejected(applied);
             if (status < 200 || status > 299) return reject(Object.assign(new Error(`HTTP ${status}`), { code: status, headers: response.headers }));
+            if (!parse) return resolve(undefined);
             try {
               resolve(JSON.parse(Buffer.concat(chunks).toString("utf8")));
             } catch {

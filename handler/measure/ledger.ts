@@ -132,6 +132,10 @@ export interface AnnotationLedgerDeps {
 }
 
 /** Conflicts in a row before giving up (the event is then retried later). */
+// The writes after the claim need only to be made: the pod they answer (a whole pod, parsed into
+// objects several times its size, all garbage) is not parsed.
+const NO_ANSWER = { answer: false } as const;
+
 const MAX_CLAIM_ATTEMPTS = 4;
 
 export function annotationLedger(deps: AnnotationLedgerDeps): ReportLedger {
@@ -203,7 +207,7 @@ export function annotationLedger(deps: AnnotationLedgerDeps): ReportLedger {
               await local.abandon();
               // A pod being deleted that will never finish a run is let go in the same write.
               const release = isHeld(claimed) && nothingWillFinish(claimed) ? finalizersWithoutHold(claimed) : undefined;
-              await api.patch(namespace, name, abandonPatch(text(claimed.metadata?.resourceVersion) ?? resourceVersion, release)).catch((error: Error) => {
+              await api.patch(namespace, name, abandonPatch(text(claimed.metadata?.resourceVersion) ?? resourceVersion, release), NO_ANSWER).catch((error: Error) => {
                 if (!(error instanceof KubernetesError && (error.status === 404 || error.status === 409))) throw error;
               });
             },
@@ -252,7 +256,7 @@ export function annotationLedger(deps: AnnotationLedgerDeps): ReportLedger {
       const resourceVersion = text(pod.metadata?.resourceVersion);
       const release = isHeld(pod) && resourceVersion !== undefined && attempt <= MAX_CLAIM_ATTEMPTS ? { resourceVersion, finalizers: finalizersWithoutHold(pod) } : undefined;
       try {
-        await api.patch(namespace, name, markPatch(sentValue(deps.instance, deps.now(), signed), release));
+        await api.patch(namespace, name, markPatch(sentValue(deps.instance, deps.now(), signed), release), NO_ANSWER);
         return;
       } catch (error) {
         if (error instanceof KubernetesError && error.status === 404) return; // gone: nothing left to mark
@@ -274,7 +278,7 @@ export function annotationLedger(deps: AnnotationLedgerDeps): ReportLedger {
     let version = resourceVersion;
     for (let attempt = 1; attempt <= MAX_CLAIM_ATTEMPTS && version !== undefined; attempt++) {
       try {
-        await api.patch(namespace, name, releasePatch(version, value));
+        await api.patch(namespace, name, releasePatch(version, value), NO_ANSWER);
         break;
       } catch (error) {
         if (!(error instanceof KubernetesError) || error.status !== 409) throw error;
