@@ -8,6 +8,8 @@ import { connectKubernetes, loadKubernetesClient } from "../handler/edges/kubern
 
 export interface ClientCosts {
   readonly clientPatchMicros: number;
+  /** The same PATCH with its answer read but not parsed (the sent mark's). */
+  readonly clientPatchUnparsedMicros: number;
   readonly httpsPatchMicros: number;
   readonly clientListMicros: number;
   readonly httpsListMicros: number;
@@ -45,6 +47,7 @@ export async function kubeClientCosts(kubeconfig: string, iterations: number): P
   };
   return {
     clientPatchMicros: await time((i) => api.patch("batch", `pod-k${i}`, patch)),
+    clientPatchUnparsedMicros: await time((i) => api.patch("batch", `pod-k${i}`, patch, { answer: false })),
     httpsPatchMicros: await time((i) => raw("PATCH", `/api/v1/namespaces/batch/pods/pod-k${i}`, JSON.stringify(patch))),
     clientListMicros: await time(() => api.policies("batch")),
     httpsListMicros: await time(async () => Promise.all([raw("GET", "/api/v1/namespaces/batch/limitranges"), raw("GET", "/api/v1/namespaces/batch/resourcequotas")])),
