@@ -33,3 +33,39 @@ export function createLogger(level: LogLevel, write: (line: string) => void = (l
 
 /** A logger that drops everything, for callers that want quiet. */
 export const silentLogger: Logger = createLogger("error", () => {});
+
+/** How often a summary line sums up what was not logged a line each. */
+export const SUMMARY_INTERVAL_MS = 60_000;
+
+export interface PeriodicSummary<K> {
+  /** Counts one more of `key` for the next summary. */
+  count(key: K): void;
+  /** Writes the summary now, if anything was counted, and starts over. */
+  flush(): void;
+  /** Stops the timer and writes what is pending (at shutdown). */
+  close(): void;
+}
+
+/**
+ * Counts by key, written by `write` once every SUMMARY_INTERVAL_MS (and at close) with the seconds
+ * the counts cover, then started over; nothing counted, nothing written. The timer keeps no
+ * process alive.
+ */
+export function periodicSummary<K>(write: (counts: ReadonlyMap<K, number>, seconds: number) => void, now: () => number = Date.now): PeriodicSummary<K> {
+  const counts = new Map<K, number>();
+  let since = now();
+  const flush = () => {
+    if (counts.size > 0) write(counts, Math.max(1, Math.round((now() - since) / 1000)));
+    counts.clear();
+    since = now();
+  };
+  const timer = setInterval(flush, SUMMARY_INTERVAL_MS).unref();
+  return {
+    count: (key) => void counts.set(key, (counts.get(key) ?? 0) + 1),
+    flush,
+    close() {
+      clearInterval(timer);
+      flush();
+    },
+  };
+}

@@ -3,7 +3,7 @@
 // reported: debug), one info line a minute that sums them up by reason, so a forgotten JOBID env
 // var is visible without debug logging, and a busy job's stream of updates costs no line each.
 import { retryAfterSeconds, type Outcome, type OutcomeCode } from "./handle.js";
-import type { Logger } from "../edges/log.js";
+import { periodicSummary, type Logger } from "../edges/log.js";
 
 export interface OutcomeLog {
   /** Logs one handled event. */
@@ -12,8 +12,6 @@ export interface OutcomeLog {
   flush(): void;
   close(): void;
 }
-
-export const SUMMARY_INTERVAL_MS = 60_000;
 
 type SummaryCode = OutcomeCode | "already-reported";
 
@@ -41,26 +39,17 @@ function reasonLabels(appIdSpec: string): Record<SummaryCode, string> {
 
 export function createOutcomeLog(log: Logger, appIdSpec: string, now: () => number = Date.now): OutcomeLog {
   const labels = reasonLabels(appIdSpec);
-  const counts = new Map<SummaryCode, number>();
-  let since = now();
-
-  const flush = () => {
+  const summary = periodicSummary<SummaryCode>((counts, seconds) => {
     let total = 0;
     for (const count of counts.values()) total += count;
-    if (total > 0) {
-      const seconds = Math.max(1, Math.round((now() - since) / 1000));
-      const parts = [...counts].sort((a, b) => b[1] - a[1]).map(([code, count]) => `${thousands(count)} ${labels[code]}`);
-      log.info(`${thousands(total)} ignored in the last ${seconds} s: ${parts.join(", ")}`, { ignored: Object.fromEntries(counts) });
-    }
-    counts.clear();
-    since = now();
-  };
-  const timer = setInterval(flush, SUMMARY_INTERVAL_MS).unref();
+    const parts = [...counts].sort((a, b) => b[1] - a[1]).map(([code, count]) => `${thousands(count)} ${labels[code]}`);
+    log.info(`${thousands(total)} ignored in the last ${seconds} s: ${parts.join(", ")}`, { ignored: Object.fromEntries(counts) });
+  }, now);
 
   return {
     record(outcome, fields) {
-      if (outcome.kind === "ignored") counts.set(outcome.code, (counts.get(outcome.code) ?? 0) + 1);
-      else if (outcome.kind === "already-reported") counts.set("already-reported", (counts.get("already-reported") ?? 0) + 1);
+      if (outcome.kind === "ignored") summary.count(outcome.code);
+      else if (outcome.kind === "already-reported") summary.count("already-reported");
       const level =
         outcome.kind === "deferred" ? "warn"
         : retryAfterSeconds(outcome) !== undefined || outcome.kind === "undeliverable" ? "error"
@@ -71,11 +60,8 @@ export function createOutcomeLog(log: Logger, appIdSpec: string, now: () => numb
       // Most events are ignored at debug: build nothing for a line that is not written.
       if (log.enabled(level)) log[level]("event handled", { ...fields, ...outcome, outcome: outcome.kind, kind: undefined });
     },
-    flush,
-    close() {
-      clearInterval(timer);
-      flush();
-    },
+    flush: summary.flush,
+    close: summary.close,
   };
 }
 
