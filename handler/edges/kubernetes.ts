@@ -265,8 +265,11 @@ function measured(metrics: Metrics, api: PodApi): PodApi {
   };
 }
 
-/** A call of the API: its JSON answer, or a thrown { code, headers } for a status that is not 2xx. A PATCH body is a JSON merge patch, a POST body an object. */
-/** `parse` false: a 2xx answer is read to its end, not kept, and resolves with undefined. */
+/**
+ * A call of the API: its JSON answer, or a thrown { code, headers } for a status that is not 2xx.
+ * A PATCH body is a JSON merge patch, a POST body an object. With `parse` false a 2xx answer is
+ * read to its end, not kept, and the call resolves with undefined.
+ */
 type Request = (method: "GET" | "PATCH" | "POST", path: string, body?: string, parse?: boolean) => Promise<unknown>;
 interface Connection {
   /** Every call: node:https, authenticated as connect says. */

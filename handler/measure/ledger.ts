@@ -132,11 +132,13 @@ export interface AnnotationLedgerDeps {
 }
 
 /** Conflicts in a row before giving up (the event is then retried later). */
-// The writes after the claim need only to be made: the pod they answer (a whole pod, parsed into
-// objects several times its size, all garbage) is not parsed.
-const NO_ANSWER = { answer: false } as const;
-
 const MAX_CLAIM_ATTEMPTS = 4;
+
+/**
+ * The writes after the claim need only to be made: the pod they answer (a whole pod, parsed into
+ * objects several times its size, all garbage) is not parsed.
+ */
+const NO_ANSWER = { answer: false } as const;
 
 export function annotationLedger(deps: AnnotationLedgerDeps): ReportLedger {
   const { api } = deps;

@@ -164,7 +164,7 @@ function answer(response: http.ServerResponse, outcomes: readonly Outcome[], bat
   const only = outcomes[0]!;
   // Most events change nothing (ignored, or about a job already reported): their answer is the same bytes every time.
   if (!batch && (only.kind === "ignored" || only.kind === "already-reported")) {
-    const { head, body } = unchangedAnswer(only.kind === "ignored" ? only.code : ALREADY_REPORTED);
+    const { head, body } = constantAnswer(only);
     response.writeHead(200, head);
     return void response.end(body);
   }
@@ -185,16 +185,18 @@ function described(outcome: Outcome): object {
   return { outcome: kind, ...rest };
 }
 
-const ALREADY_REPORTED = "already-reported";
+/** An outcome whose answer is the same bytes for every event of its code (described() keeps nothing else of it). */
+type Unchanged = Extract<Outcome, { kind: "ignored" | "already-reported" }>;
 
-/** The answer to an event that changed nothing, one per code (or already-reported), built at its first use. */
+/** The answer to an event that changed nothing, one per code, built at its first use. */
 // A string, not a Buffer: node:http then writes the head and the body in one write.
-const unchangedAnswers = new Map<OutcomeCode | typeof ALREADY_REPORTED, { readonly head: Readonly<Record<string, string>>; readonly body: string }>();
-function unchangedAnswer(code: OutcomeCode | typeof ALREADY_REPORTED): { readonly head: Readonly<Record<string, string>>; readonly body: string } {
-  let built = unchangedAnswers.get(code);
+const constantAnswers = new Map<OutcomeCode | "already-reported", { readonly head: Readonly<Record<string, string>>; readonly body: string }>();
+function constantAnswer(outcome: Unchanged): { readonly head: Readonly<Record<string, string>>; readonly body: string } {
+  const code = outcome.kind === "ignored" ? outcome.code : outcome.kind;
+  let built = constantAnswers.get(code);
   if (built === undefined) {
-    const body = `${JSON.stringify(code === ALREADY_REPORTED ? { outcome: ALREADY_REPORTED } : described({ kind: "ignored", code, reason: "" }))}\n`;
-    unchangedAnswers.set(code, (built = { head: { "Content-Type": "application/json", "Content-Length": String(Buffer.byteLength(body)) }, body }));
+    const body = `${JSON.stringify(described(outcome))}\n`;
+    constantAnswers.set(code, (built = { head: { "Content-Type": "application/json", "Content-Length": String(Buffer.byteLength(body)) }, body }));
   }
   return built;
 }
